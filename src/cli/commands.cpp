@@ -1,0 +1,44 @@
+#include "cli/commands.h"
+
+#include "core/errors.h"
+
+namespace personas {
+
+// One factory per cmd_<name>.cpp. Add yours here and in the list below.
+
+namespace {
+
+// Commands whose stage has not landed yet: they say so and which issue owns them.
+Command planned(std::string name, std::string summary, int issue) {
+  Command c;
+  c.name = name;
+  c.summary = summary + " [not built yet: issue " + std::to_string(issue) + "]";
+  c.uses_run_dir = false;
+  c.run = [name, issue](CommandContext&) -> int {
+    fail(ErrorKind::usage, fmt::format("'personas {}' is not built yet (tracked in issue {})", name, issue));
+  };
+  return c;
+}
+
+}  // namespace
+
+std::vector<Command> all_commands() {
+  return {
+      planned("prepare", "load ratings, select users, split by time, shard over ranks", 2),
+      planned("synth", "synthetic MovieLens-like users with planted personas", 2),
+      planned("distill", "turn rating histories into profiles and notes (LLM or offline)", 4),
+      planned("embed", "embed profiles and items", 5),
+      planned("cluster", "distributed k-means over profile embeddings: personas", 5),
+      planned("train", "train one LoRA adapter per persona", 6),
+      planned("eval", "agents rate held-out items; metrics and baselines", 7),
+      planned("simulate", "one user's agent rates given items", 7),
+      planned("report", "self-contained HTML report of a run", 7),
+      planned("run", "every stage in one MPI job, skipping finished ones", 9),
+      planned("convert", "Hugging Face or llama2.c checkpoints to our HDF5 format", 3),
+      planned("init-model", "random checkpoint of a named shape", 3),
+      planned("generate", "generate text with a checkpoint (and adapter)", 3),
+      planned("bench", "micro-benchmarks (train-step, ...)", 3),
+  };
+}
+
+}  // namespace personas

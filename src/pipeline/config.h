@@ -1,0 +1,25 @@
+// The whole configuration: one struct per INI section, each owned by its room.
+// Adding an area: define XConfig with describe() in its room, add it here.
+#pragma once
+
+#include "core/config_schema.h"
+#include "core/run_config.h"
+#include "data/data_config.h"
+
+namespace personas {
+
+struct Config {
+  RunConfig run;
+  LogConfig log;
+  DataConfig data;
+
+  // Registers every section's keys (pointers into this object: do not copy a
+  // Config after calling describe on it).
+  void describe(ConfigSchema& schema) {
+    run.describe(schema);
+    log.describe(schema);
+    data.describe(schema);
+  }
+};
+
+}  // namespace personas

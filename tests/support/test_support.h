@@ -1,0 +1,40 @@
+// Helpers shared by the tests: where the real data lives, temp folders.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace personas::testing {
+
+// ../shared/data (or $PERSONAS_DATA) when it exists.
+std::optional<std::filesystem::path> data_root();
+// data_root()/relative when it exists, else std::nullopt.
+std::optional<std::filesystem::path> data_file(const std::string& relative);
+// A fresh empty folder under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "personas-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+// The project's source folder and the built personas binary (from CTest's environment).
+std::filesystem::path source_dir();
+std::filesystem::path personas_binary();
+
+}  // namespace personas::testing
+
+// Skips the current test with a clear message when real data is absent.
+#define PERSONAS_REQUIRE_DATA(var, relative)                                                   \
+  auto var##_opt = ::personas::testing::data_file(relative);                                   \
+  if (!var##_opt) GTEST_SKIP() << "real data '" << relative                                    \
+                               << "' not found under ../shared/data or $PERSONAS_DATA; skipping"; \
+  const std::filesystem::path var = *var##_opt

@@ -1,0 +1,79 @@
+#include "core/config_schema.h"
+
+#include <gtest/gtest.h>
+
+#include "core/errors.h"
+#include "pipeline/config.h"
+
+namespace personas {
+namespace {
+
+TEST(ConfigSchema, DefaultsIniThenCommandLine) {
+  Config config;
+  ConfigSchema schema;
+  config.describe(schema);
+  EXPECT_EQ(config.data.n_users, 200);
+  Problems problems;
+  auto entries = parse_ini("[data]\nn_users = 50   # fewer\nsource = ml100k\npath = /x\n\n[run]\nseed=7\n",
+                           "test.ini", problems);
+  apply_entries(schema, entries, problems);
+  apply_entries(schema, {{"data.n_users", "60", "command line"}}, problems);
+  EXPECT_TRUE(problems.empty()) << problems.items().front();
+  EXPECT_EQ(config.data.n_users, 60);
+  EXPECT_EQ(config.data.source, "ml100k");
+  EXPECT_EQ(config.run.seed, 7);
+  EXPECT_TRUE(schema.validate().empty());
+}
+
+TEST(ConfigSchema, CollectsEveryProblemWithFileAndLine) {
+  Config config;
+  ConfigSchema schema;
+  config.describe(schema);
+  Problems problems;
+  auto entries = parse_ini("[data]\nn_users = many\nbogus = 1\nsource = netflix\n[run\n", "bad.ini", problems);
+  apply_entries(schema, entries, problems);
+  ASSERT_EQ(problems.items().size(), 4u);
+  EXPECT_NE(problems.items()[0].find("bad.ini:5"), std::string::npos);  // the malformed header
+  EXPECT_NE(problems.items()[1].find("bad.ini:2"), std::string::npos);
+  EXPECT_NE(problems.items()[1].find("not an integer"), std::string::npos);
+  EXPECT_NE(problems.items()[2].find("unknown key 'data.bogus'"), std::string::npos);
+  EXPECT_NE(problems.items()[3].find("not one of"), std::string::npos);
+  try {
+    problems.throw_if_any("invalid configuration");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_EQ(e.exit_code(), 3);
+  }
+}
+
+TEST(ConfigSchema, ValidationListsAllProblems) {
+  Config config;
+  ConfigSchema schema;
+  config.describe(schema);
+  config.data.train_fraction = 1.5;
+  config.data.n_users = -1;
+  config.run.threads = -2;
+  auto problems = schema.validate();
+  EXPECT_EQ(problems.items().size(), 3u);
+}
+
+TEST(ConfigSchema, ResolvedIniReadsBackIdentically) {
+  Config a;
+  ConfigSchema sa;
+  a.describe(sa);
+  a.data.train_fraction = 0.7;
+  a.data.path = "/some where/x";
+  auto text = sa.to_ini();
+  Config b;
+  ConfigSchema sb;
+  b.describe(sb);
+  Problems problems;
+  apply_entries(sb, parse_ini(text, "resolved", problems), problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(sb.to_ini(), text);
+  EXPECT_EQ(b.data.path, "/some where/x");
+}
+
+}  // namespace
+}  // namespace personas
