@@ -1,0 +1,39 @@
+// What distillation produces per user (stage 1 of PAPER.md), as read by the
+// later stages: the profile (short-term memory Ms, with the three Agent4Rec
+// traits) and one "why I rated it so" note per training-period item
+// (long-term memory Ml). Stored in RUN/distill/memories-rank-0000r.jsonl
+// (one JSON object per user; docs/formats.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "comm/comm.h"
+#include "core/run_dir.h"
+
+namespace personas {
+
+struct ItemNote {
+  std::int32_t item = 0;   // index into Dataset::items
+  float rating = 0;        // the user's own (training-period) rating
+  std::string text;        // "I rated <movie> as <r> because ..."
+};
+
+struct UserMemory {
+  std::int64_t user_id = 0;
+  std::string activity;    // trait sentence (Agent4Rec wording)
+  std::string conformity;  // trait sentence
+  std::string diversity;   // trait sentence
+  std::string profile;     // first-person description of likes and dislikes
+  std::vector<ItemNote> notes;  // training period only, time order
+  std::string provider;    // "offline", "openai", "local"
+  std::string model;       // model name used (or "offline")
+  std::string prompt_version;
+};
+
+// Collective: this rank's block of users (same block as load_dataset), in
+// selection order. Users that failed distillation are absent.
+std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm);
+
+}  // namespace personas
