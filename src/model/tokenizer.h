@@ -1,0 +1,127 @@
+// Text <-> token ids: a SentencePiece model (Phi-3's tokenizer.model, llama2.c's
+// tok512.model, or one trained here for the quickstart) plus "added tokens"
+// (Phi-3's <|endoftext|>, <|user|>, ... ids 32000-32010) that are matched as
+// whole strings before SentencePiece sees the text, and a chat template.
+//
+// Encoding follows Hugging Face's Phi-3 tokenizer.json: the text is split at
+// added tokens; each remaining piece is encoded by SentencePiece (which
+// prepends "▁" to it, like HF's Prepend normalizer); an added token with
+// rstrip=true swallows the whitespace to its right (HF semantics). No BOS is
+// added unless asked.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/fs.h"
+
+namespace personas {
+
+struct AddedToken {
+  std::int32_t id = 0;
+  std::string content;   // e.g. "<|user|>"
+  bool lstrip = false;   // swallows whitespace on its left
+  bool rstrip = false;   // swallows whitespace on its right
+  bool special = true;   // skipped by decode(skip_special = true)
+};
+
+// Chat template families we know how to render.
+enum class ChatTemplate { none, phi3 };
+const char* chat_template_name(ChatTemplate t);
+ChatTemplate parse_chat_template(const std::string& name);  // ErrorKind::data when unknown
+
+// Everything a checkpoint stores about its tokenizer (docs/formats.md).
+struct TokenizerData {
+  std::string model_bytes;                 // serialized SentencePiece ModelProto
+  std::vector<AddedToken> added_tokens;    // matched before SentencePiece
+  ChatTemplate chat_template = ChatTemplate::none;
+  std::int32_t bos_id = 1;
+  std::int32_t eos_id = 2;
+  std::int32_t pad_id = -1;                // -1 = none
+};
+
+// Phi-3's added tokens (ids 32000..32010, flags as in its tokenizer.json),
+// the phi3 chat template, bos 1, eos 32000 (<|endoftext|>), pad 32000.
+TokenizerData phi3_tokenizer_data(std::string model_bytes);
+// A plain SentencePiece model (llama2.c's tok512): no added tokens, no chat
+// template; bos/eos from the model.
+TokenizerData plain_tokenizer_data(std::string model_bytes);
+
+struct ChatMessage {
+  std::string role;     // "system" | "user" | "assistant"
+  std::string content;
+};
+
+class Tokenizer {
+ public:
+  explicit Tokenizer(TokenizerData data);   // ErrorKind::data when the model bytes do not parse
+  ~Tokenizer();
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+
+  // `path` is a SentencePiece .model file; `phi3` adds Phi-3's added tokens and template.
+  static Tokenizer from_model_file(const fs::path& path, bool phi3);
+
+  std::vector<std::int32_t> encode(std::string_view text, bool add_bos = false) const;
+  // Ids of added tokens decode to their content unless skip_special and the token is special.
+  std::string decode(std::span<const std::int32_t> ids, bool skip_special = true) const;
+  // The raw piece of one id ("▁Hello", "<0x0A>", "<|user|>").
+  std::string id_to_piece(std::int32_t id) const;
+  // The id of a piece or added token; -1 when unknown.
+  std::int32_t piece_to_id(std::string_view piece) const;
+
+  // SentencePiece pieces plus added tokens: max id + 1.
+  std::int32_t vocab_size() const;
+  std::int32_t bos_id() const { return data_.bos_id; }
+  std::int32_t eos_id() const { return data_.eos_id; }
+  std::int32_t pad_id() const { return data_.pad_id; }
+  // Tokens that end generation: eos, plus <|end|> and <|endoftext|> when present.
+  std::vector<std::int32_t> stop_ids() const;
+
+  // Renders messages with the chat template (phi3: "<|system|>\n...<|end|>\n
+  // <|user|>\n...<|end|>\n<|assistant|>\n"); with add_generation_prompt the
+  // text ends with "<|assistant|>\n", else with the eos token's text.
+  // ErrorKind::data when the tokenizer has no template or a role is unknown.
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+
+  const TokenizerData& data() const { return data_; }
+
+ private:
+  struct Impl;
+  TokenizerData data_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Streams text during generation: push() returns the text that the new id
+// completes (decoding the whole sequence and holding back an incomplete UTF-8
+// tail or a pending byte-fallback sequence), so printing pieces one by one
+// gives exactly decode(all ids).
+class TokenStreamer {
+ public:
+  explicit TokenStreamer(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  std::string push(std::int32_t id);
+  std::string finish();  // whatever is still held back
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::vector<std::int32_t> ids_;
+  std::size_t emitted_ = 0;
+};
+
+// Trains a small SentencePiece BPE model (byte fallback, so any text encodes)
+// on a UTF-8 text corpus, deterministically; returns the model bytes. Used by
+// `init-model --tokenizer-corpus` so the quickstart needs no download.
+struct SentencePieceTrainOptions {
+  int vocab_size = 1000;
+  std::string model_type = "bpe";
+  int max_sentence_length = 4192;
+  std::int64_t input_sentence_size = 200000;  // lines sampled (0 = all)
+  int num_threads = 1;
+};
+std::string train_sentencepiece(const fs::path& corpus, const SentencePieceTrainOptions& options);
+
+}  // namespace personas
