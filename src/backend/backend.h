@@ -34,7 +34,8 @@ struct TensorView {
 
 // Ops, for supports() queries and error messages.
 enum class Op {
-  embedding, rmsnorm, matmul, rope, attention, swiglu, cross_entropy, lora, adamw, kmeans_assign
+  embedding, rmsnorm, matmul, rope, attention, swiglu, cross_entropy, lora, adamw, kmeans_assign,
+  elementwise, dropout, attention_decode
 };
 const char* op_name(Op op);
 
@@ -78,10 +79,24 @@ class Backend {
   virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
   virtual void fill_zero(TensorView t) = 0;
   virtual void synchronize() = 0;
+  // Device-to-device copy of `bytes`.
+  virtual void copy_on_device(void* dst, const void* src, std::size_t bytes) = 0;
+
+  // ---- elementwise (f32, equal shapes) -----------------------------------
+  // y += alpha * x   (residual adds, gradient accumulation)
+  virtual void add(TensorView y, TensorView x, float alpha) = 0;
+  // Inverted dropout with a counter-based mask so that the backward (and
+  // the CUDA backend) regenerate the same mask from (seed, element index):
+  // keep element i when hash(seed, i) >= p; out = keep ? x / (1 - p) : 0.
+  // The backward of dropout is the same call on the gradient. out may alias x.
+  virtual void dropout(TensorView x, TensorView out, float p, std::uint64_t seed) = 0;
 
   // ---- ops ---------------------------------------------------------------
   // out[i] = table[ids[i]]   (ids: i32 [n,1]; table [vocab, hidden])
   virtual void embedding_forward(TensorView ids, TensorView table, TensorView out) = 0;
+  // dtable[ids[i]] += dout[i] (always accumulates; ids < 0 are skipped). Also
+  // the scatter that undoes a row gather done with embedding_forward.
+  virtual void embedding_backward(TensorView dout, TensorView ids, TensorView dtable) = 0;
 
   // out = x * rstd * weight with rstd = 1/sqrt(mean(x^2) + eps); saves rstd [n,1].
   virtual void rmsnorm_forward(TensorView x, TensorView weight, float eps, TensorView out, TensorView rstd) = 0;
@@ -107,6 +122,13 @@ class Backend {
   virtual void attention_backward(TensorView dout, TensorView q, TensorView k, TensorView v, TensorView out,
                                   TensorView lse, TensorView lengths, const AttentionShape& shape, TensorView dq,
                                   TensorView dk, TensorView dv) = 0;
+
+  // Attention of n_new query rows of ONE sequence over its KV cache (generation):
+  // q [n_new, n_heads*hd] sits at positions past .. past+n_new-1; k_cache, v_cache
+  // [capacity, n_kv_heads*hd] hold rows 0 .. past+n_new-1 (already rotated).
+  // Causal: query i sees keys 0 .. past+i. shape.batch = 1, shape.seq = n_new.
+  virtual void attention_decode(TensorView q, TensorView k_cache, TensorView v_cache, int past,
+                                const AttentionShape& shape, TensorView out) = 0;
 
   // Phi-3's fused MLP activation: gate_up [n, 2f] = [gate | up]; out [n, f] = silu(gate) * up.
   virtual void swiglu_forward(TensorView gate_up, TensorView out) = 0;

@@ -1,0 +1,101 @@
+// The frozen Phi-3 base plus LoRA adapters on a Backend: the API that
+// training, evaluation and embedding use.
+//
+//   LoraModel model(weights, backend, spec, /*n_adapters=*/1);
+//   model.adapter(0).initialize(seed);
+//   auto r = model.forward_backward(batch);        // grads add into adapter(0).grads()
+//   model.adapter(0).adamw_step(adamw);  model.adapter(0).zero_grads();
+//   auto logits = model.score(batch, positions, digit_token_ids);
+//   auto ids = model.generate(prompt_ids, options, /*adapter=*/0);
+//
+// Each adapter is a LoraArena (params, grads, AdamW m and v). Rows of one batch
+// may use different adapters (TokenBatch::adapters): the LoRA ops run
+// segment-wise, which is how evaluation mixes personas in one batch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/lora_arena.h"
+#include "model/lora_spec.h"
+#include "model/sampling.h"
+#include "model/token_batch.h"
+#include "model/weights.h"
+
+namespace personas {
+
+struct LossResult {
+  double loss_sum = 0.0;         // sum of per-token cross-entropy over target tokens
+  std::int64_t n_tokens = 0;     // number of target tokens
+  double mean() const { return n_tokens > 0 ? loss_sum / static_cast<double>(n_tokens) : 0.0; }
+};
+
+// A position whose next-token logits are wanted: row `row`, token index `position` (< lengths[row]).
+struct ScorePosition {
+  int row = 0;
+  int position = 0;
+};
+
+struct GenerateOptions {
+  int max_new_tokens = 128;
+  SamplingOptions sampling;
+  std::vector<std::int32_t> stop_tokens;  // generation ends after emitting one (it is included)
+};
+
+class LoraModel {
+ public:
+  // Copies the base weights to the backend's device (fp32). n_adapters arenas
+  // are created zero-initialised (B = 0, so the model starts as the base);
+  // call adapter(i).initialize(seed) before training.
+  LoraModel(const ModelWeights& weights, Backend& backend, const LoraSpec& spec, int n_adapters = 1);
+  ~LoraModel();
+  LoraModel(const LoraModel&) = delete;
+  LoraModel& operator=(const LoraModel&) = delete;
+
+  const Phi3Config& config() const;
+  const LoraSpec& spec() const;
+  Backend& backend();
+  int n_adapters() const;
+  LoraArena& adapter(int index);
+
+  // Training mode turns LoRA dropout on (masks from spec.seed, the step counter and the layer).
+  void set_training(bool training);
+  void set_step(std::int64_t step);
+
+  // Forward + backward of one batch. Gradients of loss_scale * sum(token losses)
+  // are ADDED into each used adapter's grads (so micro-batches accumulate);
+  // loss_scale <= 0 means 1 / n_tokens of this batch (the mean, like
+  // transformers' loss). The base stays frozen; only A and B get gradients.
+  LossResult forward_backward(const TokenBatch& batch, float loss_scale = 0.0f);
+  // Forward only: the loss over the batch's targets.
+  LossResult loss(const TokenBatch& batch);
+
+  // Next-token logits at chosen positions for chosen token ids only (e.g. the
+  // rating digits "1".."5"): returns [positions.size() x token_ids.size()]
+  // row-major. Projects only the chosen rows of the final hidden states on the
+  // chosen rows of lm_head.
+  std::vector<float> score(const TokenBatch& batch, std::span<const ScorePosition> positions,
+                           std::span<const std::int32_t> token_ids);
+  // Full-vocabulary logits at chosen positions: [positions.size() x vocab].
+  std::vector<float> logits(const TokenBatch& batch, std::span<const ScorePosition> positions);
+  // Final-norm hidden states at chosen positions: [positions.size() x hidden] (embeddings).
+  std::vector<float> hidden_states(const TokenBatch& batch, std::span<const ScorePosition> positions);
+
+  // KV-cache generation for one prompt; returns only the new tokens.
+  // adapter = -1 runs the base model.
+  std::vector<std::int32_t> generate(std::span<const std::int32_t> prompt, const GenerateOptions& options,
+                                     int adapter = 0);
+
+  // The base weights with adapter `index` merged in (W + scale * B A) for tests
+  // and export; host memory.
+  ModelWeights merged_weights(int index) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace personas

@@ -1,0 +1,30 @@
+// Next-token choice from a logits row: greedy (temperature 0), temperature,
+// top-k, top-p (nucleus), with a seeded RNG (same seed, same text).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+
+namespace personas {
+
+struct SamplingOptions {
+  float temperature = 0.0f;  // 0 = greedy (argmax, lowest id on ties)
+  int top_k = 0;             // 0 = no limit
+  float top_p = 1.0f;        // 1 = no nucleus cut
+  std::uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingOptions& options);
+  std::int32_t next(std::span<const float> logits);
+
+ private:
+  SamplingOptions options_;
+  std::mt19937_64 rng_;
+};
+
+std::int32_t argmax(std::span<const float> values);
+
+}  // namespace personas
