@@ -5,6 +5,7 @@
 namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
+Command make_config_command();
 
 namespace {
 
@@ -37,6 +38,7 @@ std::vector<Command> all_commands() {
       planned("convert", "Hugging Face or llama2.c checkpoints to our HDF5 format", 3),
       planned("init-model", "random checkpoint of a named shape", 3),
       planned("generate", "generate text with a checkpoint (and adapter)", 3),
+      make_config_command(),
       planned("bench", "micro-benchmarks (train-step, ...)", 3),
   };
 }

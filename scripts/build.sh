@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configures and builds Personas into build/ (installs missing Debian packages first).
+# Usage: scripts/build.sh [extra cmake -D options]
+# Env: BUILD_DIR (default build), BUILD_TYPE (default Release), JOBS (default nproc).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+bash scripts/install-deps.sh "${INSTALL_DEPS_FLAGS:-}"
+build_dir="${BUILD_DIR:-build}"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" "$@"
+cmake --build "$build_dir" -j"${JOBS:-$(nproc)}"
