@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Batch job step: personas cluster — distributed k-means over the profile embeddings: the personas.
+# Usable from any batch system (Slurm, PBS, LSF, cron) or by hand:
+#   jobs/cluster.sh CONFIG [RUN_DIR] [-- PERSONAS_ARGS...]      (--help for the environment)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/stage.sh"
+personas_job cluster "$@"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Batch job step: personas eval — agents rate held-out items; metrics and classical baselines.
+# Usable from any batch system (Slurm, PBS, LSF, cron) or by hand:
+#   jobs/eval.sh CONFIG [RUN_DIR] [-- PERSONAS_ARGS...]      (--help for the environment)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/stage.sh"
+personas_job eval "$@"
