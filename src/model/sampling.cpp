@@ -1,0 +1,73 @@
+#include "model/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "core/errors.h"
+
+namespace personas {
+
+std::int32_t argmax(std::span<const float> values) {
+  PERSONAS_ASSERT(!values.empty(), "argmax of nothing");
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < values.size(); ++i)
+    if (values[i] > values[best]) best = i;
+  return static_cast<std::int32_t>(best);
+}
+
+Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {
+  PERSONAS_CHECK(options.temperature >= 0.0f, usage, "temperature {} must be >= 0", options.temperature);
+  PERSONAS_CHECK(options.top_k >= 0, usage, "top-k {} must be >= 0", options.top_k);
+  PERSONAS_CHECK(options.top_p > 0.0f && options.top_p <= 1.0f, usage, "top-p {} must be in (0, 1]", options.top_p);
+}
+
+std::int32_t Sampler::next(std::span<const float> logits) {
+  if (options_.temperature == 0.0f) return argmax(logits);
+  // Candidates sorted by logit (ties: lower id first), cut by top-k, then softmax
+  // at the temperature, then the nucleus: the smallest prefix with mass >= top_p.
+  std::vector<std::int32_t> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::size_t keep = order.size();
+  if (options_.top_k > 0) keep = std::min(keep, static_cast<std::size_t>(options_.top_k));
+  auto better = [&](std::int32_t a, std::int32_t b) {
+    const float la = logits[static_cast<std::size_t>(a)], lb = logits[static_cast<std::size_t>(b)];
+    return la > lb || (la == lb && a < b);
+  };
+  if (keep < order.size()) {
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(), better);
+    order.resize(keep);
+  } else {
+    std::sort(order.begin(), order.end(), better);
+  }
+  const double mx = logits[static_cast<std::size_t>(order[0])];
+  std::vector<double> p(order.size());
+  double sum = 0.0;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    p[i] = std::exp((logits[static_cast<std::size_t>(order[i])] - mx) / options_.temperature);
+    sum += p[i];
+  }
+  std::size_t n = order.size();
+  if (options_.top_p < 1.0f) {
+    double cumulative = 0.0;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      cumulative += p[i] / sum;
+      if (cumulative >= options_.top_p) {
+        n = i + 1;
+        break;
+      }
+    }
+  }
+  const double total = std::accumulate(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
+  // 53-bit uniform from the engine (std distributions differ across libraries).
+  const double u = static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0) * total;
+  double cumulative = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    cumulative += p[i];
+    if (u < cumulative) return order[i];
+  }
+  return order[n - 1];
+}
+
+}  // namespace personas
