@@ -9,7 +9,9 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/fs.h"
@@ -29,7 +31,7 @@ struct TensorInfo {
   std::int64_t numel() const;
 };
 
-// One .safetensors file, read whole into memory.
+// One .safetensors file, memory-mapped (read-only).
 class File {
  public:
   explicit File(const fs::path& path);
@@ -46,10 +48,12 @@ class File {
   std::string_view raw(const std::string& name) const;
 
  private:
+  struct Storage;
   File() = default;
   void parse();
   fs::path path_;
-  std::string bytes_;
+  std::shared_ptr<const Storage> storage_;
+  std::string_view bytes_;
   std::uint64_t data_start_ = 0;
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;

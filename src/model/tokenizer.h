@@ -50,6 +50,10 @@ TokenizerData phi3_tokenizer_data(std::string model_bytes);
 // A plain SentencePiece model (llama2.c's tok512): no added tokens, no chat
 // template; bos/eos from the model.
 TokenizerData plain_tokenizer_data(std::string model_bytes);
+// A model from train_sentencepiece(): its user-defined symbols <|endoftext|>,
+// <|system|>, <|user|>, <|assistant|>, <|end|> become the added tokens (flags
+// as Phi-3's), with the phi3 chat template and eos = <|endoftext|>.
+TokenizerData trained_tokenizer_data(std::string model_bytes);
 
 struct ChatMessage {
   std::string role;     // "system" | "user" | "assistant"
@@ -73,6 +77,9 @@ class Tokenizer {
   std::string id_to_piece(std::int32_t id) const;
   // The id of a piece or added token; -1 when unknown.
   std::int32_t piece_to_id(std::string_view piece) const;
+
+  // Whether `id` is a SentencePiece byte-fallback piece (<0x0A> ...).
+  bool is_byte(std::int32_t id) const;
 
   // SentencePiece pieces plus added tokens: max id + 1.
   std::int32_t vocab_size() const;
@@ -112,8 +119,9 @@ class TokenStreamer {
   std::size_t emitted_ = 0;
 };
 
-// Trains a small SentencePiece BPE model (byte fallback, so any text encodes)
-// on a UTF-8 text corpus, deterministically; returns the model bytes. Used by
+// Trains a small SentencePiece BPE model (byte fallback, so any text encodes;
+// the chat tokens above as user-defined symbols) on a UTF-8 text corpus, one
+// sentence per line, deterministically; returns the model bytes. Used by
 // `init-model --tokenizer-corpus` so the quickstart needs no download.
 struct SentencePieceTrainOptions {
   int vocab_size = 1000;

@@ -1,0 +1,293 @@
+#include "model/tokenizer.h"
+
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "core/errors.h"
+
+namespace personas {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Phi-3's added tokens, as in its tokenizer.json (ids 32000..32010).
+std::vector<AddedToken> phi3_added_tokens() {
+  std::vector<AddedToken> t;
+  t.push_back({32000, "<|endoftext|>", false, false, true});
+  t.push_back({32001, "<|assistant|>", false, true, true});
+  for (int i = 1; i <= 4; ++i) t.push_back({32001 + i, "<|placeholder" + std::to_string(i) + "|>", false, true, true});
+  t.push_back({32006, "<|system|>", false, true, true});
+  t.push_back({32007, "<|end|>", false, true, true});
+  t.push_back({32008, "<|placeholder5|>", false, true, true});
+  t.push_back({32009, "<|placeholder6|>", false, true, true});
+  t.push_back({32010, "<|user|>", false, true, true});
+  return t;
+}
+
+const std::vector<std::string>& chat_symbols() {
+  static const std::vector<std::string> s = {"<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"};
+  return s;
+}
+
+void check_status(const sentencepiece::util::Status& status, const std::string& what) {
+  PERSONAS_CHECK(status.ok(), data, "{}: {}", what, status.ToString());
+}
+
+}  // namespace
+
+struct Tokenizer::Impl {
+  sentencepiece::SentencePieceProcessor sp;
+  std::unordered_map<std::int32_t, const AddedToken*> added_by_id;
+};
+
+const char* chat_template_name(ChatTemplate t) { return t == ChatTemplate::phi3 ? "phi3" : "none"; }
+
+ChatTemplate parse_chat_template(const std::string& name) {
+  if (name == "phi3") return ChatTemplate::phi3;
+  if (name == "none") return ChatTemplate::none;
+  PERSONAS_FAIL(data, "unknown chat template '{}' (expected phi3 or none)", name);
+}
+
+TokenizerData phi3_tokenizer_data(std::string model_bytes) {
+  TokenizerData d;
+  d.model_bytes = std::move(model_bytes);
+  d.added_tokens = phi3_added_tokens();
+  d.chat_template = ChatTemplate::phi3;
+  d.bos_id = 1;
+  d.eos_id = 32000;
+  d.pad_id = 32000;
+  return d;
+}
+
+TokenizerData plain_tokenizer_data(std::string model_bytes) {
+  sentencepiece::SentencePieceProcessor sp;
+  check_status(sp.LoadFromSerializedProto(model_bytes), "cannot parse the SentencePiece model");
+  TokenizerData d;
+  d.model_bytes = std::move(model_bytes);
+  d.bos_id = sp.bos_id();
+  d.eos_id = sp.eos_id();
+  d.pad_id = sp.pad_id();
+  return d;
+}
+
+TokenizerData trained_tokenizer_data(std::string model_bytes) {
+  sentencepiece::SentencePieceProcessor sp;
+  check_status(sp.LoadFromSerializedProto(model_bytes), "cannot parse the SentencePiece model");
+  TokenizerData d;
+  for (const auto& symbol : chat_symbols()) {
+    const int id = sp.PieceToId(symbol);
+    PERSONAS_CHECK(id != sp.unk_id(), data,
+                   "the SentencePiece model has no piece '{}' (was it made by train_sentencepiece?)", symbol);
+    d.added_tokens.push_back({id, symbol, false, symbol != "<|endoftext|>", true});
+  }
+  d.model_bytes = std::move(model_bytes);
+  d.chat_template = ChatTemplate::phi3;
+  d.bos_id = sp.bos_id();
+  d.eos_id = d.added_tokens.front().id;
+  d.pad_id = d.eos_id;
+  return d;
+}
+
+Tokenizer::Tokenizer(TokenizerData data) : data_(std::move(data)), impl_(std::make_unique<Impl>()) {
+  PERSONAS_CHECK_HINT(!data_.model_bytes.empty(), data, "checkpoints made by convert/init-model carry one",
+                      "the tokenizer has no SentencePiece model");
+  check_status(impl_->sp.LoadFromSerializedProto(data_.model_bytes), "cannot parse the SentencePiece model");
+  // Longest contents first so that matching prefers "<|endoftext|>" over a shorter prefix.
+  std::stable_sort(data_.added_tokens.begin(), data_.added_tokens.end(),
+                   [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+  for (const auto& a : data_.added_tokens) {
+    PERSONAS_CHECK(!a.content.empty() && a.id >= 0, data, "added token {} '{}' is invalid", a.id, a.content);
+    impl_->added_by_id[a.id] = &a;
+  }
+}
+
+Tokenizer::~Tokenizer() = default;
+Tokenizer::Tokenizer(Tokenizer&& o) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&& o) noexcept = default;
+
+Tokenizer Tokenizer::from_model_file(const fs::path& path, bool phi3) {
+  std::string bytes = read_file(path);
+  try {
+    return Tokenizer(phi3 ? phi3_tokenizer_data(std::move(bytes)) : plain_tokenizer_data(std::move(bytes)));
+  } catch (const Error& e) {
+    PERSONAS_FAIL(data, "{}: {}", path.string(), e.message());
+  }
+}
+
+std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+  std::vector<std::int32_t> out;
+  if (add_bos) out.push_back(data_.bos_id);
+  auto encode_plain = [&](std::string_view piece) {
+    if (piece.empty()) return;
+    std::vector<int> ids;
+    check_status(impl_->sp.Encode(piece, &ids), "SentencePiece could not encode the text");
+    out.insert(out.end(), ids.begin(), ids.end());
+  };
+  std::size_t start = 0;  // start of the pending plain text
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const AddedToken* match = nullptr;
+    for (const auto& a : data_.added_tokens) {  // longest first
+      if (text.compare(pos, a.content.size(), a.content) == 0) {
+        match = &a;
+        break;
+      }
+    }
+    if (!match) {
+      ++pos;
+      continue;
+    }
+    std::size_t plain_end = pos;
+    if (match->lstrip)
+      while (plain_end > start && is_space(text[plain_end - 1])) --plain_end;
+    encode_plain(text.substr(start, plain_end - start));
+    out.push_back(match->id);
+    pos += match->content.size();
+    if (match->rstrip)
+      while (pos < text.size() && is_space(text[pos])) ++pos;
+    start = pos;
+  }
+  encode_plain(text.substr(start));
+  return out;
+}
+
+std::string Tokenizer::decode(std::span<const std::int32_t> ids, bool skip_special) const {
+  std::string out;
+  std::vector<int> run;
+  auto flush = [&] {
+    if (run.empty()) return;
+    std::string text;
+    check_status(impl_->sp.Decode(run, &text), "SentencePiece could not decode the ids");
+    out += text;
+    run.clear();
+  };
+  const int n_pieces = impl_->sp.GetPieceSize();
+  for (auto id : ids) {
+    auto it = impl_->added_by_id.find(id);
+    if (it != impl_->added_by_id.end()) {
+      flush();
+      if (!(skip_special && it->second->special)) out += it->second->content;
+      continue;
+    }
+    PERSONAS_CHECK(id >= 0 && id < n_pieces, data, "token id {} is outside the vocabulary of {}", id, n_pieces);
+    run.push_back(id);
+  }
+  flush();
+  return out;
+}
+
+std::string Tokenizer::id_to_piece(std::int32_t id) const {
+  auto it = impl_->added_by_id.find(id);
+  if (it != impl_->added_by_id.end()) return it->second->content;
+  PERSONAS_CHECK(id >= 0 && id < impl_->sp.GetPieceSize(), data, "token id {} is outside the vocabulary of {}", id,
+                 impl_->sp.GetPieceSize());
+  return impl_->sp.IdToPiece(id);
+}
+
+std::int32_t Tokenizer::piece_to_id(std::string_view piece) const {
+  for (const auto& a : data_.added_tokens)
+    if (a.content == piece) return a.id;
+  const int id = impl_->sp.PieceToId(piece);
+  if (id == impl_->sp.unk_id() && piece != impl_->sp.IdToPiece(id)) return -1;
+  return id;
+}
+
+bool Tokenizer::is_byte(std::int32_t id) const {
+  return id >= 0 && id < impl_->sp.GetPieceSize() && impl_->sp.IsByte(id);
+}
+
+std::int32_t Tokenizer::vocab_size() const {
+  std::int32_t n = impl_->sp.GetPieceSize();
+  for (const auto& a : data_.added_tokens) n = std::max(n, a.id + 1);
+  return n;
+}
+
+std::vector<std::int32_t> Tokenizer::stop_ids() const {
+  std::vector<std::int32_t> ids;
+  if (data_.eos_id >= 0) ids.push_back(data_.eos_id);
+  for (const auto& a : data_.added_tokens)
+    if ((a.content == "<|end|>" || a.content == "<|endoftext|>") && a.id != data_.eos_id) ids.push_back(a.id);
+  return ids;
+}
+
+std::string Tokenizer::apply_chat_template(const std::vector<ChatMessage>& messages,
+                                           bool add_generation_prompt) const {
+  PERSONAS_CHECK_HINT(data_.chat_template == ChatTemplate::phi3, data,
+                      "use a checkpoint with a Phi-3 or trained tokenizer, or plain prompts",
+                      "this tokenizer has no chat template");
+  std::string out;
+  for (const auto& m : messages) {
+    PERSONAS_CHECK(m.role == "system" || m.role == "user" || m.role == "assistant", data,
+                   "chat message role '{}' is not system, user or assistant", m.role);
+    out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
+  }
+  if (add_generation_prompt) {
+    out += "<|assistant|>\n";
+  } else {
+    auto it = impl_->added_by_id.find(data_.eos_id);
+    out += it != impl_->added_by_id.end() ? it->second->content : impl_->sp.IdToPiece(data_.eos_id);
+  }
+  return out;
+}
+
+std::string TokenStreamer::push(std::int32_t id) {
+  ids_.push_back(id);
+  // Byte-fallback pieces may be the first bytes of one UTF-8 character: wait
+  // for the next non-byte piece before printing them.
+  if (tokenizer_.is_byte(id)) return {};
+  std::string text = tokenizer_.decode(ids_);
+  if (text.size() <= emitted_) return {};
+  std::string fresh = text.substr(emitted_);
+  emitted_ = text.size();
+  return fresh;
+}
+
+std::string TokenStreamer::finish() {
+  std::string text = tokenizer_.decode(ids_);
+  if (text.size() <= emitted_) return {};
+  std::string fresh = text.substr(emitted_);
+  emitted_ = text.size();
+  return fresh;
+}
+
+std::string train_sentencepiece(const fs::path& corpus, const SentencePieceTrainOptions& options) {
+  PERSONAS_CHECK(fs::is_regular_file(corpus), io, "tokenizer corpus '{}' does not exist", corpus.string());
+  PERSONAS_CHECK(options.vocab_size >= 300, config,
+                 "tokenizer vocab_size {} is too small: byte fallback alone needs 256 + {} pieces",
+                 options.vocab_size, chat_symbols().size() + 3);
+  std::string symbols;
+  for (const auto& s : chat_symbols()) symbols += (symbols.empty() ? "" : ",") + s;
+  std::unordered_map<std::string, std::string> args = {
+      {"input", corpus.string()},
+      {"model_type", options.model_type},
+      {"vocab_size", std::to_string(options.vocab_size)},
+      {"byte_fallback", "true"},
+      {"character_coverage", "1.0"},
+      {"split_digits", "true"},
+      {"user_defined_symbols", symbols},
+      {"max_sentence_length", std::to_string(options.max_sentence_length)},
+      {"input_sentence_size", std::to_string(options.input_sentence_size)},
+      {"shuffle_input_sentence", "false"},
+      {"num_threads", std::to_string(options.num_threads)},
+      {"minloglevel", "2"},
+      {"hard_vocab_limit", "false"},
+      {"add_dummy_prefix", "true"},
+      {"remove_extra_whitespaces", "false"},
+      {"normalization_rule_name", "identity"},
+      {"unk_id", "0"},
+      {"bos_id", "1"},
+      {"eos_id", "2"},
+      {"pad_id", "-1"},
+  };
+  std::string model;
+  auto status = sentencepiece::SentencePieceTrainer::Train(args, nullptr, &model);
+  PERSONAS_CHECK(status.ok(), data, "{}: SentencePiece training failed: {}", corpus.string(), status.ToString());
+  PERSONAS_CHECK(!model.empty(), internal, "SentencePiece training produced no model");
+  return model;
+}
+
+}  // namespace personas
