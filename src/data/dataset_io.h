@@ -1,11 +1,13 @@
 // Reading and writing the prepared data set (RUN/prepare/).
-// Layout (docs/formats.md has the full table):
-//   RUN/prepare/items.h5                 items, genre names, source (rank 0)
+// Layout (docs/data.md has the full table):
+//   RUN/prepare/items.h5                 items, genre names, source, shard table (rank 0)
 //   RUN/prepare/users-rank-0000r.h5      users + interactions of rank r's block
 //   RUN/prepare/DONE                     marker with config hash and counts
 // A reader with any number of ranks gets its own block of the selection,
 // whatever number of ranks wrote the files.
 #pragma once
+
+#include <string>
 
 #include "comm/comm.h"
 #include "core/run_dir.h"
@@ -13,10 +15,20 @@
 
 namespace personas {
 
-// Collective: every rank writes its block; rank 0 writes the items.
+inline constexpr const char* kPrepareStage = "prepare";
+
+// Collective: every rank writes its block (shard.users, which must start at
+// selection index shard.first_user); rank 0 writes the items (with their
+// statistics, which must already be global) and the shard table. Stale
+// per-rank files of an earlier run with more ranks are removed. Does not write
+// DONE: call mark_prepare_done after it.
 void write_dataset(const RunDir& run, const Dataset& shard, Comm& comm);
 
 // Collective: this rank's block of users for comm.size() ranks, with all items.
 Dataset load_dataset(const RunDir& run, Comm& comm);
+
+// Collective: rank 0 writes RUN/prepare/DONE with the config hash and the
+// counts read back from items.h5 (n_users, n_items, n_interactions, source).
+void mark_prepare_done(const RunDir& run, const std::string& config_hash, Comm& comm);
 
 }  // namespace personas
