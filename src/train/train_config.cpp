@@ -1,0 +1,107 @@
+#include "train/train_config.h"
+
+#include <set>
+
+#include "core/strings.h"
+
+namespace personas {
+
+std::vector<std::string> LoraConfig::target_list() const {
+  std::vector<std::string> out;
+  for (const auto& part : split(targets, ",")) {
+    auto t = std::string(trim(part));
+    if (!t.empty()) out.push_back(t);
+  }
+  return out;
+}
+
+void LoraConfig::describe(ConfigSchema& s) {
+  s.add("lora.rank", &rank, "LoRA rank r (paper: 256)");
+  s.add("lora.alpha", &alpha, "LoRA alpha; the update is scaled by alpha / rank (paper: 32)");
+  s.add("lora.dropout", &dropout, "dropout on the adapter input while training (paper: 0.1)");
+  s.add("lora.targets", &targets,
+        "modules that get an adapter, comma list of q,k,v (slices of the fused qkv_proj), o_proj, gate_up_proj, down_proj (paper: q,k)");
+  s.add_check([this](Problems& p) {
+    if (rank < 1) p.add("lora.rank: {} must be >= 1", rank);
+    if (!(alpha > 0)) p.add("lora.alpha: {} must be > 0", alpha);
+    if (!(dropout >= 0 && dropout < 1)) p.add("lora.dropout: {} must be in [0, 1)", dropout);
+    auto list = target_list();
+    if (list.empty()) p.add("lora.targets: empty; name at least one of q,k,v,o_proj,gate_up_proj,down_proj");
+    std::set<std::string> seen;
+    for (const auto& t : list) {
+      static const std::set<std::string> known = {"q", "k", "v", "o_proj", "gate_up_proj", "down_proj",
+                                                   "q_proj", "k_proj", "v_proj", "o", "gate_up", "down"};
+      if (!known.count(t))
+        p.add("lora.targets: unknown target '{}' (allowed: q,k,v,o_proj,gate_up_proj,down_proj)", t);
+      if (!seen.insert(t).second) p.add("lora.targets: '{}' listed twice", t);
+    }
+  });
+}
+
+void TrainConfig::describe(ConfigSchema& s) {
+  s.add_choice("train.mode", &mode, {"persona", "global", "per-user"},
+               "one adapter per persona (the method), one global adapter, or one per user (OPPU-style bound)");
+  s.add("train.model", &model, "base model checkpoint (HDF5); empty = RUN/model/model.h5");
+  s.add("train.lr", &lr, "peak learning rate of AdamW (paper: 3e-4)");
+  s.add("train.weight_decay", &weight_decay, "AdamW decoupled weight decay");
+  s.add("train.beta1", &beta1, "AdamW beta1");
+  s.add("train.beta2", &beta2, "AdamW beta2");
+  s.add("train.adam_eps", &adam_eps, "AdamW epsilon");
+  s.add("train.grad_clip", &grad_clip, "clip the global gradient L2 norm to this (0 = no clipping)");
+  s.add_choice("train.schedule", &schedule, {"cosine", "linear", "constant"},
+               "learning-rate decay after the warmup");
+  s.add("train.warmup_fraction", &warmup_fraction, "fraction of the optimiser steps spent warming up linearly");
+  s.add("train.min_lr_fraction", &min_lr_fraction, "the decay ends at lr times this");
+  s.add("train.epochs", &epochs, "passes over each adapter's samples (paper: 2)");
+  s.add("train.global_batch", &global_batch,
+        "samples per optimiser step, summed over the ranks that train one adapter");
+  s.add("train.micro_batch", &micro_batch,
+        "samples per forward/backward on one rank; global_batch / (micro_batch * group ranks) micro steps accumulate");
+  s.add("train.bucket_by_length", &bucket_by_length, "group samples of similar length into batches (less padding)");
+  s.add("train.seed", &seed, "seed of shuffling, dropout and adapter init (0 = derived from run.seed)");
+  s.add("train.max_steps", &max_steps, "stop each adapter after this many optimiser steps (0 = run all epochs)");
+  s.add_choice("train.prompt_style", &prompt_style, {"paper", "compact"},
+               "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
+  s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
+               "the trained answer: the rating digit, or the digit then a short reason from the user's note");
+  s.add("train.retrieve_k", &retrieve_k, "memories retrieved per sample (RAFT; paper: 1; 0 = profile only)");
+  s.add("train.max_seq_len", &max_seq_len, "longest sample in tokens (0 = the model's context length)");
+  s.add("train.reason_words", &reason_words, "digit+reason: at most this many words of reason");
+  s.add("train.val_fraction", &val_fraction,
+        "the latest fraction of each user's training period held out for the validation loss");
+  s.add("train.val_every", &val_every, "optimiser steps between validation passes (0 = only at the end)");
+  s.add("train.val_max_samples", &val_max_samples, "validation samples per adapter at most (0 = all)");
+  s.add("train.checkpoint_every", &checkpoint_every, "optimiser steps between checkpoints (0 = only at the end)");
+  s.add("train.keep_checkpoints", &keep_checkpoints, "complete checkpoints kept (older ones are deleted)");
+  s.add("train.resume", &resume, "continue from the latest complete checkpoint in RUN/train/checkpoints");
+  s.add("train.log_every", &log_every, "optimiser steps between lines of RUN/train/log-rank-*.jsonl");
+  s.add_check([this](Problems& p) {
+    if (!(lr > 0)) p.add("train.lr: {} must be > 0", lr);
+    if (weight_decay < 0) p.add("train.weight_decay: {} must be >= 0", weight_decay);
+    if (!(beta1 >= 0 && beta1 < 1)) p.add("train.beta1: {} must be in [0, 1)", beta1);
+    if (!(beta2 >= 0 && beta2 < 1)) p.add("train.beta2: {} must be in [0, 1)", beta2);
+    if (!(adam_eps > 0)) p.add("train.adam_eps: {} must be > 0", adam_eps);
+    if (grad_clip < 0) p.add("train.grad_clip: {} must be >= 0", grad_clip);
+    if (!(warmup_fraction >= 0 && warmup_fraction < 1))
+      p.add("train.warmup_fraction: {} must be in [0, 1)", warmup_fraction);
+    if (!(min_lr_fraction >= 0 && min_lr_fraction <= 1))
+      p.add("train.min_lr_fraction: {} must be in [0, 1]", min_lr_fraction);
+    if (epochs < 1) p.add("train.epochs: {} must be >= 1", epochs);
+    if (micro_batch < 1) p.add("train.micro_batch: {} must be >= 1", micro_batch);
+    if (global_batch < 1) p.add("train.global_batch: {} must be >= 1", global_batch);
+    if (global_batch >= 1 && micro_batch >= 1 && global_batch % micro_batch != 0)
+      p.add("train.global_batch: {} is not a multiple of train.micro_batch {}", global_batch, micro_batch);
+    if (max_steps < 0) p.add("train.max_steps: {} must be >= 0", max_steps);
+    if (retrieve_k < 0) p.add("train.retrieve_k: {} must be >= 0", retrieve_k);
+    if (max_seq_len < 0) p.add("train.max_seq_len: {} must be >= 0 (0 = model context)", max_seq_len);
+    if (reason_words < 1) p.add("train.reason_words: {} must be >= 1", reason_words);
+    if (!(val_fraction >= 0 && val_fraction < 1)) p.add("train.val_fraction: {} must be in [0, 1)", val_fraction);
+    if (val_every < 0) p.add("train.val_every: {} must be >= 0", val_every);
+    if (val_max_samples < 0) p.add("train.val_max_samples: {} must be >= 0", val_max_samples);
+    if (checkpoint_every < 0) p.add("train.checkpoint_every: {} must be >= 0", checkpoint_every);
+    if (keep_checkpoints < 1) p.add("train.keep_checkpoints: {} must be >= 1", keep_checkpoints);
+    if (log_every < 1) p.add("train.log_every: {} must be >= 1", log_every);
+  });
+}
+
+}  // namespace personas

@@ -1,0 +1,67 @@
+// [lora] and [train]: the adapter's shape and how it is trained (stage 3 of
+// docs/PAPER.md). Defaults reproduce the paper where it is specific (LoRA on
+// q and k, rank 256, alpha 32, dropout 0.1, AdamW, lr 3e-4, 2 epochs); the
+// rest (batch, schedule, clipping, seeds) are our choices, documented in
+// docs/training.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config_schema.h"
+
+namespace personas {
+
+struct LoraConfig {
+  int rank = 256;
+  double alpha = 32.0;          // scale = alpha / rank
+  double dropout = 0.1;         // on the adapter's input, training only
+  std::string targets = "q,k";  // comma list of q,k,v,o_proj,gate_up_proj,down_proj (model/lora_spec.h)
+
+  // "q,k" -> {"q", "k"}, validated.
+  std::vector<std::string> target_list() const;
+  void describe(ConfigSchema& schema);
+};
+
+struct TrainConfig {
+  std::string mode = "persona";       // persona|global|per-user
+  std::string model;                  // base checkpoint (HDF5); "" = RUN/model/model.h5
+  // optimiser
+  double lr = 3e-4;
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double adam_eps = 1e-8;
+  double grad_clip = 1.0;             // global L2 norm; 0 = off
+  // schedule
+  std::string schedule = "cosine";    // cosine|linear|constant (after warmup)
+  double warmup_fraction = 0.03;      // of the total optimiser steps
+  double min_lr_fraction = 0.0;       // the decay ends at lr * this
+  // batches
+  int epochs = 2;
+  int global_batch = 16;              // samples per optimiser step (over the persona's group)
+  int micro_batch = 4;                // samples per forward/backward on one rank
+  bool bucket_by_length = true;       // batches of similar lengths (less padding)
+  std::int64_t seed = 0;              // 0 = derive from run.seed
+  std::int64_t max_steps = 0;         // stop after this many optimiser steps per adapter (0 = no limit)
+  // samples
+  std::string prompt_style = "paper"; // paper|compact
+  std::string answer = "digit";       // digit|digit+reason
+  int retrieve_k = 1;                 // memories retrieved per sample
+  int max_seq_len = 0;                // 0 = the model's context length
+  int reason_words = 24;              // digit+reason: words of the note kept
+  // validation
+  double val_fraction = 0.1;          // latest training-period interactions per user held out
+  int val_every = 50;                 // optimiser steps between validation passes (0 = only at the end)
+  int val_max_samples = 256;          // cap per adapter
+  // checkpoints and logs
+  int checkpoint_every = 100;         // optimiser steps (0 = only at the end of an adapter)
+  int keep_checkpoints = 2;           // complete checkpoints kept
+  bool resume = true;                 // continue from the latest complete checkpoint
+  int log_every = 1;                  // optimiser steps between JSONL lines
+
+  void describe(ConfigSchema& schema);
+};
+
+}  // namespace personas
