@@ -2,15 +2,16 @@
 # Submits the Personas pipeline to Slurm with the resources of the site file,
 # printing the plan (every sbatch line, with its dependency) first.
 #
-# usage: slurm/submit.sh CONFIG [--chain|--single] [--dry-run] [--site FILE]
-#                        [--run-dir DIR] [--from STAGE] [--until STAGE]
-#                        [-- PERSONAS_ARGS...]
+# usage: slurm/submit.sh CONFIG [--chain|--single] [--dry-run] [--wait]
+#                        [--site FILE] [--run-dir DIR] [--from STAGE]
+#                        [--until STAGE] [-- PERSONAS_ARGS...]
 #   --single     (default) one job runs every stage: slurm/pipeline.sbatch
 #   --chain      one job per stage, each --dependency=afterok on the previous:
 #                prepare distill embed cluster on CPU nodes with many ranks,
 #                train eval on GPU nodes with one rank per GPU, report on one
 #                rank (as set by SITE_KIND_<stage> in the site file)
 #   --dry-run    print the plan, submit nothing
+#   --wait       return when the job(s) ended; exit 0 only if all succeeded
 #   --site FILE  site settings (default $PERSONAS_SLURM_SITE or slurm/site.conf)
 #   --run-dir D  run directory (default: the config's [run] dir)
 #   --from/--until STAGE   a part of the chain (--chain) or of `personas run`
@@ -21,10 +22,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STAGES=(prepare distill embed cluster train eval report)
 
-usage() { sed -n '5,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR >= 5 && !/^#/ {exit} NR >= 5 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; }
 die() { echo "slurm/submit.sh: error: $*" >&2; exit 2; }
 
-config="" mode=single dry_run=0 site="${PERSONAS_SLURM_SITE:-$ROOT/slurm/site.conf}"
+config="" mode=single dry_run=0 wait=0 site="${PERSONAS_SLURM_SITE:-$ROOT/slurm/site.conf}"
 run_dir="" from="" until="" extra=()
 while (( $# > 0 )); do
   case "$1" in
@@ -32,6 +33,7 @@ while (( $# > 0 )); do
     --chain) mode=chain ;;
     --single) mode=single ;;
     --dry-run) dry_run=1 ;;
+    --wait) wait=1 ;;
     --site) site="${2:?--site needs a file}"; shift ;;
     --run-dir) run_dir="${2:?--run-dir needs a directory}"; shift ;;
     --from) from="${2:?--from needs a stage}"; shift ;;
@@ -136,6 +138,7 @@ if [[ "$mode" == single ]]; then
   (( ${#run_args[@]} > 0 )) && args+=(-- "${run_args[@]}")
   mapfile -t res < <(resources single)
   names+=(run)
+  (( wait )) && res+=(--wait)   # sbatch --wait: returns with the job's exit code
   lines+=("$(quote sbatch "${common[@]}" --job-name=personas-run "${res[@]}" "$ROOT/slurm/pipeline.sbatch" "${args[@]}")")
 else
   for ((i = first; i <= last; i++)); do
@@ -163,6 +166,16 @@ fi
 
 command -v sbatch >/dev/null 2>&1 || die "sbatch not found: is this a Slurm login node? (or use --dry-run)"
 mkdir -p "$log_dir"
+if [[ "$mode" == single ]] && (( wait )); then
+  echo "submitting run and waiting for it (job log in $log_dir/)"
+  set +e
+  eval "${lines[0]}"
+  rc=$?
+  set -e
+  echo "job ended with exit code $rc"
+  exit $rc
+fi
+
 previous="" ids=()
 for i in "${!lines[@]}"; do
   line="${lines[$i]//@DEP@/$previous}"
@@ -172,3 +185,18 @@ for i in "${!lines[@]}"; do
   echo "submitted ${names[$i]}: job $previous"
 done
 echo "logs: $log_dir/personas-<stage>-<job id>.out; watch: squeue -j $(IFS=,; echo "${ids[*]}")"
+(( wait )) || exit 0
+
+# --wait for a chain: poll the queue until every job left it, then read their
+# final states (kept by slurmctld for MinJobAge seconds after the end).
+id_list="$(IFS=,; echo "${ids[*]}")"
+while [[ -n "$(squeue -h -j "$id_list" -o %i 2>/dev/null)" ]]; do sleep 5; done
+failed=0
+for i in "${!ids[@]}"; do
+  state="$(scontrol show job -o "${ids[$i]}" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)"
+  state="${state:-UNKNOWN}"
+  echo "  ${names[$i]}: job ${ids[$i]} $state"
+  [[ "$state" == COMPLETED ]] || failed=1
+done
+(( failed == 0 )) || { echo "slurm/submit.sh: the chain did not complete; logs in $log_dir/" >&2; exit 1; }
+echo "chain completed"

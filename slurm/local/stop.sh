@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PATH="$PATH:/usr/sbin:/sbin"
 case "${1:-}" in
-  -h|--help) sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR >= 2 && !/^#/ {exit} NR >= 2 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (usage: slurm/local/stop.sh)" 2 ;;
 esac
