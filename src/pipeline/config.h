@@ -5,6 +5,8 @@
 #include "core/config_schema.h"
 #include "core/run_config.h"
 #include "data/data_config.h"
+#include "eval/eval_config.h"
+#include "model/model_config.h"
 
 namespace personas {
 
@@ -12,6 +14,8 @@ struct Config {
   RunConfig run;
   LogConfig log;
   DataConfig data;
+  EvalConfig eval;
+  ModelConfig model;
 
   // Registers every section's keys (pointers into this object: do not copy a
   // Config after calling describe on it).
@@ -19,6 +23,8 @@ struct Config {
     run.describe(schema);
     log.describe(schema);
     data.describe(schema);
+    eval.describe(schema);
+    model.describe(schema);
   }
 };
 

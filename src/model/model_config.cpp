@@ -1,0 +1,24 @@
+#include "model/model_config.h"
+
+namespace personas {
+
+void ModelConfig::describe(ConfigSchema& s) {
+  s.add("model.path", &path, "base checkpoint (HDF5, from personas convert); empty = made by the model stage");
+  s.add_choice("model.preset", &preset, {"tiny", "small", "phi3-mini"},
+               "shape of the random model made when model.path is empty");
+  s.add("model.tokenizer", &tokenizer,
+        "SentencePiece .model for a made model; empty = train one on the run's distilled texts");
+  s.add("model.tokenizer_vocab", &tokenizer_vocab, "vocabulary size of a trained tokenizer");
+  s.add("model.max_seq", &max_seq, "longest token sequence (prompt + answer) given to the model");
+  s.add_check([this](Problems& p) {
+    if (tokenizer_vocab < 100 || tokenizer_vocab > 32000)
+      p.add("model.tokenizer_vocab: {} must be in [100, 32000]", tokenizer_vocab);
+    if (max_seq < 16) p.add("model.max_seq: {} must be >= 16", max_seq);
+  });
+}
+
+fs::path ModelConfig::checkpoint(const fs::path& run_dir) const {
+  return path.empty() ? run_dir / "model" / "base.h5" : fs::path(path);
+}
+
+}  // namespace personas

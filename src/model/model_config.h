@@ -1,0 +1,29 @@
+// [model]: which frozen base model the agents use.
+//   model.path empty  -> the `model` stage makes RUN/model/base.h5: a random
+//                        checkpoint of model.preset with a SentencePiece
+//                        tokenizer trained on the run's own distilled texts
+//                        (the quickstart; nothing is downloaded).
+//   model.path = FILE -> that checkpoint (`personas convert` output).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config_schema.h"
+#include "core/fs.h"
+
+namespace personas {
+
+struct ModelConfig {
+  std::string path;              // checkpoint (HDF5); empty = made by the model stage
+  std::string preset = "tiny";   // tiny|small|phi3-mini (only when path is empty)
+  std::string tokenizer;         // SentencePiece .model for a made model; empty = train one
+  int tokenizer_vocab = 1000;    // vocabulary of a trained tokenizer
+  int max_seq = 512;             // longest sequence (prompt + answer) fed to the model
+
+  void describe(ConfigSchema& schema);
+  // The checkpoint the later stages load: `path`, or RUN/model/base.h5.
+  fs::path checkpoint(const fs::path& run_dir) const;
+};
+
+}  // namespace personas
