@@ -117,6 +117,7 @@ class Backend {
   // Causal attention with GQA over a right-padded batch: q [b*seq, n_heads*hd],
   // k, v [b*seq, n_kv_heads*hd], lengths: i32 [batch,1] valid tokens per row
   // (padding rows of out are zero). Saves the log-sum-exp per (row, head): lse [b*seq, n_heads].
+  // Scale 1/sqrt(head_dim). The backward overwrites dq, dk, dv (padding rows get zero).
   virtual void attention_forward(TensorView q, TensorView k, TensorView v, TensorView lengths,
                                  const AttentionShape& shape, TensorView out, TensorView lse) = 0;
   virtual void attention_backward(TensorView dout, TensorView q, TensorView k, TensorView v, TensorView out,
@@ -137,6 +138,7 @@ class Backend {
   // Softmax cross-entropy for selected rows: logits [n, vocab], targets i32 [n,1]
   // (-1 = ignored row). Writes per-row loss [n,1] and, when dlogits.data is set,
   // dlogits = (softmax - onehot) * grad_scale (zero for ignored rows).
+  // dlogits may alias logits (in place, which saves a [n, vocab] buffer).
   virtual void cross_entropy(TensorView logits, TensorView targets, TensorView loss, TensorView dlogits,
                              float grad_scale) = 0;
 
