@@ -1,0 +1,66 @@
+#include "distill/distill_config.h"
+
+#include <fmt/format.h>
+
+namespace personas {
+
+void DistillConfig::describe(ConfigSchema& s) {
+  s.add_choice("distill.provider", &provider, {"auto", "offline", "openai", "local"},
+               "who writes profiles and notes: offline (statistics), openai (any OpenAI-compatible "
+               "endpoint), local (own engine, not built yet); auto = openai when base_url is set");
+  s.add("distill.base_url", &base_url, "OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://host:8000/v1");
+  s.add("distill.model", &model, "model name sent to the endpoint");
+  s.add("distill.api_key_env", &api_key_env,
+        "name of the environment variable holding the API key (the key itself never goes in a config or log)");
+  s.add("distill.prompts", &prompts, "folder of the versioned prompt files (VERSION, system.txt, batch.txt, ...)");
+  s.add("distill.batch_size", &batch_size, "training-period interactions per LLM call");
+  s.add("distill.max_words", &max_words, "profile length cap: one request to shorten, then truncation with a warning");
+  s.add("distill.reflection", &reflection, "self-reflection round checking the profile against the statistics");
+  s.add("distill.temperature", &temperature, "sampling temperature");
+  s.add("distill.max_tokens", &max_tokens, "completion tokens per call");
+  s.add("distill.in_flight", &in_flight, "concurrent requests per rank");
+  s.add("distill.connect_timeout_s", &connect_timeout_s, "connection timeout per attempt, seconds");
+  s.add("distill.timeout_s", &timeout_s, "total timeout per attempt, seconds");
+  s.add("distill.max_attempts", &max_attempts, "attempts per request (429, 5xx, timeouts and connection errors are retried)");
+  s.add("distill.backoff_initial_s", &backoff_initial_s, "first retry delay (doubles each attempt, with jitter)");
+  s.add("distill.backoff_max_s", &backoff_max_s, "largest retry delay (Retry-After is honoured up to this)");
+  s.add("distill.requests_per_min", &requests_per_min, "per-rank request rate limit (0 = none)");
+  s.add("distill.tokens_per_min", &tokens_per_min, "per-rank token rate limit, prompt + completion (0 = none)");
+  s.add("distill.price_prompt_per_mtok", &price_prompt_per_mtok, "USD per million prompt tokens (cost estimate)");
+  s.add("distill.price_completion_per_mtok", &price_completion_per_mtok,
+        "USD per million completion tokens (cost estimate)");
+  s.add("distill.users_per_chunk", &users_per_chunk, "progress is saved to disk every this many finished users");
+  s.add_check([this](Problems& p) {
+    if (batch_size < 1) p.add("distill.batch_size: {} must be >= 1", batch_size);
+    if (max_words < 10) p.add("distill.max_words: {} must be >= 10", max_words);
+    if (max_tokens < 1) p.add("distill.max_tokens: {} must be >= 1", max_tokens);
+    if (in_flight < 1) p.add("distill.in_flight: {} must be >= 1", in_flight);
+    if (max_attempts < 1) p.add("distill.max_attempts: {} must be >= 1", max_attempts);
+    if (connect_timeout_s <= 0) p.add("distill.connect_timeout_s: {} must be > 0", connect_timeout_s);
+    if (timeout_s <= 0) p.add("distill.timeout_s: {} must be > 0", timeout_s);
+    if (backoff_initial_s < 0 || backoff_max_s < backoff_initial_s)
+      p.add("distill.backoff_initial_s/backoff_max_s: need 0 <= initial ({}) <= max ({})", backoff_initial_s,
+            backoff_max_s);
+    if (requests_per_min < 0) p.add("distill.requests_per_min: {} must be >= 0", requests_per_min);
+    if (tokens_per_min < 0) p.add("distill.tokens_per_min: {} must be >= 0", tokens_per_min);
+    if (users_per_chunk < 1) p.add("distill.users_per_chunk: {} must be >= 1", users_per_chunk);
+    if (provider == "openai" && base_url.empty())
+      p.add("distill.base_url: required for distill.provider = openai (e.g. https://api.openai.com/v1)");
+    if (resolved_provider() == "openai" && model.empty())
+      p.add("distill.model: required for an OpenAI-compatible endpoint (distill.base_url = {})", base_url);
+  });
+}
+
+std::string DistillConfig::resolved_provider() const {
+  if (provider != "auto") return provider;
+  return base_url.empty() ? "offline" : "openai";
+}
+
+std::string DistillConfig::content_key() const {
+  auto p = resolved_provider();
+  if (p == "offline") return "offline";
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection, temperature,
+                     max_tokens);
+}
+
+}  // namespace personas

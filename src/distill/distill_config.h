@@ -1,0 +1,47 @@
+// [distill]: how rating histories become profiles and notes (stage 1).
+// The provider decides who writes the text: "offline" (statistics, no
+// network), "openai" (any OpenAI-compatible Chat Completions endpoint: OpenAI,
+// vLLM, llama.cpp server), "local" (our own engine; not built yet).
+// "auto" = openai when distill.base_url is set, else offline.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config_schema.h"
+
+namespace personas {
+
+struct DistillConfig {
+  std::string provider = "auto";                   // auto|offline|openai|local
+  std::string base_url;                            // e.g. https://api.openai.com/v1
+  std::string model;                               // e.g. gpt-4o-mini
+  std::string api_key_env = "OPENAI_API_KEY";      // env var holding the key (never logged)
+  std::string prompts = "configs/prompts/distill-v1";  // folder of versioned prompt files
+  int batch_size = 10;                             // interactions per LLM call
+  int max_words = 2000;                            // cap on a profile's length
+  bool reflection = true;                          // self-reflection round after the last batch
+  double temperature = 0.2;
+  int max_tokens = 2048;                           // completion tokens per call
+  int in_flight = 16;                              // concurrent requests per rank
+  double connect_timeout_s = 10.0;
+  double timeout_s = 120.0;                        // whole request, per attempt
+  int max_attempts = 6;                            // per request, retries included
+  double backoff_initial_s = 1.0;
+  double backoff_max_s = 60.0;
+  double requests_per_min = 0;                     // per rank; 0 = no limit
+  double tokens_per_min = 0;                       // per rank; 0 = no limit
+  double price_prompt_per_mtok = 0;                // USD per million prompt tokens
+  double price_completion_per_mtok = 0;            // USD per million completion tokens
+  int users_per_chunk = 8;                         // progress is saved every this many users
+
+  void describe(ConfigSchema& schema);
+
+  // The provider after resolving "auto".
+  std::string resolved_provider() const;
+  // The settings that change the text written (not speed/limits): part of the
+  // stage's config hash, so changing them redoes the stage.
+  std::string content_key() const;
+};
+
+}  // namespace personas
