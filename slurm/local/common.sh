@@ -38,12 +38,15 @@ SLURMD_PID="$RUN_DIR/slurmd.pid"
 say() { echo "local-slurm: $*"; }
 die() { echo "local-slurm: error: $*" >&2; exit "${2:-1}"; }
 
-# pid_of FILE: the pid in FILE if that process is alive, else nothing.
+# pid_of FILE NAME: the pid in FILE if that process is alive and is NAME
+# (a stale pid file may name a pid reused by another program), else fails.
 pid_of() {
-  local file="$1" pid
+  local file="$1" name="$2" pid
   [[ -r "$file" ]] || return 1
   pid="$(tr -dc '0-9' < "$file")"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] || return 1
+  echo "$pid"
 }
 
 # wait_gone PID SECONDS: waits for a process to exit; 1 if it is still there.
@@ -59,6 +62,11 @@ wait_gone() {
 # The state sinfo reports for our node (idle, mix, alloc, down*, ...), or nothing.
 node_state() {
   SLURM_CONF="$CONF" timeout 10 sinfo -h -N -n "$NODE" -o '%t' 2>/dev/null | head -n1
+}
+
+# usable STATE: the node takes jobs (a trailing * means slurmd does not answer).
+usable() {
+  [[ "$1" =~ ^(idle|mix|alloc|comp)[~#%!^-]?$ ]]
 }
 
 log_tails() {

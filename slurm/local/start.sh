@@ -42,9 +42,10 @@ exec 9>"$LOCK"
 flock -w 120 9 || die "another start/stop holds $LOCK"
 
 # ---- already up? ---------------------------------------------------------------
-if pid_of "$MUNGE_PID" >/dev/null && pid_of "$SLURMCTLD_PID" >/dev/null && pid_of "$SLURMD_PID" >/dev/null; then
+if pid_of "$MUNGE_PID" munged >/dev/null && pid_of "$SLURMCTLD_PID" slurmctld >/dev/null &&
+   pid_of "$SLURMD_PID" slurmd >/dev/null; then
   state="$(node_state || true)"
-  if [[ "$state" =~ ^(idle|mix|alloc|comp) ]]; then
+  if usable "$state"; then
     say "already running (node $NODE $state, partition $PARTITION, conf $CONF)"
     exit 0
   fi
@@ -76,7 +77,7 @@ export SLURM_CONF="$CONF"
 
 # Daemons get 9>&- so they do not inherit (and hold) the lock.
 # ---- munged -----------------------------------------------------------------
-if ! pid_of "$MUNGE_PID" >/dev/null; then
+if ! pid_of "$MUNGE_PID" munged >/dev/null; then
   say "starting munged"
   rm -f "$MUNGE_RUN/munge.socket.2" "$MUNGE_RUN/munge.socket.2.lock"
   runuser -u munge -- munged 9>&- || { log_tails; die "munged did not start"; }
@@ -86,12 +87,12 @@ for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; 
 munge -n | unmunge >/dev/null 2>&1 || { log_tails; die "munge does not answer (munge -n | unmunge fails)"; }
 
 # ---- slurmctld, then slurmd ---------------------------------------------------
-if ! pid_of "$SLURMCTLD_PID" >/dev/null; then
+if ! pid_of "$SLURMCTLD_PID" slurmctld >/dev/null; then
   say "starting slurmctld"
   slurmctld -f "$CONF" 9>&- || { log_tails; die "slurmctld did not start"; }
 fi
 for _ in $(seq 50); do timeout 5 scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.2; done
-if ! pid_of "$SLURMD_PID" >/dev/null; then
+if ! pid_of "$SLURMD_PID" slurmd >/dev/null; then
   say "starting slurmd (node $NODE, $CPUS CPUs advertised)"
   slurmd -f "$CONF" 9>&- || { log_tails; die "slurmd did not start"; }
 fi
@@ -101,8 +102,8 @@ deadline=$((SECONDS + START_TIMEOUT))
 resumed=0
 while :; do
   state="$(node_state || true)"
+  usable "$state" && break
   case "$state" in
-    idle*|mix*|alloc*|comp*) break ;;
     down*|drain*|drng*|fail*)
       # A node left down by an earlier unclean stop: bring it back once.
       if (( resumed == 0 )); then

@@ -8,7 +8,7 @@ PATH="$PATH:/usr/sbin:/sbin"
 ok=0
 for daemon in munged:"$MUNGE_PID" slurmctld:"$SLURMCTLD_PID" slurmd:"$SLURMD_PID"; do
   name="${daemon%%:*}" file="${daemon#*:}"
-  if pid="$(pid_of "$file")"; then
+  if pid="$(pid_of "$file" "$name")"; then
     printf '  %-10s running (pid %s)\n' "$name" "$pid"
   else
     printf '  %-10s not running\n' "$name"
@@ -18,7 +18,7 @@ done
 echo "  conf       $CONF$([[ -e "$CONF" ]] || echo ' (missing)')"
 state="$(node_state || true)"
 echo "  node       $NODE ${state:-unknown}"
-[[ "$state" =~ ^(idle|mix|alloc|comp) ]] || ok=1
+usable "$state" || ok=1
 if [[ $ok -eq 0 ]]; then
   SLURM_CONF="$CONF" sinfo 2>&1 | sed 's/^/  /'
   SLURM_CONF="$CONF" squeue 2>&1 | sed 's/^/  /'

@@ -16,22 +16,25 @@ mkdir -p "$RUN_DIR"
 exec 9>"$LOCK"
 flock -w 120 9 || die "another start/stop holds $LOCK"
 
-ctld="$(pid_of "$SLURMCTLD_PID" || true)"
-slurmd="$(pid_of "$SLURMD_PID" || true)"
-if [[ -n "$ctld" || -n "$slurmd" ]]; then
+ctld="$(pid_of "$SLURMCTLD_PID" slurmctld || true)"
+slurmd="$(pid_of "$SLURMD_PID" slurmd || true)"
+shutdown_ok=0
+if [[ -n "$ctld" ]]; then
   say "scontrol shutdown"
-  if [[ -n "$ctld" ]]; then SLURM_CONF="$CONF" timeout 15 scontrol shutdown >/dev/null 2>&1 || true; fi
-  for pid in $ctld $slurmd; do
-    if ! wait_gone "$pid" 20; then
-      say "pid $pid still running after 20 s; sending SIGTERM"
-      kill -TERM "$pid" 2>/dev/null || true
-      wait_gone "$pid" 10 || { kill -KILL "$pid" 2>/dev/null || true; }
-    fi
-  done
+  SLURM_CONF="$CONF" timeout 15 scontrol shutdown >/dev/null 2>&1 && shutdown_ok=1
+  (( shutdown_ok )) || say "scontrol shutdown failed; ending the daemons by pid"
 fi
+[[ -n "$slurmd" && -z "$ctld" ]] && say "slurmctld is not running; ending slurmd (pid $slurmd)"
+(( shutdown_ok )) || for pid in $ctld $slurmd; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in $ctld $slurmd; do
+  wait_gone "$pid" 15 && continue
+  say "pid $pid still running after 15 s; sending SIGTERM"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+done
 rm -f "$SLURMCTLD_PID" "$SLURMD_PID"
 
-munged="$(pid_of "$MUNGE_PID" || true)"
+munged="$(pid_of "$MUNGE_PID" munged || true)"
 if [[ -n "$munged" && -e "$MUNGE_OURS" ]]; then
   say "stopping munged (pid $munged)"
   kill -TERM "$munged"
