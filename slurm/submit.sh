@@ -179,8 +179,8 @@ fi
 previous="" ids=()
 for i in "${!lines[@]}"; do
   line="${lines[$i]//@DEP@/$previous}"
-  out="$(eval "$line")" || die "sbatch refused the ${names[$i]} job (jobs already submitted: ${ids[*]:-none}; cancel them with scancel)"
-  previous="${out%%;*}"
+  submitted="$(eval "$line")" || die "sbatch refused the ${names[$i]} job (jobs already submitted: ${ids[*]:-none}; cancel them with scancel)"
+  previous="${submitted%%;*}"
   ids+=("$previous")
   echo "submitted ${names[$i]}: job $previous"
 done

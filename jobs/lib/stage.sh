@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by jobs/<stage>.sh: argument handling, binary lookup and the choice of
 # launcher. Sourced, not run. Each stage script calls:  personas_job STAGE "$@"
 #

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the sbatch templates (slurm/*.sbatch) once inside the allocation:
 # finds the checkout, loads the site's modules, prints what the job is.
 # Needs PERSONAS_ROOT (the checkout; slurm/submit.sh exports it) or a

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by slurm/local/{start,stop,status}.sh: paths and small helpers for a
 # single-node Slurm (munged + slurmctld + slurmd) run as root without systemd.
 # Every path can be overridden from the environment; docs/slurm.md lists them.

@@ -12,6 +12,7 @@
 # Exit codes: 0 running, 1 failed to start (log tails printed),
 # 3 cannot run here (not root, packages missing, foreign slurm.conf).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() { awk 'NR >= 2 && !/^#/ {exit} NR >= 2 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; }

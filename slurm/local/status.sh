@@ -3,6 +3,7 @@
 # Usage: slurm/local/status.sh     exit 0 when all three daemons run and the
 # node is usable (idle/mix/alloc), else 1.
 set -uo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PATH="$PATH:/usr/sbin:/sbin"
 ok=0

@@ -4,6 +4,7 @@
 # it. Stopping what is not running is not an error.
 # Usage: slurm/local/stop.sh
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PATH="$PATH:/usr/sbin:/sbin"
 case "${1:-}" in

@@ -9,7 +9,9 @@
 #   4. A job asking for more CPUs than the node has is rejected at submit time
 #      (EnforcePartLimits=ALL), not left pending forever.
 #   5. slurm/submit.sh --chain --dry-run prints 7 jobs chained with afterok and
-#      submits nothing; a template run outside an allocation stops clearly.
+#      submits nothing; a real chain whose first stage fails ends with that
+#      job FAILED and the next CANCELLED (submit.sh --wait exits 1); a template
+#      run outside an allocation stops clearly.
 #   6. Slurm is stopped again (only if this test started it).
 # Exit 77 (CTest SKIP_RETURN_CODE) with a SKIP line when this machine cannot
 # run Slurm: not root, or slurm-wlm/munge not installed.
@@ -94,8 +96,10 @@ check_prepare() {
   else
     # The stage is not built yet: the job fails on purpose; check that srun
     # started 2 ranks that each saw an MPI world of 2.
-    grep -q 'r0/2' "$log" && grep -q 'r1/2' "$log" ||
-      { cat "$log"; fail "srun --mpi=pmix did not start 2 MPI ranks"; }
+    if ! grep -q 'r0/2' "$log" || ! grep -q 'r1/2' "$log"; then
+      cat "$log"
+      fail "srun --mpi=pmix did not start 2 MPI ranks"
+    fi
     echo "NOTE: 'personas prepare' is not built yet: checked the 2-rank MPI launch only"
   fi
 }
@@ -161,14 +165,29 @@ grep -q "nothing submitted" <<< "$plan" || fail "the dry run does not say that n
 (( $(squeue -h | wc -l) == before )) || fail "--dry-run submitted jobs"
 [[ ! -e "$tmp/run-chain" ]] || fail "--dry-run created the run directory"
 
+step "slurm/submit.sh --chain --wait: a failed stage cancels the rest"
+# prepare cannot succeed (no such data folder): distill must be cancelled by
+# its afterok dependency rather than pend forever.
+set +e
+chain="$(PERSONAS_BINARY="$BIN" timeout "$JOB_TIMEOUT" "$SRC/slurm/submit.sh" "$config" --chain --until distill --wait \
+  --site "$SRC/slurm/local/site.conf" --run-dir "$tmp/run-fail" -- --data.source ml100k --data.path "$tmp/no-such-folder" 2>&1)"
+rc=$?
+set -e
+echo "$chain" | grep -v 'sbatch '
+(( rc == 1 )) || fail "submit.sh --wait on a failing chain exited $rc (expected 1)"
+grep -Eq 'prepare: job [0-9]+ FAILED' <<< "$chain" || fail "the prepare job did not end FAILED"
+grep -Eq 'distill: job [0-9]+ CANCELLED' <<< "$chain" || fail "the distill job was not cancelled after prepare failed"
+ls "$tmp/run-fail/slurm/"personas-prepare-*.out >/dev/null 2>&1 || fail "no job log in $tmp/run-fail/slurm/"
+
 step "templates outside an allocation"
 for template in pipeline.sbatch stage.sbatch; do
   set +e
   msg="$(env -u SLURM_JOB_ID bash "$SRC/slurm/$template" prepare "$config" 2>&1)"
   rc=$?
   set -e
-  (( rc == 2 )) && [[ "$msg" == *"must run inside a Slurm allocation"* ]] ||
+  if (( rc != 2 )) || [[ "$msg" != *"must run inside a Slurm allocation"* ]]; then
     fail "slurm/$template outside Slurm: exit $rc, '$msg'"
+  fi
 done
 echo "ok: the templates refuse to run outside an allocation"
 echo "PASS"
