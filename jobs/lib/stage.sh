@@ -87,12 +87,16 @@ personas_job() {
   [[ -n "$run_dir" ]] && command+=(--run.dir "$run_dir")
   # Slurm gives each task cpus-per-task CPUs; use them all as threads unless
   # the caller chose a thread count.
-  if [[ -n "${SLURM_CPUS_PER_TASK:-}" && " ${extra[*]} " != *" --run.threads "* ]]; then
+  if [[ -n "${SLURM_CPUS_PER_TASK:-}" && " ${extra[*]} " != *" --run.threads"[\ =]* ]]; then
     command+=(--run.threads "$SLURM_CPUS_PER_TASK")
   fi
   command+=("${extra[@]}")
 
   local launcher="${PERSONAS_LAUNCHER:-auto}" np="${PERSONAS_NP:-}"
+  if [[ -n "$np" && ! "$np" =~ ^[1-9][0-9]*$ ]]; then
+    echo "jobs: error: PERSONAS_NP='$np' is not a positive number of ranks" >&2
+    return 2
+  fi
   if [[ "$launcher" == auto ]]; then
     if [[ -n "${SLURM_PROCID:-}" && -n "${SLURM_STEP_ID:-}" ]]; then
       launcher=none   # already one task of an srun step: do not nest srun
