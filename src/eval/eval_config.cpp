@@ -1,0 +1,57 @@
+#include "eval/eval_config.h"
+
+#include "core/strings.h"
+#include "eval/baselines.h"
+
+namespace personas {
+
+std::vector<std::string> EvalConfig::baseline_list() const {
+  std::vector<std::string> out;
+  for (auto part : split(baselines, ",")) {
+    auto name = trim(part);
+    if (!name.empty()) out.emplace_back(name);
+  }
+  return out;
+}
+
+void EvalConfig::describe(ConfigSchema& s) {
+  s.add("eval.baselines", &baselines,
+        "classical baselines to run, comma-separated: global_mean, user_mean, item_mean, bias, mf_sgd, mf_als "
+        "(empty = none)");
+  s.add("eval.bias_reg_user", &bias_reg_user, "user + item bias: ridge weight of each user bias");
+  s.add("eval.bias_reg_item", &bias_reg_item, "user + item bias: ridge weight of each item bias");
+  s.add("eval.bias_iterations", &bias_iterations, "user + item bias: alternating passes (items, then users)");
+  s.add("eval.mf_factors", &mf_factors, "biased MF (SGD): latent factors");
+  s.add("eval.mf_epochs", &mf_epochs, "biased MF (SGD): passes over the training ratings (seeded shuffle)");
+  s.add("eval.mf_lr", &mf_lr, "biased MF (SGD): learning rate");
+  s.add("eval.mf_reg", &mf_reg, "biased MF (SGD): L2 weight on biases and factors");
+  s.add("eval.mf_init_std", &mf_init_std, "biased MF (SGD): std of the normal initial factors (seeded by run.seed)");
+  s.add("eval.als_factors", &als_factors, "biased MF (ALS): latent factors");
+  s.add("eval.als_iterations", &als_iterations, "biased MF (ALS): alternating rounds (users, then items)");
+  s.add("eval.als_reg", &als_reg, "biased MF (ALS): ridge weight per rating of the row (weighted-lambda)");
+  s.add("eval.als_init_std", &als_init_std, "biased MF (ALS): std of the normal initial item factors");
+  s.add("eval.bootstrap_samples", &bootstrap_samples,
+        "resamples of users (with replacement) for the RMSE/MAE confidence intervals; 0 = no intervals");
+  s.add("eval.confidence", &confidence, "two-sided level of the bootstrap percentile intervals");
+  s.add_check([this](Problems& p) {
+    for (const auto& name : baseline_list())
+      if (!is_known_baseline(name))
+        p.add("eval.baselines: unknown baseline '{}' (known: {})", name, join(known_baselines(), ", "));
+    if (bias_reg_user < 0) p.add("eval.bias_reg_user: {} must be >= 0", bias_reg_user);
+    if (bias_reg_item < 0) p.add("eval.bias_reg_item: {} must be >= 0", bias_reg_item);
+    if (bias_iterations < 1) p.add("eval.bias_iterations: {} must be >= 1", bias_iterations);
+    if (mf_factors < 1) p.add("eval.mf_factors: {} must be >= 1", mf_factors);
+    if (mf_epochs < 1) p.add("eval.mf_epochs: {} must be >= 1", mf_epochs);
+    if (!(mf_lr > 0)) p.add("eval.mf_lr: {} must be > 0", mf_lr);
+    if (mf_reg < 0) p.add("eval.mf_reg: {} must be >= 0", mf_reg);
+    if (mf_init_std < 0) p.add("eval.mf_init_std: {} must be >= 0", mf_init_std);
+    if (als_factors < 1) p.add("eval.als_factors: {} must be >= 1", als_factors);
+    if (als_iterations < 1) p.add("eval.als_iterations: {} must be >= 1", als_iterations);
+    if (!(als_reg > 0)) p.add("eval.als_reg: {} must be > 0", als_reg);
+    if (als_init_std < 0) p.add("eval.als_init_std: {} must be >= 0", als_init_std);
+    if (bootstrap_samples < 0) p.add("eval.bootstrap_samples: {} must be >= 0", bootstrap_samples);
+    if (!(confidence > 0 && confidence < 1)) p.add("eval.confidence: {} must be in (0, 1)", confidence);
+  });
+}
+
+}  // namespace personas

@@ -1,0 +1,142 @@
+// Metrics on hand-computed cases: RMSE/MAE/URR, per persona, histograms,
+// Jensen-Shannon distance, bootstrap intervals, order independence.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/errors.h"
+#include "eval/metrics.h"
+
+namespace personas {
+namespace {
+
+PredictionRecord rec(std::int64_t user, std::int32_t item, float truth, float predicted, std::int32_t persona,
+                     bool unrelated = false) {
+  PredictionRecord r;
+  r.user_index = user;
+  r.user_id = 100 + user;
+  r.item_id = item;
+  r.truth = truth;
+  r.predicted = predicted;
+  r.unrelated = unrelated;
+  r.persona = persona;
+  return r;
+}
+
+MetricsOptions no_bootstrap() {
+  MetricsOptions o;
+  o.bootstrap_samples = 0;
+  return o;
+}
+
+TEST(EvalMetrics, HandComputedOverallAndPerPersona) {
+  // user 0 (persona 0): errors +1, -2 ; user 1 (persona 1): error 0 and one unrelated.
+  std::vector<PredictionRecord> r{rec(0, 1, 4, 5, 0), rec(0, 2, 3, 1, 0), rec(1, 1, 2, 2, 1),
+                                  rec(1, 3, 5, 0, 1, true)};
+  auto m = metrics_from_users("x", "baseline", summarise_users(r), no_bootstrap());
+  EXPECT_EQ(m.overall.sums.n, 3);
+  EXPECT_EQ(m.overall.sums.n_unrelated, 1);
+  EXPECT_DOUBLE_EQ(m.overall.sums.rmse(), std::sqrt(5.0 / 3.0));
+  EXPECT_DOUBLE_EQ(m.overall.sums.mae(), 1.0);
+  EXPECT_DOUBLE_EQ(m.overall.sums.urr(), 0.25);
+  EXPECT_EQ(m.overall.n_users, 2);
+  ASSERT_EQ(m.per_persona.size(), 2u);
+  EXPECT_DOUBLE_EQ(m.per_persona.at(0).sums.rmse(), std::sqrt(2.5));
+  EXPECT_DOUBLE_EQ(m.per_persona.at(0).sums.mae(), 1.5);
+  EXPECT_DOUBLE_EQ(m.per_persona.at(1).sums.rmse(), 0.0);
+  EXPECT_DOUBLE_EQ(m.per_persona.at(1).sums.urr(), 0.5);
+  ASSERT_EQ(m.users.size(), 2u);
+  EXPECT_EQ(m.users[1].n_unrelated, 1);
+  // Histograms: truth counts every record, prediction only rated ones.
+  EXPECT_EQ(m.overall.hist_truth[histogram_bin(5)], 1);
+  EXPECT_EQ(m.overall.hist_truth[histogram_bin(4)], 1);
+  EXPECT_EQ(m.overall.hist_predicted[histogram_bin(5)], 1);
+  EXPECT_EQ(m.overall.hist_predicted[histogram_bin(1)], 1);
+  EXPECT_DOUBLE_EQ(m.overall.mean_truth, 3.0);
+  EXPECT_DOUBLE_EQ(m.overall.mean_predicted, 8.0 / 3.0);
+  auto j = metrics_to_json(m);
+  EXPECT_EQ(j["per_persona"]["1"]["n_unrelated"], 1);
+  EXPECT_NEAR(j["overall"]["rmse"].get<double>(), std::sqrt(5.0 / 3.0), 1e-12);
+}
+
+TEST(EvalMetrics, HistogramBinsAndClamping) {
+  EXPECT_EQ(histogram_bin(1.0), 0);
+  EXPECT_EQ(histogram_bin(5.0), kHistogramBins - 1);
+  EXPECT_EQ(histogram_bin(7.0), kHistogramBins - 1);
+  EXPECT_EQ(histogram_bin(-1.0), 0);
+  EXPECT_EQ(histogram_bin(3.4), 10);  // 3.375 and above go to the 3.5 bin
+  EXPECT_EQ(histogram_bin(3.1), 8);
+  EXPECT_DOUBLE_EQ(histogram_bin_centre(8), 3.0);
+}
+
+TEST(EvalMetrics, JensenShannonDistance) {
+  std::vector<std::int64_t> a{1, 0, 0}, b{0, 0, 5}, c{2, 0, 0}, e{1, 0, 1};
+  EXPECT_DOUBLE_EQ(jensen_shannon_distance(a, c), 0.0);   // same distribution, other scale
+  EXPECT_NEAR(jensen_shannon_distance(a, b), 1.0, 1e-12); // disjoint supports: the maximum
+  // a vs half/half: JSD = 0.5*(1*log2(1/0.75)) + 0.5*(0.5*log2(0.5/0.75) + 0.5*log2(0.5/0.25))
+  const double jsd = 0.5 * std::log2(1 / 0.75) + 0.5 * (0.5 * std::log2(0.5 / 0.75) + 0.5 * std::log2(2.0));
+  EXPECT_NEAR(jensen_shannon_distance(a, e), std::sqrt(jsd), 1e-12);
+  EXPECT_DOUBLE_EQ(jensen_shannon_distance(std::vector<std::int64_t>{0, 0, 0}, b), 0.0);
+}
+
+TEST(EvalMetrics, IndependentOfRecordOrder) {
+  std::vector<PredictionRecord> r;
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<float> pred(1, 5);
+  for (int u = 0; u < 20; ++u)
+    for (int i = 0; i < 15; ++i) r.push_back(rec(u, i, float(1 + (u + i) % 5), pred(gen), u % 4, (u * i) % 17 == 3));
+  MetricsOptions o;
+  o.bootstrap_samples = 200;
+  auto a = metrics_from_users("a", "agent", summarise_users(r), o);
+  std::shuffle(r.begin(), r.end(), gen);
+  auto b = metrics_from_users("a", "agent", summarise_users(r), o);
+  EXPECT_EQ(a.overall.sums.sum_sq, b.overall.sums.sum_sq);
+  EXPECT_EQ(a.overall.sums.sum_abs, b.overall.sums.sum_abs);
+  EXPECT_EQ(a.overall.rmse_ci.low, b.overall.rmse_ci.low);
+  EXPECT_EQ(a.overall.mae_ci.high, b.overall.mae_ci.high);
+  EXPECT_EQ(metrics_to_json(a).dump(), metrics_to_json(b).dump());
+}
+
+TEST(EvalMetrics, BootstrapIntervalIsSeededAndBracketsTheEstimate) {
+  std::vector<PredictionRecord> r;
+  for (int u = 0; u < 50; ++u)
+    for (int i = 0; i < 10; ++i) r.push_back(rec(u, i, 3, float(3 + ((u * 7 + i) % 5 - 2) * 0.5 * (u % 3)), 0));
+  MetricsOptions o;
+  o.bootstrap_samples = 500;
+  o.seed = 1;
+  auto a = metrics_from_users("a", "baseline", summarise_users(r), o);
+  auto again = metrics_from_users("a", "baseline", summarise_users(r), o);
+  o.seed = 2;
+  auto other = metrics_from_users("a", "baseline", summarise_users(r), o);
+  ASSERT_TRUE(a.overall.has_ci);
+  const double rmse = a.overall.sums.rmse(), mae = a.overall.sums.mae();
+  EXPECT_LT(a.overall.rmse_ci.low, rmse);
+  EXPECT_GT(a.overall.rmse_ci.high, rmse);
+  EXPECT_LT(a.overall.mae_ci.low, mae);
+  EXPECT_GT(a.overall.mae_ci.high, mae);
+  EXPECT_LT(a.overall.rmse_ci.high - a.overall.rmse_ci.low, 0.5 * rmse);  // 50 users: a useful width
+  EXPECT_EQ(a.overall.rmse_ci.low, again.overall.rmse_ci.low);
+  EXPECT_NE(a.overall.rmse_ci.low, other.overall.rmse_ci.low);
+}
+
+TEST(EvalMetrics, UserWithTwoPersonasIsRejected) {
+  std::vector<PredictionRecord> r{rec(0, 1, 4, 4, 0), rec(0, 2, 4, 4, 1)};
+  EXPECT_THROW(summarise_users(r), Error);
+}
+
+TEST(EvalMetrics, AllUnrelatedGivesNullRmseInJson) {
+  std::vector<PredictionRecord> r{rec(0, 1, 4, 0, -1, true)};
+  auto m = metrics_from_users("x", "agent", summarise_users(r), no_bootstrap());
+  auto j = metrics_to_json(m);
+  EXPECT_TRUE(j["overall"]["rmse"].is_null());
+  EXPECT_DOUBLE_EQ(j["overall"]["urr"].get<double>(), 1.0);
+  EXPECT_TRUE(m.per_persona.empty());
+  auto u = user_to_json("x", m.users[0]);
+  EXPECT_EQ(u["user"], 100);
+  EXPECT_TRUE(u["mae"].is_null());
+}
+
+}  // namespace
+}  // namespace personas
