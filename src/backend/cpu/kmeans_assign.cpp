@@ -1,0 +1,130 @@
+#include "backend/cpu/kmeans_assign.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <vector>
+
+#include "core/errors.h"
+
+namespace personas {
+namespace {
+
+constexpr std::int64_t kBlockRows = 256;
+
+// OpenBLAS (pthread build) would start its own threads inside each of our
+// OpenMP threads; one BLAS thread per OpenMP thread while we run, then restore.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() {
+    if (!omp_in_parallel()) {
+      previous_ = openblas_get_num_threads();
+      openblas_set_num_threads(1);
+    }
+  }
+  ~SingleThreadedBlas() {
+    if (previous_ > 0) openblas_set_num_threads(previous_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+double squared_norm(const float* a, std::int64_t d) {
+  double s = 0.0;
+  for (std::int64_t t = 0; t < d; ++t) s += static_cast<double>(a[t]) * a[t];
+  return s;
+}
+
+void assign_block(const float* x, std::int64_t rows, const float* centroids, const double* c_norm, double c_norm_max,
+                  std::int64_t k, std::int64_t d, float* dots, std::int32_t* labels, float* distances) {
+  // dots[r][c] = x_r . c_c
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(k),
+              static_cast<int>(d), 1.0f, x, static_cast<int>(d), centroids, static_cast<int>(d), 0.0f, dots,
+              static_cast<int>(k));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * d;
+    const float* dr = dots + r * k;
+    const double x_norm = squared_norm(xr, d);
+    double best = DBL_MAX;
+    std::int64_t best_c = 0;
+    for (std::int64_t c = 0; c < k; ++c) {
+      const double v = x_norm - 2.0 * static_cast<double>(dr[c]) + c_norm[c];
+      if (v < best) {
+        best = v;
+        best_c = c;
+      }
+    }
+    // sgemm error is at most about d * eps_f32 * ||x|| ||c||; be generous.
+    const double bound = (static_cast<double>(d) + 8.0) * 4.0 * static_cast<double>(FLT_EPSILON) *
+                         (x_norm + c_norm_max);
+    double exact_best = exact_squared_distance(xr, centroids + best_c * d, d);
+    for (std::int64_t c = 0; c < k; ++c) {
+      if (c == best_c) continue;
+      const double v = x_norm - 2.0 * static_cast<double>(dr[c]) + c_norm[c];
+      if (v > best + 2.0 * bound) continue;
+      const double e = exact_squared_distance(xr, centroids + c * d, d);
+      if (e < exact_best || (e == exact_best && c < best_c)) {
+        exact_best = e;
+        best_c = c;
+      }
+    }
+    labels[r] = static_cast<std::int32_t>(best_c);
+    distances[r] = static_cast<float>(exact_best);
+  }
+}
+
+}  // namespace
+
+double exact_squared_distance(const float* a, const float* b, std::int64_t d) {
+  // Four independent partial sums in a fixed order: vectorisable and deterministic.
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  std::int64_t t = 0;
+  for (; t + 4 <= d; t += 4) {
+    const double e0 = static_cast<double>(a[t]) - b[t];
+    const double e1 = static_cast<double>(a[t + 1]) - b[t + 1];
+    const double e2 = static_cast<double>(a[t + 2]) - b[t + 2];
+    const double e3 = static_cast<double>(a[t + 3]) - b[t + 3];
+    s0 += e0 * e0;
+    s1 += e1 * e1;
+    s2 += e2 * e2;
+    s3 += e3 * e3;
+  }
+  for (; t < d; ++t) {
+    const double e = static_cast<double>(a[t]) - b[t];
+    s0 += e * e;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
+void cpu_kmeans_assign(const float* points, std::int64_t n, const float* centroids, std::int64_t k, std::int64_t d,
+                       std::int32_t* labels, float* distances) {
+  PERSONAS_CHECK(k >= 1 && d >= 1 && n >= 0, internal, "kmeans_assign: bad shape n={} k={} d={}", n, k, d);
+  if (n == 0) return;
+  std::vector<double> c_norm(static_cast<std::size_t>(k));
+  double c_norm_max = 0.0;
+  for (std::int64_t c = 0; c < k; ++c) {
+    c_norm[static_cast<std::size_t>(c)] = squared_norm(centroids + c * d, d);
+    c_norm_max = std::max(c_norm_max, c_norm[static_cast<std::size_t>(c)]);
+  }
+  const std::int64_t n_blocks = (n + kBlockRows - 1) / kBlockRows;
+  SingleThreadedBlas single_blas;
+#pragma omp parallel
+  {
+    std::vector<float> dots(static_cast<std::size_t>(kBlockRows * k));
+#pragma omp for schedule(static)
+    for (std::int64_t b = 0; b < n_blocks; ++b) {
+      const std::int64_t begin = b * kBlockRows;
+      const std::int64_t rows = std::min(kBlockRows, n - begin);
+      assign_block(points + begin * d, rows, centroids, c_norm.data(), c_norm_max, k, d, dots.data(), labels + begin,
+                   distances + begin);
+    }
+  }
+}
+
+}  // namespace personas
