@@ -1,0 +1,56 @@
+// Baselines and metrics give bit-identical results for 1, 2 and 3 ranks: each
+// rank fits on its block of users with the world communicator, and the result
+// is compared with a one-process fit on the whole data set.
+#include <gtest/gtest.h>
+
+#include "eval/baselines.h"
+#include "eval/metrics.h"
+#include "mpi/mpi_test_env.h"
+#include "unit/eval/eval_test_data.h"
+
+namespace personas {
+namespace {
+
+std::vector<std::int32_t> personas_of(const Dataset& d) {
+  std::vector<std::int32_t> p;
+  for (const auto& u : d.users) p.push_back(u.true_persona);
+  return p;
+}
+
+TEST(EvalMpi, BaselinesAndMetricsAreIdenticalForAnyRankCount) {
+  auto& world = testing::world();
+  // 37 users: blocks of unequal size for 2 and 3 ranks.
+  const auto full = testing::make_model_ratings(37, 50, 24, 99);
+  const auto shard = testing::shard_of(full, world.rank(), world.size());
+  auto local = make_local_comm();
+  EvalConfig c;
+  c.mf_factors = 6;
+  c.mf_epochs = 10;
+  c.als_factors = 3;
+  c.als_iterations = 5;
+  MetricsOptions options;
+  options.bootstrap_samples = 100;
+  options.seed = 5;
+  for (const auto& name : known_baselines()) {
+    auto sharded = make_baseline(name, c, 77);
+    sharded->fit(shard, world);
+    auto whole = make_baseline(name, c, 77);
+    whole->fit(full, *local);
+    for (std::size_t k = 0; k < shard.users.size(); ++k)
+      for (const auto& x : shard.test_of(shard.users[k]))
+        ASSERT_EQ(sharded->predict(k, x.item), whole->predict(std::size_t(shard.first_user) + k, x.item))
+            << name << " user " << shard.users[k].id << " item " << x.item;
+    EXPECT_EQ(training_rmse(*sharded, shard, world), training_rmse(*whole, full, *local)) << name;
+
+    const auto records = predict_test_period(*sharded, shard, personas_of(shard));
+    const auto m = compute_metrics(name, "baseline", records, world, options);
+    const auto all_records = predict_test_period(*whole, full, personas_of(full));
+    const auto expected = metrics_from_users(name, "baseline", summarise_users(all_records), options);
+    EXPECT_EQ(metrics_to_json(m).dump(), metrics_to_json(expected).dump()) << name;
+    EXPECT_EQ(m.users.size(), 37u);
+    EXPECT_EQ(m.per_persona.size(), 3u);
+  }
+}
+
+}  // namespace
+}  // namespace personas
