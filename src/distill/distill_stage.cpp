@@ -1,0 +1,287 @@
+#include "distill/distill_stage.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <regex>
+
+#include "comm/sharding.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/strings.h"
+#include "distill/llm_distiller.h"
+#include "distill/memory_records.h"
+#include "distill/offline_writer.h"
+#include "distill/prompts.h"
+#include "distill/user_stats.h"
+#include "io/jsonl.h"
+
+namespace personas {
+
+namespace {
+
+constexpr const char* kStage = "distill";
+
+// Records of users in [lo, hi) found in earlier runs' files. A success
+// overrides a failure (a retried user); otherwise the first record wins.
+std::map<std::int64_t, MemoryRecord> scan_existing(const fs::path& dir, std::int64_t lo, std::int64_t hi) {
+  std::map<std::int64_t, MemoryRecord> found;
+  auto take = [&](const fs::path& file) {
+    read_jsonl(file, [&](const nlohmann::json& j, std::size_t line) {
+      auto r = record_from_json(j, fmt::format("{}:{}", file.string(), line));
+      if (r.index < lo || r.index >= hi) return;
+      auto it = found.find(r.index);
+      if (it == found.end()) found.emplace(r.index, std::move(r));
+      else if (it->second.failed && !r.failed) it->second = std::move(r);
+    });
+  };
+  static const std::regex final_name(R"((memories|failed)-rank-\d+\.jsonl)");
+  static const std::regex part_name(R"(part-(\d+)-(\d+)-.*\.jsonl)");
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && std::regex_match(e.path().filename().string(), final_name)) take(e.path());
+  if (fs::is_directory(dir / "parts"))
+    for (const auto& e : fs::directory_iterator(dir / "parts")) {
+      std::smatch m;
+      auto name = e.path().filename().string();
+      if (!e.is_regular_file() || !std::regex_match(name, m, part_name)) continue;
+      if (std::stoll(m[2].str()) < lo || std::stoll(m[1].str()) >= hi) continue;  // no overlap
+      take(e.path());
+    }
+  return found;
+}
+
+// Buffers finished users and saves them atomically every `chunk` users.
+class PartWriter {
+ public:
+  PartWriter(fs::path dir, int rank, int chunk, const std::vector<Item>& items)
+      : dir_(std::move(dir)), rank_(rank), chunk_(chunk), items_(items) {
+    nonce_ = fmt::format("{:x}", std::chrono::system_clock::now().time_since_epoch().count());
+  }
+  void add(MemoryRecord record) {
+    pending_.push_back(std::move(record));
+    if (static_cast<int>(pending_.size()) >= chunk_) flush();
+  }
+  void flush() {
+    if (pending_.empty()) return;
+    std::int64_t lo = pending_.front().index, hi = lo;
+    std::string text;
+    for (const auto& r : pending_) {
+      lo = std::min(lo, r.index);
+      hi = std::max(hi, r.index);
+      text += record_to_json(r, &items_).dump() + "\n";
+    }
+    write_file_atomic(dir_ / fmt::format("part-{:010d}-{:010d}-r{:05d}-{}-{:06d}.jsonl", lo, hi, rank_, nonce_, seq_++), text);
+    saved_ += static_cast<std::int64_t>(pending_.size());
+    for (auto& r : pending_) done_.push_back(std::move(r));
+    pending_.clear();
+  }
+  std::int64_t saved() const { return saved_; }
+  std::vector<MemoryRecord>& done() { return done_; }
+
+ private:
+  fs::path dir_;
+  int rank_, chunk_;
+  const std::vector<Item>& items_;
+  std::string nonce_;
+  int seq_ = 0;
+  std::int64_t saved_ = 0;
+  std::vector<MemoryRecord> pending_, done_;
+};
+
+MemoryRecord to_record(UserOutcome&& o) {
+  MemoryRecord r;
+  r.index = o.index;
+  r.failed = !o.ok;
+  r.reason = std::move(o.reason);
+  r.memory = std::move(o.memory);
+  r.memory.user_id = o.user_id;
+  return r;
+}
+
+}  // namespace
+
+DistillSummary run_distill(const RunDir& run, const Dataset& data, const DistillConfig& config,
+                           const DistillRunOptions& options, Comm& comm) {
+  const auto provider = config.resolved_provider();
+  PERSONAS_CHECK_HINT(provider != "local", config,
+                      "use distill.provider = offline, or an OpenAI-compatible server (vLLM, llama.cpp) with "
+                      "distill.base_url",
+                      "distill.provider = local is not built yet: generation with our own engine comes with the model "
+                      "engine issue");
+  PERSONAS_CHECK(data.first_user >= 0 && data.first_user + static_cast<std::int64_t>(data.users.size()) <= data.n_users_total,
+                 data, "the prepared data's user block [{}, {}) lies outside the selection of {} users", data.first_user,
+                 data.first_user + static_cast<std::int64_t>(data.users.size()), data.n_users_total);
+  const auto dir = run.ensure_stage_dir(kStage);
+  const std::int64_t lo = data.first_user, hi = lo + static_cast<std::int64_t>(data.users.size());
+
+  // Statistics and traits (thresholds over every rank's users).
+  std::vector<UserStats> stats;
+  stats.reserve(data.users.size());
+  for (const auto& u : data.users) stats.push_back(compute_user_stats(data, u));
+  auto thresholds = trait_thresholds(stats, comm);
+  for (auto& s : stats) assign_traits(s, thresholds);
+
+  PromptSet prompts;
+  std::string prompt_version = kOfflineWriterVersion;
+  if (provider == "openai") {
+    prompts = load_prompts(config.prompts);
+    prompt_version = prompts.version;
+  }
+  DistillSummary summary;
+  summary.users_total = data.n_users_total;
+  summary.config_hash = hash_hex(options.upstream_hash + "|" + config.content_key() + "|" + prompt_version);
+
+  // Earlier outputs made with another configuration are not resumable: start over.
+  int skip = 0;
+  if (comm.is_root()) {
+    auto state_path = dir / "STATE.json";
+    std::string previous;
+    if (fs::exists(state_path)) {
+      auto parsed = nlohmann::json::parse(read_file(state_path), nullptr, false);
+      if (parsed.is_object()) previous = parsed.value("config_hash", "");
+    }
+    if (!previous.empty() && previous != summary.config_hash) {
+      plog::warn("distill: {} holds outputs of another configuration ({}); starting over", dir.string(), previous);
+      for (const auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path());
+    }
+    if (run.is_done(kStage, summary.config_hash) && !options.retry_failed) skip = 1;
+    nlohmann::json state = {{"config_hash", summary.config_hash}, {"provider", provider}, {"prompt_version", prompt_version}};
+    write_file_atomic(state_path, state.dump(2) + "\n");
+    if (!skip) run.clear_done(kStage);
+  }
+  comm.broadcast(&skip, sizeof skip, 0);
+  if (skip) {
+    auto marker = run.done_marker(kStage);
+    summary.skipped = true;
+    summary.users_ok = marker ? marker->value("users_ok", std::int64_t{0}) : 0;
+    summary.users_failed = marker ? marker->value("users_failed", std::int64_t{0}) : 0;
+    plog::info("distill: already done with this configuration ({}); nothing to do", dir.string());
+    return summary;
+  }
+  comm.barrier();
+
+  auto existing = scan_existing(dir, lo, hi);
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < data.users.size(); ++i) {
+    auto it = existing.find(lo + static_cast<std::int64_t>(i));
+    if (it == existing.end() || (options.retry_failed && it->second.failed)) todo.push_back(i);
+  }
+  std::int64_t resumed = static_cast<std::int64_t>(data.users.size() - todo.size());
+  plog::info("distill: provider {}, model {}, prompts {}; {} users on rank 0 ({} to do, {} done earlier)", provider,
+             provider == "offline" ? "offline" : config.model, prompt_version, data.users.size(), todo.size(), resumed);
+
+  PartWriter parts(dir / "parts", comm.rank(), config.users_per_chunk, data.items);
+  Progress progress("distill", static_cast<std::int64_t>(todo.size()), "users");
+  auto save = [&](MemoryRecord&& r) {
+    if (r.failed) plog::warn("distill: user {} failed: {}", r.memory.user_id, r.reason);
+    parts.add(std::move(r));
+    progress.advance();
+    if (options.stop_after_users >= 0 && parts.saved() >= options.stop_after_users)
+      fail(ErrorKind::interrupted, fmt::format("stopped after {} users (test hook)", parts.saved()));
+  };
+
+  LlmUsage usage;
+  if (provider == "offline") {
+    for (auto i : todo) {
+      MemoryRecord r;
+      r.index = lo + static_cast<std::int64_t>(i);
+      r.memory = write_offline_memory(data, data.users[i], stats[i]);
+      save(std::move(r));
+    }
+  } else {
+    HttpClientOptions http;
+    http.base_url = config.base_url;
+    if (const char* key = std::getenv(config.api_key_env.c_str()); key && *key) http.api_key = key;
+    else plog::warn("distill: ${} is not set; requests go without an API key", config.api_key_env);
+    http.max_in_flight = config.in_flight;
+    http.connect_timeout_s = config.connect_timeout_s;
+    http.timeout_s = config.timeout_s;
+    http.max_attempts = config.max_attempts;
+    http.backoff_initial_s = config.backoff_initial_s;
+    http.backoff_max_s = config.backoff_max_s;
+    http.requests_per_min = config.requests_per_min;
+    http.tokens_per_min = config.tokens_per_min;
+    http.jitter_seed = static_cast<std::uint64_t>(options.seed) * 1000003u + static_cast<std::uint64_t>(comm.rank());
+    LlmClient client(http, config.model, {config.price_prompt_per_mtok, config.price_completion_per_mtok});
+    LlmDistillSettings settings;
+    settings.provider = provider;
+    settings.batch_size = config.batch_size;
+    settings.max_words = config.max_words;
+    settings.reflection = config.reflection;
+    settings.chat.temperature = config.temperature;
+    settings.chat.max_tokens = config.max_tokens;
+    settings.chat.seed = options.seed;
+    LlmDistiller distiller(client, prompts, settings);
+    // A window of users in conversation at once, one request each.
+    std::size_t next = 0;
+    std::function<void()> start_next = [&] {
+      if (next >= todo.size()) return;
+      auto i = todo[next++];
+      distiller.start(data, data.users[i], lo + static_cast<std::int64_t>(i), stats[i], [&](UserOutcome&& o) {
+        save(to_record(std::move(o)));
+        start_next();
+      });
+    };
+    for (int k = 0; k < config.in_flight; ++k) start_next();
+    client.run();
+    usage = client.usage();
+  }
+  parts.flush();
+  progress.finish();
+
+  // This rank's block: earlier records + this run's.
+  for (auto& r : parts.done()) existing[r.index] = std::move(r);
+  std::string ok_text, failed_text;
+  std::int64_t n_ok = 0, n_failed = 0;
+  for (auto& [index, r] : existing) {
+    if (index < lo || index >= hi) continue;
+    (r.failed ? failed_text : ok_text) += record_to_json(r, &data.items).dump() + "\n";
+    (r.failed ? n_failed : n_ok) += 1;
+  }
+  PERSONAS_ASSERT(n_ok + n_failed == hi - lo, "distill: {} records for a block of {} users", n_ok + n_failed, hi - lo);
+  write_file_atomic(run.rank_file(kStage, "memories", comm.rank(), "jsonl"), ok_text);
+  write_file_atomic(run.rank_file(kStage, "failed", comm.rank(), "jsonl"), failed_text);
+
+  std::vector<double> sums = {static_cast<double>(n_ok), static_cast<double>(n_failed),
+                              static_cast<double>(todo.size()), static_cast<double>(resumed),
+                              static_cast<double>(usage.calls), static_cast<double>(usage.prompt_tokens),
+                              static_cast<double>(usage.completion_tokens), usage.cost_usd};
+  comm.allreduce(sums, ReduceOp::sum);
+  summary.users_ok = static_cast<std::int64_t>(sums[0]);
+  summary.users_failed = static_cast<std::int64_t>(sums[1]);
+  summary.users_done_now = static_cast<std::int64_t>(sums[2]);
+  summary.users_resumed = static_cast<std::int64_t>(sums[3]);
+  summary.calls = static_cast<std::int64_t>(sums[4]);
+  summary.prompt_tokens = static_cast<std::int64_t>(sums[5]);
+  summary.completion_tokens = static_cast<std::int64_t>(sums[6]);
+  summary.cost_usd = sums[7];
+
+  if (comm.is_root()) {
+    // Files of ranks beyond this run's count belong to an earlier, larger run.
+    static const std::regex final_name(R"((memories|failed)-rank-(\d+)\.jsonl)");
+    for (const auto& e : fs::directory_iterator(dir)) {
+      std::smatch m;
+      auto name = e.path().filename().string();
+      if (std::regex_match(name, m, final_name) && std::stoi(m[2].str()) >= comm.size()) fs::remove(e.path());
+    }
+    fs::remove_all(dir / "parts");
+    run.mark_done(kStage, summary.config_hash,
+                  {{"n_ranks", comm.size()},
+                   {"n_users_total", data.n_users_total},
+                   {"users_ok", summary.users_ok},
+                   {"users_failed", summary.users_failed},
+                   {"provider", provider},
+                   {"model", provider == "offline" ? std::string("offline") : config.model},
+                   {"prompt_version", prompt_version},
+                   {"calls", summary.calls},
+                   {"prompt_tokens", summary.prompt_tokens},
+                   {"completion_tokens", summary.completion_tokens},
+                   {"cost_usd", summary.cost_usd}});
+  }
+  comm.barrier();
+  return summary;
+}
+
+}  // namespace personas

@@ -1,0 +1,38 @@
+// load_memories (memories.h): this rank's block of the selection, read from
+// whichever writer files overlap it, for any reader and writer rank counts.
+#include "comm/sharding.h"
+#include "core/errors.h"
+#include "distill/memories.h"
+#include "distill/memory_records.h"
+#include "io/jsonl.h"
+
+namespace personas {
+
+std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm) {
+  auto marker = run.done_marker("distill");
+  PERSONAS_CHECK_HINT(marker.has_value(), io, "run `personas distill` on this run directory first",
+                      "'{}' has no DONE marker: distillation has not finished",
+                      run.stage_dir("distill").string());
+  auto n_total = marker->value("n_users_total", std::int64_t{-1});
+  int writers = marker->value("n_ranks", 0);
+  PERSONAS_CHECK(n_total >= 0 && writers > 0, data, "'{}': DONE marker lacks n_users_total / n_ranks",
+                 (run.stage_dir("distill") / "DONE").string());
+  auto [lo, hi] = block_range(n_total, comm.rank(), comm.size());
+  std::vector<MemoryRecord> records;
+  for (int w = 0; w < writers; ++w) {
+    auto [wlo, whi] = block_range(n_total, w, writers);
+    if (whi <= lo || wlo >= hi) continue;
+    auto path = run.rank_file("distill", "memories", w, "jsonl");
+    read_jsonl(path, [&](const nlohmann::json& j, std::size_t line) {
+      auto r = record_from_json(j, fmt::format("{}:{}", path.string(), line));
+      if (r.index >= lo && r.index < hi && !r.failed) records.push_back(std::move(r));
+    });
+  }
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+  std::vector<UserMemory> out;
+  out.reserve(records.size());
+  for (auto& r : records) out.push_back(std::move(r.memory));
+  return out;
+}
+
+}  // namespace personas
