@@ -1,0 +1,28 @@
+// The stage graph of `personas run`: which command each stage runs, which
+// configuration sections it depends on, and the hash its DONE marker holds.
+// A stage's hash covers its own sections plus the hash of the stage before
+// it, so changing [data] makes every later stage stale, while changing
+// [eval] redoes only eval and report.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/config_schema.h"
+
+namespace personas {
+
+struct StageInfo {
+  std::string name;                   // also the subcommand that runs it
+  std::vector<std::string> sections;  // config sections whose values it depends on
+  bool always_redo = false;           // cheap stages that read every earlier output (report)
+};
+
+// prepare, distill, model, embed, cluster, train, eval, report (in order).
+const std::vector<StageInfo>& pipeline_stages();
+// Index in pipeline_stages(); ErrorKind::config naming the valid names when unknown.
+std::size_t stage_index(const std::string& name);
+// The chained configuration hash of every stage, in order.
+std::vector<std::string> stage_hashes(const ConfigSchema& schema);
+
+}  // namespace personas

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The CLI's promises: help, version, exit codes, config errors listed at once
+# with file:line, docs/config.md in step with the schema.
+set -uo pipefail
+bin="${PERSONAS_BINARY:?}"
+src="${PERSONAS_SOURCE_DIR:?}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$bin" --help | grep -q "usage: personas <command>" || fail "--help"
+"$bin" --version | grep -q "^personas " || fail "--version"
+"$bin" no-such-command >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "unknown command must exit 2"
+"$bin" config --help | grep -q -- "--data.n_users" || fail "config --help lists keys"
+
+printf '[data]\nn_users = lots\nbogus = 1\n[run]\nthreads = -3\n' > "$tmp/bad.ini"
+out="$("$bin" config --config "$tmp/bad.ini" 2>&1)"; rc=$?
+[[ $rc -eq 3 ]] || fail "bad config must exit 3, got $rc: $out"
+grep -q "bad.ini:2" <<<"$out" || fail "names bad.ini:2: $out"
+grep -q "unknown key 'data.bogus'" <<<"$out" || fail "names the unknown key: $out"
+
+out="$("$bin" config --data.train_fraction 2 --run.threads -1 2>&1)"; rc=$?
+[[ $rc -eq 3 ]] || fail "invalid values must exit 3"
+[[ $(grep -c "^  - " <<<"$out") -eq 2 ]] || fail "both problems listed at once: $out"
+
+"$bin" config --data.n_users 17 | grep -q "^n_users = 17$" || fail "override applies"
+"$bin" config --no-such-flag >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "unknown flag must exit 2"
+
+diff <("$bin" config --markdown) "$src/docs/config.md" >/dev/null ||
+  fail "docs/config.md is stale: run tools/update_config_doc.sh"
+echo "cli_basics: ok"
