@@ -6,6 +6,8 @@ namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
 Command make_config_command();
+Command make_convert_command();
+Command make_init_model_command();
 
 namespace {
 
@@ -35,8 +37,8 @@ std::vector<Command> all_commands() {
       planned("simulate", "one user's agent rates given items", 7),
       planned("report", "self-contained HTML report of a run", 7),
       planned("run", "every stage in one MPI job, skipping finished ones", 9),
-      planned("convert", "Hugging Face or llama2.c checkpoints to our HDF5 format", 3),
-      planned("init-model", "random checkpoint of a named shape", 3),
+      make_convert_command(),
+      make_init_model_command(),
       planned("generate", "generate text with a checkpoint (and adapter)", 3),
       make_config_command(),
       planned("bench", "micro-benchmarks (train-step, ...)", 3),

@@ -1,0 +1,95 @@
+#include "model/init_model.h"
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "model/checkpoint.h"
+
+namespace personas {
+
+namespace {
+
+std::int64_t round_up(std::int64_t v, std::int64_t multiple) { return (v + multiple - 1) / multiple * multiple; }
+
+// splitmix64: tiny, portable, good enough for initial weights.
+struct SplitMix64 {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }  // (0, 1)
+};
+
+void fill_normal(std::vector<float>& out, std::uint64_t seed, double std) {
+  SplitMix64 rng{seed};
+  constexpr double two_pi = 6.283185307179586;
+  for (std::size_t i = 0; i < out.size(); i += 2) {  // Box-Muller, two values per pair of uniforms
+    const double r = std::sqrt(-2.0 * std::log(rng.uniform())) * std;
+    const double theta = two_pi * rng.uniform();
+    out[i] = static_cast<float>(r * std::cos(theta));
+    if (i + 1 < out.size()) out[i + 1] = static_cast<float>(r * std::sin(theta));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> preset_names() { return {"tiny", "small", "phi3-mini"}; }
+
+Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab) {
+  Phi3Config c;
+  if (preset == "tiny") {
+    c.hidden_size = 128;
+    c.intermediate_size = 344;
+    c.num_hidden_layers = 4;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.max_position_embeddings = 1024;
+    c.vocab_size = round_up(tokenizer_vocab, 64);
+  } else if (preset == "small") {
+    c.hidden_size = 512;
+    c.intermediate_size = 1376;
+    c.num_hidden_layers = 8;
+    c.num_attention_heads = 8;
+    c.num_key_value_heads = 4;
+    c.max_position_embeddings = 2048;
+    c.vocab_size = round_up(tokenizer_vocab, 64);
+  } else if (preset == "phi3-mini") {
+    c = Phi3Config{};  // the Phi-3-mini-4k-instruct shape
+    c.sliding_window = 2047;
+    PERSONAS_CHECK(tokenizer_vocab <= c.vocab_size, usage,
+                   "phi3-mini has a {}-row embedding; the tokenizer has {} tokens", c.vocab_size, tokenizer_vocab);
+  } else {
+    PERSONAS_FAIL(usage, "unknown model preset '{}' (expected tiny, small or phi3-mini)", preset);
+  }
+  c.rope_theta = 10000.0;
+  c.rms_norm_eps = 1e-5;
+  c.tie_word_embeddings = false;
+  c.validate("preset " + preset);
+  return c;
+}
+
+ModelWeights random_weights(const Phi3Config& config, std::uint64_t seed, double init_std) {
+  config.validate("random_weights");
+  ModelWeights w;
+  w.config = config;
+  std::uint64_t index = 0;
+  for (const auto& spec : expected_tensors(config)) {
+    HostTensor t;
+    t.shape = spec.shape;
+    t.data.resize(static_cast<std::size_t>(t.numel()));
+    const bool norm = spec.shape.size() == 1;
+    if (norm) {
+      std::fill(t.data.begin(), t.data.end(), 1.0f);
+    } else {
+      // One stream per tensor: the seed mixed with the tensor's position.
+      fill_normal(t.data, seed * 0x100000001b3ull + (++index) * 0x9e3779b97f4a7c15ull, init_std);
+    }
+    w.tensors.emplace(spec.name, std::move(t));
+  }
+  return w;
+}
+
+}  // namespace personas

@@ -1,0 +1,28 @@
+// Random checkpoints of a named shape (`personas init-model`): the
+// quickstart's model (tiny), a CPU benchmark shape (small) and the real
+// Phi-3-mini shape for GPU benchmarks. Weights follow Hugging Face's Phi-3
+// init: linear and embedding N(0, 0.02), norms 1; seeded, so the same seed
+// gives the same bytes on every machine (our own normal generator, not <random>'s).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/weights.h"
+
+namespace personas {
+
+// The shape of a preset for a tokenizer with `tokenizer_vocab` tokens (the
+// embedding is rounded up to a multiple of 64, as Phi-3's 32064 is).
+// Presets: tiny (hidden 128, 4 layers, 4 heads, 2 kv heads, intermediate 344,
+// 1024 positions), small (hidden 512, 8 layers, 8 heads, 4 kv heads,
+// intermediate 1376, 2048 positions), phi3-mini (Phi-3-mini-4k shape, vocab
+// 32064, sliding window 2047). ErrorKind::usage for an unknown name.
+Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab);
+std::vector<std::string> preset_names();
+
+// Fills every tensor of `config` with seeded random values.
+ModelWeights random_weights(const Phi3Config& config, std::uint64_t seed, double init_std = 0.02);
+
+}  // namespace personas
