@@ -64,6 +64,11 @@ Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab
   } else {
     PERSONAS_FAIL(usage, "unknown model preset '{}' (expected tiny, small or phi3-mini)", preset);
   }
+  if (preset != "phi3-mini") {  // placeholders; init-model takes them from the tokenizer
+    c.bos_token_id = 1;
+    c.eos_token_id = 2;
+    c.pad_token_id = 0;
+  }
   c.rope_theta = 10000.0;
   c.rms_norm_eps = 1e-5;
   c.tie_word_embeddings = false;

@@ -1,0 +1,123 @@
+#include "model/tokenizer.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/strings.h"
+#include "support/test_support.h"
+
+namespace personas {
+namespace {
+
+TEST(Tokenizer, Phi3ReproducesAllLlamaCppCases) {
+  PERSONAS_REQUIRE_DATA(model, "phi3-mini-4k-instruct/tokenizer.model");
+  PERSONAS_REQUIRE_DATA(cases_path, "phi3-mini-4k-instruct/tokenizer_cases_llamacpp.json");
+  auto tok = Tokenizer::from_model_file(model, /*phi3=*/true);
+  auto cases = nlohmann::json::parse(read_file(cases_path))["cases"];
+  ASSERT_EQ(cases.size(), 39u);
+  int n = 0;
+  for (const auto& c : cases) {
+    const auto text = c["text"].get<std::string>();
+    const auto expected = c["ids"].get<std::vector<std::int32_t>>();
+    EXPECT_EQ(tok.encode(text), expected) << "text: '" << text << "'";
+    ++n;
+  }
+  EXPECT_EQ(n, 39);
+  EXPECT_EQ(tok.encode("Hello world"), (std::vector<std::int32_t>{15043, 3186}));
+  EXPECT_EQ(tok.vocab_size(), 32011);
+}
+
+TEST(Tokenizer, Phi3AddedTokensAreWholeStringsWithRstrip) {
+  PERSONAS_REQUIRE_DATA(model, "phi3-mini-4k-instruct/tokenizer.model");
+  auto tok = Tokenizer::from_model_file(model, true);
+  auto ids = tok.encode("<|user|>\nHello world<|end|>\n<|assistant|>\n");
+  // rstrip=true: the newline after each added token belongs to the token (HF semantics).
+  EXPECT_EQ(ids, (std::vector<std::int32_t>{32010, 15043, 3186, 32007, 32001}));
+  EXPECT_EQ(tok.encode("a<|endoftext|>"), (std::vector<std::int32_t>{263, 32000}));
+  EXPECT_EQ(tok.piece_to_id("<|system|>"), 32006);
+  EXPECT_EQ(tok.decode(ids, /*skip_special=*/true), "Hello world");
+  EXPECT_EQ(tok.decode(ids, false), "<|user|>Hello world<|end|><|assistant|>");
+  auto stops = tok.stop_ids();
+  EXPECT_NE(std::find(stops.begin(), stops.end(), 32007), stops.end());
+  EXPECT_NE(std::find(stops.begin(), stops.end(), 32000), stops.end());
+  EXPECT_EQ(tok.encode("hi", /*add_bos=*/true).front(), 1);
+}
+
+TEST(Tokenizer, Phi3ChatTemplate) {
+  PERSONAS_REQUIRE_DATA(model, "phi3-mini-4k-instruct/tokenizer.model");
+  auto tok = Tokenizer::from_model_file(model, true);
+  std::vector<ChatMessage> msgs = {{"system", "You rate movies."}, {"user", "Rate Heat (1995)."}};
+  EXPECT_EQ(tok.apply_chat_template(msgs, true),
+            "<|system|>\nYou rate movies.<|end|>\n<|user|>\nRate Heat (1995).<|end|>\n<|assistant|>\n");
+  EXPECT_EQ(tok.apply_chat_template({{"user", "x"}, {"assistant", "4"}}, false),
+            "<|user|>\nx<|end|>\n<|assistant|>\n4<|end|>\n<|endoftext|>");
+  EXPECT_THROW(tok.apply_chat_template({{"robot", "x"}}, true), Error);
+}
+
+TEST(Tokenizer, Tok512DecodesThePublishedGreedyText) {
+  PERSONAS_REQUIRE_DATA(model, "stories260K/tok512.model");
+  PERSONAS_REQUIRE_DATA(ids_path, "stories260K/expected_greedy_n200_ids.txt");
+  PERSONAS_REQUIRE_DATA(text_path, "stories260K/expected_greedy_n200.txt");
+  auto tok = Tokenizer::from_model_file(model, false);
+  EXPECT_EQ(tok.vocab_size(), 512);
+  EXPECT_EQ(tok.bos_id(), 1);
+  EXPECT_EQ(tok.data().chat_template, ChatTemplate::none);
+  std::vector<std::int32_t> ids;
+  {
+    std::istringstream in(read_file(ids_path));
+    for (std::int32_t id; in >> id;) ids.push_back(id);
+  }
+  ASSERT_EQ(ids.size(), 201u);
+  ASSERT_EQ(ids[0], 1);
+  const std::string expected = read_file(text_path);
+  std::vector<std::int32_t> generated(ids.begin() + 1, ids.end());
+  EXPECT_EQ(tok.decode(generated), expected);
+  // Streaming piece by piece gives the same text.
+  TokenStreamer streamer(tok);
+  std::string streamed;
+  for (auto id : generated) streamed += streamer.push(id);
+  streamed += streamer.finish();
+  EXPECT_EQ(streamed, expected);
+  // And it encodes back (no BOS by default).
+  auto again = tok.encode(expected);
+  EXPECT_EQ(tok.decode(again), expected);
+}
+
+TEST(Tokenizer, TrainsASmallModelDeterministically) {
+  testing::TempDir dir;
+  {
+    std::ofstream out(dir / "corpus.txt");
+    const char* lines[] = {"The user liked Toy Story and Heat.", "She rates thrillers 4 or 5 stars.",
+                           "Comedies from the nineties get a 3.", "He never watches horror films at night.",
+                           "Rating: 4", "Casablanca (1942) is a classic drama."};
+    for (int rep = 0; rep < 40; ++rep)
+      for (auto* l : lines) out << l << " " << rep << "\n";
+  }
+  SentencePieceTrainOptions options;
+  options.vocab_size = 320;
+  auto bytes = train_sentencepiece(dir / "corpus.txt", options);
+  EXPECT_EQ(bytes, train_sentencepiece(dir / "corpus.txt", options));
+  Tokenizer tok(trained_tokenizer_data(bytes));
+  const std::string text = "She rates Heat 5 stars. Ünïcödé → ok";
+  EXPECT_EQ(tok.decode(tok.encode(text)), text);  // byte fallback covers unseen characters
+  auto chat = tok.apply_chat_template({{"user", "Rate Heat."}}, true);
+  auto ids = tok.encode(chat);
+  EXPECT_EQ(ids.front(), tok.piece_to_id("<|user|>"));
+  EXPECT_EQ(ids.back(), tok.piece_to_id("<|assistant|>"));
+  EXPECT_EQ(tok.eos_id(), tok.piece_to_id("<|endoftext|>"));
+  EXPECT_THROW(train_sentencepiece(dir / "missing.txt", options), Error);
+}
+
+TEST(Tokenizer, RejectsGarbageModelBytes) {
+  TokenizerData d;
+  d.model_bytes = "not a model";
+  EXPECT_THROW(Tokenizer{d}, Error);
+  EXPECT_THROW(Tokenizer{TokenizerData{}}, Error);
+}
+
+}  // namespace
+}  // namespace personas
