@@ -6,8 +6,8 @@ namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
 Command make_config_command();
-Command make_convert_command();
-Command make_init_model_command();
+Command make_eval_command();
+Command make_report_command();
 
 namespace {
 
@@ -33,12 +33,12 @@ std::vector<Command> all_commands() {
       planned("embed", "embed profiles and items", 5),
       planned("cluster", "distributed k-means over profile embeddings: personas", 5),
       planned("train", "train one LoRA adapter per persona", 6),
-      planned("eval", "agents rate held-out items; metrics and baselines", 7),
+      make_eval_command(),
       planned("simulate", "one user's agent rates given items", 7),
-      planned("report", "self-contained HTML report of a run", 7),
+      make_report_command(),
       planned("run", "every stage in one MPI job, skipping finished ones", 9),
-      make_convert_command(),
-      make_init_model_command(),
+      planned("convert", "Hugging Face or llama2.c checkpoints to our HDF5 format", 3),
+      planned("init-model", "random checkpoint of a named shape", 3),
       planned("generate", "generate text with a checkpoint (and adapter)", 3),
       make_config_command(),
       planned("bench", "micro-benchmarks (train-step, ...)", 3),

@@ -1,0 +1,34 @@
+// personas eval --run.dir RUN: the classical baselines (and, once they land,
+// the agents) rate the held-out ratings of the prepared data set; metrics go
+// to RUN/eval/metrics.json and RUN/eval/per-user.jsonl.
+#include "cli/command.h"
+#include "core/strings.h"
+#include "eval/evaluation.h"
+
+namespace personas {
+
+namespace {
+
+// The inputs that decide the eval stage's outputs (for its DONE marker).
+std::string eval_config_hash(const ConfigSchema& schema, std::int64_t seed) {
+  return hash_hex(schema.to_ini({"data", "eval"}, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
+}
+
+}  // namespace
+
+Command make_eval_command() {
+  Command c;
+  c.name = "eval";
+  c.summary = "rate held-out items: classical baselines (agents: issue 7); metrics in RUN/eval/";
+  c.run = [](CommandContext& ctx) -> int {
+    EvalStageOptions options;
+    options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
+    options.config_hash = eval_config_hash(ctx.schema, ctx.config.run.seed);
+    // The agents' predictors join here: eval_stage(..., {agent_predictor(...), ...}).
+    eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options);
+    return 0;
+  };
+  return c;
+}
+
+}  // namespace personas

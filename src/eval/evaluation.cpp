@@ -1,0 +1,139 @@
+#include "eval/evaluation.h"
+
+#include <chrono>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "data/dataset_io.h"
+#include "eval/baselines.h"
+#include "eval/persona_assignments.h"
+
+namespace personas {
+
+std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::uint64_t seed) {
+  std::vector<EvalPredictor> out;
+  for (const auto& name : config.baseline_list()) {
+    EvalPredictor p;
+    p.name = name;
+    p.kind = "baseline";
+    p.description = "classical baseline (docs/evaluation.md)";
+    // Each predictor makes and fits its own model when run, so nothing is kept alive between predictors.
+    p.predict = [name, config, seed](const Dataset& data, std::span<const std::int32_t> persona_of_user, Comm& comm) {
+      auto model = make_baseline(name, config, seed);
+      model->fit(data, comm);
+      const double train_rmse = training_rmse(*model, data, comm);
+      plog::info("eval: {} fitted (training RMSE {:.4f})", name, train_rmse);
+      return predict_test_period(*model, data, persona_of_user);
+    };
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, const Dataset& data,
+                                std::span<const std::int32_t> persona_of_user, Comm& comm,
+                                const MetricsOptions& options) {
+  EvalOutcome outcome;
+  for (const auto& p : predictors) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto records = p.predict(data, persona_of_user, comm);
+    auto m = compute_metrics(p.name, p.kind, records, comm, options);
+    const double seconds =
+        comm.allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    const auto& o = m.overall;
+    if (o.has_ci)
+      plog::info("eval: {:<12} RMSE {:.4f} [{:.4f}, {:.4f}]  MAE {:.4f} [{:.4f}, {:.4f}]  URR {:.2f}%  JS {:.3f}  "
+                 "({} ratings, {:.2f} s)",
+                 p.name, o.sums.rmse(), o.rmse_ci.low, o.rmse_ci.high, o.sums.mae(), o.mae_ci.low, o.mae_ci.high,
+                 100 * o.sums.urr(), o.js_distance, o.sums.n + o.sums.n_unrelated, seconds);
+    else
+      plog::info("eval: {:<12} RMSE {:.4f}  MAE {:.4f}  URR {:.2f}%  JS {:.3f}  ({} ratings, {:.2f} s)", p.name,
+                 o.sums.rmse(), o.sums.mae(), 100 * o.sums.urr(), o.js_distance, o.sums.n + o.sums.n_unrelated,
+                 seconds);
+    outcome.metrics.push_back(std::move(m));
+    outcome.seconds.push_back(seconds);
+  }
+  return outcome;
+}
+
+nlohmann::json metrics_document(const std::vector<EvalPredictor>& predictors, const EvalOutcome& outcome,
+                                const nlohmann::json& context) {
+  nlohmann::json doc = context.is_object() ? context : nlohmann::json::object();
+  doc["format"] = "personas-eval-metrics/1";
+  std::vector<double> centres;
+  for (int b = 0; b < kHistogramBins; ++b) centres.push_back(histogram_bin_centre(b));
+  doc["histogram_bins"] = centres;
+  nlohmann::json list = nlohmann::json::array();
+  for (std::size_t k = 0; k < outcome.metrics.size(); ++k) {
+    auto j = metrics_to_json(outcome.metrics[k]);
+    if (k < predictors.size()) j["description"] = predictors[k].description;
+    j["seconds"] = k < outcome.seconds.size() ? outcome.seconds[k] : 0.0;
+    list.push_back(std::move(j));
+  }
+  doc["predictors"] = std::move(list);
+  return doc;
+}
+
+void write_eval_outputs(const RunDir& run, const nlohmann::json& document, const EvalOutcome& outcome) {
+  const auto dir = run.ensure_stage_dir(kEvalStage);
+  write_file_atomic(dir / "metrics.json", document.dump(2) + "\n");
+  std::string lines;
+  for (const auto& m : outcome.metrics)
+    for (const auto& u : m.users) lines += user_to_json(m.name, u).dump() + "\n";
+  write_file_atomic(dir / "per-user.jsonl", lines);
+}
+
+void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const EvalStageOptions& options,
+                std::vector<EvalPredictor> extra_predictors) {
+  const auto start = std::chrono::steady_clock::now();
+  PERSONAS_CHECK_HINT(run.done_marker("prepare").has_value(), io, "run `personas prepare` (or `synth`) first",
+                      "eval: {} has no finished prepare stage", run.stage_dir("prepare").string());
+  run.clear_done(kEvalStage);
+  const Dataset data = load_dataset(run, comm);
+  const auto personas = read_persona_assignments(run, data);
+  const auto n_missing = comm.allreduce_sum(personas.n_missing);
+  if (n_missing > 0)
+    plog::warn("eval: the cluster output names no persona for {} users; they count only in the overall metrics",
+               n_missing);
+
+  std::int64_t counts[3] = {0, 0, 0};  // users, training, test interactions
+  for (const auto& u : data.users) {
+    counts[0] += 1;
+    counts[1] += u.n_train;
+    counts[2] += u.n_test;
+  }
+  comm.allreduce(std::span<std::int64_t>(counts, 3), ReduceOp::sum);
+  plog::info("eval: {} users, {} items, {} training and {} test ratings; personas from {}", counts[0],
+             data.items.size(), counts[1], counts[2], personas.source);
+
+  auto predictors = baseline_predictors(config, options.seed);
+  for (auto& p : extra_predictors) predictors.push_back(std::move(p));
+  PERSONAS_CHECK(!predictors.empty(), config, "eval: nothing to evaluate (eval.baselines is empty and no agent)");
+
+  MetricsOptions metrics_options;
+  metrics_options.bootstrap_samples = config.bootstrap_samples;
+  metrics_options.confidence = config.confidence;
+  metrics_options.seed = options.seed;
+  const auto outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options);
+
+  nlohmann::json context;
+  context["data"] = {{"source", data.source}, {"n_users", counts[0]}, {"n_items", data.items.size()},
+                     {"n_train", counts[1]}, {"n_test", counts[2]}};
+  context["personas"] = {{"source", personas.source}, {"n_missing", n_missing}};
+  context["bootstrap"] = {{"samples", config.bootstrap_samples}, {"confidence", config.confidence},
+                          {"seed", options.seed}, {"unit", "user"}};
+  context["n_ranks"] = comm.size();
+  const auto document = metrics_document(predictors, outcome, context);
+  const double seconds =
+      comm.allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  comm.barrier();
+  if (comm.is_root()) {
+    write_eval_outputs(run, document, outcome);
+    nlohmann::json extra = {{"seconds", seconds}, {"n_predictors", predictors.size()}, {"n_users", counts[0]}};
+    run.mark_done(kEvalStage, options.config_hash, extra);
+  }
+  comm.barrier();
+  plog::info("eval: wrote {} in {:.2f} s", (run.stage_dir(kEvalStage) / "metrics.json").string(), seconds);
+}
+
+}  // namespace personas

@@ -1,0 +1,66 @@
+// The evaluation stage: every predictor (classical baselines now, the agents
+// when they land) predicts the test period of this rank's users; metrics are
+// reduced over ranks; rank 0 writes RUN/eval/metrics.json and
+// RUN/eval/per-user.jsonl (formats in docs/evaluation.md).
+//
+// To add a predictor (e.g. the persona agents), append an EvalPredictor to the
+// list cmd_eval builds: a name, a kind ("agent" or "baseline") and a
+// collective function returning PredictionRecords for this rank's users.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "comm/comm.h"
+#include "core/run_dir.h"
+#include "data/dataset.h"
+#include "eval/eval_config.h"
+#include "eval/metrics.h"
+
+namespace personas {
+
+inline constexpr const char* kEvalStage = "eval";
+
+struct EvalPredictor {
+  std::string name;
+  std::string kind;  // "baseline" or "agent"
+  std::string description;
+  // Collective: records for every test-period interaction of this rank's users.
+  std::function<std::vector<PredictionRecord>(const Dataset& data, std::span<const std::int32_t> persona_of_user,
+                                              Comm& comm)>
+      predict;
+};
+
+// One EvalPredictor per name in config.baselines (in that order).
+std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::uint64_t seed);
+
+struct EvalOutcome {
+  std::vector<PredictorMetrics> metrics;  // same order as the predictors
+  std::vector<double> seconds;            // wall time of each predictor (max over ranks)
+};
+
+// Collective: runs every predictor and reduces its metrics.
+EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, const Dataset& data,
+                                std::span<const std::int32_t> persona_of_user, Comm& comm,
+                                const MetricsOptions& options);
+
+// The metrics.json document (`context` is merged in at the top: split, personas...).
+nlohmann::json metrics_document(const std::vector<EvalPredictor>& predictors, const EvalOutcome& outcome,
+                                const nlohmann::json& context);
+
+// Rank 0 only: writes RUN/eval/metrics.json and RUN/eval/per-user.jsonl atomically.
+void write_eval_outputs(const RunDir& run, const nlohmann::json& document, const EvalOutcome& outcome);
+
+// The full stage as `personas eval` runs it (collective).
+struct EvalStageOptions {
+  std::uint64_t seed = 1234;
+  std::string config_hash;
+};
+void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const EvalStageOptions& options,
+                std::vector<EvalPredictor> extra_predictors = {});
+
+}  // namespace personas

@@ -1,0 +1,135 @@
+// The HTML report: well-formed (whole page and every SVG), key numbers
+// present, and missing or broken inputs shown as such instead of failing.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "comm/comm.h"
+#include "core/fs.h"
+#include "eval/evaluation.h"
+#include "eval/report.h"
+#include "eval/svg_chart.h"
+#include "support/test_support.h"
+#include "unit/eval/eval_test_data.h"
+#include "unit/eval/xml_check.h"
+
+namespace personas {
+namespace {
+
+bool contains(const std::string& page, const std::string& what) { return page.find(what) != std::string::npos; }
+
+void expect_well_formed(const std::string& page) {
+  EXPECT_EQ(testing::xml_problem(page), "");
+  for (const auto& fragment : testing::svg_fragments(page)) EXPECT_EQ(testing::xml_problem(fragment), "") << fragment;
+}
+
+// A run directory with every input the report reads.
+nlohmann::json fill_run(const RunDir& run) {
+  auto comm = make_local_comm();
+  const auto data = testing::make_model_ratings(40, 30, 20, 8);
+  EvalConfig c;
+  c.baselines = "global_mean,bias,mf_als";
+  c.als_factors = 3;
+  c.bootstrap_samples = 50;
+  std::vector<std::int32_t> personas;
+  for (const auto& u : data.users) personas.push_back(u.true_persona);
+  const auto predictors = baseline_predictors(c, 3);
+  MetricsOptions mo;
+  mo.bootstrap_samples = 50;
+  const auto outcome = evaluate_predictors(predictors, data, personas, *comm, mo);
+  nlohmann::json context;
+  context["data"] = {{"source", "test-model"}, {"n_users", 40}, {"n_train", 560}, {"n_test", 240}};
+  context["personas"] = {{"source", "planted"}};
+  context["bootstrap"] = {{"samples", 50}, {"confidence", 0.95}};
+  const auto doc = metrics_document(predictors, outcome, context);
+  write_eval_outputs(run, doc, outcome);
+  run.mark_done("eval", "h", {{"seconds", 1.25}});
+  run.mark_done("distill", "h", {{"seconds", 3600.5}, {"cost_usd", 2.5}});
+  write_file_atomic(run.stage_dir("cluster") / "curves.json",
+                    R"({"k": [2, 3, 4, 5, 6], "inertia": [900, 700, 560, 520, 500],
+                        "silhouette": [0.21, 0.25, 0.31, 0.27, 0.22], "chosen_k": 4})");
+  std::string assignments;
+  for (int u = 0; u < 40; ++u) assignments += fmt::format("{{\"user\": {}, \"persona\": {}}}\n", 10 + u, u % 4);
+  write_file_atomic(run.stage_dir("cluster") / "assignments.jsonl", assignments);
+  write_file_atomic(run.stage_dir("cluster") / "personas.json",
+                    R"([{"persona": 0, "description": "Drama <lovers> & critics"}, {"persona": 1, "description": "Action fans"}])");
+  std::string log;
+  for (int step = 0; step < 50; ++step)
+    log += fmt::format("{{\"step\": {}, \"loss\": {}, \"persona\": {}}}\n", step, 2.0 / (1 + 0.1 * step), step % 2);
+  write_file_atomic(run.stage_dir("train") / "log-rank-00000.jsonl", log);
+  return doc;
+}
+
+TEST(EvalReport, FullRunIsWellFormedAndShowsTheNumbers) {
+  testing::TempDir dir;
+  RunDir run(dir.path());
+  const auto doc = fill_run(run);
+  const auto path = write_report(run);
+  ASSERT_TRUE(fs::exists(path));
+  EXPECT_EQ(path, dir.path() / "report" / "index.html");
+  const auto page = read_file(path);
+  expect_well_formed(page);
+  EXPECT_GE(testing::svg_fragments(page).size(), 8u);  // RMSE, 3 histograms, elbow, silhouette, sizes, loss, stages
+  for (const auto& p : doc["predictors"]) {
+    EXPECT_TRUE(contains(page, p["name"].get<std::string>()));
+    EXPECT_TRUE(contains(page, fmt::format("{:.3f}", p["overall"]["rmse"].get<double>()))) << p["name"];
+    EXPECT_TRUE(contains(page, fmt::format("{:.3f}", p["overall"]["mae"].get<double>()))) << p["name"];
+  }
+  for (const auto& r : paper_table1()) EXPECT_TRUE(contains(page, fmt::format("{:.3f}", r.rmse)));
+  EXPECT_TRUE(contains(page, "1.171"));
+  EXPECT_TRUE(contains(page, "4.23%"));
+  EXPECT_TRUE(contains(page, "chosen k = 4"));
+  EXPECT_TRUE(contains(page, "Drama &lt;lovers&gt; &amp; critics"));
+  EXPECT_TRUE(contains(page, "persona 1"));
+  EXPECT_TRUE(contains(page, "3600.50"));
+  EXPECT_TRUE(contains(page, "2.5000"));
+  EXPECT_FALSE(contains(page, "<script"));
+  EXPECT_FALSE(contains(page, "http://") && contains(page, "src=\"http"));
+}
+
+TEST(EvalReport, EmptyRunSaysNotRun) {
+  testing::TempDir dir;
+  RunDir run(dir.path());
+  const auto page = render_report(run);
+  expect_well_formed(page);
+  EXPECT_TRUE(contains(page, "Evaluation not run"));
+  EXPECT_TRUE(contains(page, "cluster stage not run"));
+  EXPECT_TRUE(contains(page, "train stage not run"));
+  EXPECT_TRUE(contains(page, "No stage has finished"));
+  EXPECT_TRUE(contains(page, "1.171"));  // the paper's numbers are always there
+}
+
+TEST(EvalReport, BrokenInputsAreReportedNotFatal) {
+  testing::TempDir dir;
+  RunDir run(dir.path());
+  write_file_atomic(run.stage_dir("eval") / "metrics.json", "{ not json");
+  write_file_atomic(run.stage_dir("cluster") / "curves.json", R"([{"k": 2, "objective": 10}, {"k": 3, "objective": 7}])");
+  write_file_atomic(run.stage_dir("train") / "log.jsonl", "{\"step\": 1, \"loss\": 2}\nnot json\n");
+  const auto page = render_report(run);
+  expect_well_formed(page);
+  EXPECT_TRUE(contains(page, "could not read"));
+  EXPECT_TRUE(contains(page, "Elbow"));  // the array form of curves.json with "objective"
+}
+
+TEST(EvalReport, SvgChartsEscapeTextAndSurviveDegenerateData) {
+  svg::LineChartOptions lo;
+  lo.title = "a < b & c";
+  const auto one = svg::line_chart({{"s", {1}, {5}}}, lo);
+  EXPECT_EQ(testing::xml_problem(one), "");
+  EXPECT_TRUE(contains(one, "a &lt; b &amp; c"));
+  EXPECT_EQ(testing::xml_problem(svg::line_chart({}, lo)), "");
+  svg::BarChartOptions bo;
+  EXPECT_EQ(testing::xml_problem(svg::bar_chart({{"x", {std::nan("")}, {}, {}}}, bo)), "");
+  EXPECT_EQ(testing::xml_problem(svg::bar_chart({{"neg", {-1.0, 2.0}, {}, {}}}, bo)), "");
+}
+
+TEST(EvalReport, XmlCheckerCatchesBrokenMarkup) {
+  EXPECT_NE(testing::xml_problem("<a><b></a></b>"), "");
+  EXPECT_NE(testing::xml_problem("<a x=1></a>"), "");
+  EXPECT_NE(testing::xml_problem("<a>&nope;</a>"), "");
+  EXPECT_NE(testing::xml_problem("<a>"), "");
+  EXPECT_EQ(testing::xml_problem("<!DOCTYPE html>\n<a x=\"1\"><b/>&amp;&#8212;</a>\n"), "");
+}
+
+}  // namespace
+}  // namespace personas
