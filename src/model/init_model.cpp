@@ -1,5 +1,6 @@
 #include "model/init_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/errors.h"
@@ -23,14 +24,23 @@ struct SplitMix64 {
   double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }  // (0, 1)
 };
 
+// Box-Muller over `out`, in fixed blocks of kBlock values, each block with
+// its own stream: parallel (OpenMP) and still the same bytes for any thread count.
+constexpr std::size_t kBlock = 1 << 16;
+
 void fill_normal(std::vector<float>& out, std::uint64_t seed, double std) {
-  SplitMix64 rng{seed};
   constexpr double two_pi = 6.283185307179586;
-  for (std::size_t i = 0; i < out.size(); i += 2) {  // Box-Muller, two values per pair of uniforms
-    const double r = std::sqrt(-2.0 * std::log(rng.uniform())) * std;
-    const double theta = two_pi * rng.uniform();
-    out[i] = static_cast<float>(r * std::cos(theta));
-    if (i + 1 < out.size()) out[i + 1] = static_cast<float>(r * std::sin(theta));
+  const auto n_blocks = static_cast<std::int64_t>((out.size() + kBlock - 1) / kBlock);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t b = 0; b < n_blocks; ++b) {
+    SplitMix64 rng{seed ^ (static_cast<std::uint64_t>(b) * 0xd1342543de82ef95ull)};
+    const std::size_t end = std::min(out.size(), static_cast<std::size_t>(b + 1) * kBlock);
+    for (std::size_t i = static_cast<std::size_t>(b) * kBlock; i < end; i += 2) {
+      const double r = std::sqrt(-2.0 * std::log(rng.uniform())) * std;
+      const double theta = two_pi * rng.uniform();
+      out[i] = static_cast<float>(r * std::cos(theta));
+      if (i + 1 < end) out[i + 1] = static_cast<float>(r * std::sin(theta));
+    }
   }
 }
 
