@@ -6,6 +6,7 @@ namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
 Command make_config_command();
+Command make_distill_command();
 Command make_eval_command();
 Command make_report_command();
 
@@ -29,7 +30,7 @@ std::vector<Command> all_commands() {
   return {
       planned("prepare", "load ratings, select users, split by time, shard over ranks", 2),
       planned("synth", "synthetic MovieLens-like users with planted personas", 2),
-      planned("distill", "turn rating histories into profiles and notes (LLM or offline)", 4),
+      make_distill_command(),
       planned("embed", "embed profiles and items", 5),
       planned("cluster", "distributed k-means over profile embeddings: personas", 5),
       planned("train", "train one LoRA adapter per persona", 6),

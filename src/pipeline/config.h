@@ -5,6 +5,7 @@
 #include "core/config_schema.h"
 #include "core/run_config.h"
 #include "data/data_config.h"
+#include "distill/distill_config.h"
 #include "eval/eval_config.h"
 #include "model/model_config.h"
 
@@ -14,6 +15,7 @@ struct Config {
   RunConfig run;
   LogConfig log;
   DataConfig data;
+  DistillConfig distill;
   EvalConfig eval;
   ModelConfig model;
 
@@ -23,6 +25,7 @@ struct Config {
     run.describe(schema);
     log.describe(schema);
     data.describe(schema);
+    distill.describe(schema);
     eval.describe(schema);
     model.describe(schema);
   }

@@ -1,0 +1,47 @@
+// personas distill --run.dir RUN [--distill.provider openai --distill.base_url URL --distill.model M]
+//                  [--retry-failed]
+// Reads RUN/prepare/ (this rank's block of users), writes RUN/distill/.
+#include <fmt/format.h>
+
+#include "cli/command.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "data/dataset_io.h"
+#include "distill/distill_stage.h"
+
+namespace personas {
+
+Command make_distill_command() {
+  Command c;
+  c.name = "distill";
+  c.summary = "turn rating histories into profiles and notes: LLM or offline (RUN/distill/)";
+  c.add_options = [](boost::program_options::options_description& options) {
+    options.add_options()("retry-failed", "redo only the users an earlier run recorded as failed");
+  };
+  c.run = [](CommandContext& ctx) -> int {
+    auto run = ctx.run_dir();
+    auto prepared = run.done_marker("prepare");
+    PERSONAS_CHECK_HINT(prepared.has_value(), io, "run `personas prepare` (or `personas synth`) first",
+                        "'{}' has no DONE marker: the prepared data set is missing or unfinished",
+                        run.stage_dir("prepare").string());
+    DistillRunOptions options;
+    options.retry_failed = ctx.args.count("retry-failed") > 0;
+    options.upstream_hash = prepared->value("config_hash", "");
+    options.seed = ctx.config.run.seed;
+    auto data = load_dataset(run, ctx.comm);
+    auto summary = run_distill(run, data, ctx.config.distill, options, ctx.comm);
+    if (!summary.skipped) {
+      plog::info("distill: {} users ok, {} failed ({} this run, {} from an earlier run); {} calls, {} prompt + {} "
+                 "completion tokens, estimated cost ${:.4f}",
+                 summary.users_ok, summary.users_failed, summary.users_done_now, summary.users_resumed, summary.calls,
+                 summary.prompt_tokens, summary.completion_tokens, summary.cost_usd);
+      if (summary.users_failed > 0)
+        plog::warn("distill: {} users failed (reasons in {}/failed-rank-*.jsonl); rerun with --retry-failed to redo them",
+                   summary.users_failed, run.stage_dir("distill").string());
+    }
+    return 0;
+  };
+  return c;
+}
+
+}  // namespace personas
