@@ -6,6 +6,7 @@ namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
 Command make_config_command();
+Command make_train_command();
 Command make_distill_command();
 Command make_eval_command();
 Command make_report_command();
@@ -33,7 +34,7 @@ std::vector<Command> all_commands() {
       make_distill_command(),
       planned("embed", "embed profiles and items", 5),
       planned("cluster", "distributed k-means over profile embeddings: personas", 5),
-      planned("train", "train one LoRA adapter per persona", 6),
+      make_train_command(),
       make_eval_command(),
       planned("simulate", "one user's agent rates given items", 7),
       make_report_command(),

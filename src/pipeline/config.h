@@ -8,6 +8,7 @@
 #include "distill/distill_config.h"
 #include "eval/eval_config.h"
 #include "model/model_config.h"
+#include "train/train_config.h"
 
 namespace personas {
 
@@ -15,6 +16,8 @@ struct Config {
   RunConfig run;
   LogConfig log;
   DataConfig data;
+  LoraConfig lora;
+  TrainConfig train;
   DistillConfig distill;
   EvalConfig eval;
   ModelConfig model;
@@ -25,6 +28,8 @@ struct Config {
     run.describe(schema);
     log.describe(schema);
     data.describe(schema);
+    lora.describe(schema);
+    train.describe(schema);
     distill.describe(schema);
     eval.describe(schema);
     model.describe(schema);

@@ -1,0 +1,45 @@
+// personas train --run.dir RUN: one LoRA adapter per persona (or one global,
+// or one per user: train.mode) on RAFT samples; adapters in RUN/train/adapters
+// (HDF5) and RUN/train/peft (PEFT); per-rank logs RUN/train/log-rank-*.jsonl.
+#include "cli/command.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "train/train_stage.h"
+
+namespace personas {
+
+namespace {
+
+// What the adapters depend on: the data, the memories, the personas, the
+// retrieval vectors, the adapter shape and the training settings, and the seed.
+std::string train_config_hash(const ConfigSchema& schema, std::int64_t seed) {
+  std::vector<std::string> sections;
+  for (const auto& s : schema.sections())
+    if (s == "data" || s == "distill" || s == "embed" || s == "cluster" || s == "lora" || s == "train")
+      sections.push_back(s);
+  return hash_hex(schema.to_ini(sections, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
+}
+
+}  // namespace
+
+Command make_train_command() {
+  Command c;
+  c.name = "train";
+  c.summary = "train one LoRA adapter per persona (RAFT samples, persona-parallel ranks, checkpoints, PEFT export)";
+  c.run = [](CommandContext& ctx) -> int {
+    TrainStageOptions options;
+    options.lora = ctx.config.lora;
+    options.train = ctx.config.train;
+    options.run_seed = ctx.config.run.seed;
+    options.backend = ctx.config.run.backend;
+    options.config_hash = train_config_hash(ctx.schema, ctx.config.run.seed);
+    auto summary = train_stage(ctx.run_dir(), ctx.comm, options);
+    if (ctx.comm.is_root())
+      plog::info("train: {} adapter(s) in {}/train/adapters (HDF5) and {}/train/peft (PEFT)",
+                 summary["adapters"].size(), ctx.config.run.dir, ctx.config.run.dir);
+    return 0;
+  };
+  return c;
+}
+
+}  // namespace personas

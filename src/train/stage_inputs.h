@@ -1,0 +1,32 @@
+// What the train stage reads from earlier stages besides the data set and the
+// memories, read tolerantly (the producing stages own the formats; see
+// docs/training.md for what is accepted):
+//  * personas per user: RUN/cluster/assignments.jsonl or
+//    assignments-rank-*.jsonl, one {"user": <source id>, "persona": <k>} per
+//    line ("user_id", "cluster", "label" accepted); without them, the planted
+//    personas of synthetic data; else an error for train.mode = persona.
+//  * item vectors for retrieval: RUN/embed/items.h5 (a [n_items, dim] float
+//    dataset named items, vectors or embeddings); without it, genre/era
+//    features (train/retrieval.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/run_dir.h"
+#include "data/dataset.h"
+#include "train/retrieval.h"
+
+namespace personas {
+
+struct UserPersonas {
+  std::vector<std::int32_t> persona_of_user;  // indexed like Dataset::users; -1 = unknown
+  std::string source;                         // "cluster", "planted" or "none"
+};
+
+UserPersonas read_user_personas(const RunDir& run, const Dataset& data);
+
+ItemVectors read_item_vectors(const RunDir& run, const Dataset& data);
+
+}  // namespace personas

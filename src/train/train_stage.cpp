@@ -1,0 +1,264 @@
+#include "train/train_stage.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <map>
+
+#include "backend/backend.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "data/dataset_io.h"
+#include "distill/memories.h"
+#include "io/hdf5_file.h"
+#include "io/jsonl.h"
+#include "model/checkpoint.h"
+#include "model/lora_model.h"
+#include "model/tokenizer.h"
+#include "train/adapter_export.h"
+#include "train/batching.h"
+#include "train/persona_groups.h"
+#include "train/sample_exchange.h"
+#include "train/stage_inputs.h"
+#include "train/trainer.h"
+
+namespace personas {
+
+std::string adapter_name(const std::string& mode, int adapter, std::int64_t user_id) {
+  if (mode == "global") return "global";
+  if (mode == "per-user") return fmt::format("user-{}", user_id);
+  return fmt::format("persona-{:04d}", adapter);
+}
+
+namespace {
+
+LoraSpec make_spec(const LoraConfig& lora, std::uint64_t seed) {
+  LoraSpec s;
+  s.targets.clear();
+  for (const auto& t : lora.target_list()) s.targets.push_back(parse_lora_target(t, "lora.targets"));
+  s.rank = lora.rank;
+  s.alpha = static_cast<float>(lora.alpha);
+  s.dropout = static_cast<float>(lora.dropout);
+  s.seed = seed;
+  s.validate("[lora]");
+  return s;
+}
+
+// True when the adapter's HDF5 export exists and was made with this config.
+bool already_exported(const fs::path& path, const std::string& config_hash) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  try {
+    h5::File f(path, h5::File::Mode::read);
+    return f.has_attr("/", "config_hash") && f.attr_string("/", "config_hash") == config_hash;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptions& options) {
+  const TrainConfig& tc = options.train;
+  const std::uint64_t seed = tc.seed != 0 ? static_cast<std::uint64_t>(tc.seed)
+                                          : mix_seed(static_cast<std::uint64_t>(options.run_seed), 0x7EA1);
+  run.clear_done(kTrainStage);
+  const fs::path stage = run.ensure_stage_dir(kTrainStage);
+
+  // ---- inputs -------------------------------------------------------------
+  const Dataset data = load_dataset(run, world);
+  const auto memories = load_memories(run, world);
+  const ItemVectors vectors = read_item_vectors(run, data);
+  const fs::path model_path = tc.model.empty() ? run.stage_dir("model") / "model.h5" : fs::path(tc.model);
+  PERSONAS_CHECK_HINT(fs::exists(model_path), io,
+                      "set train.model to a checkpoint made by `personas convert` or `personas init-model`",
+                      "train: base model checkpoint {} not found", model_path.string());
+  Checkpoint checkpoint = load_checkpoint(model_path);
+  const Phi3Config& mc = checkpoint.weights.config;
+  Tokenizer tokenizer(checkpoint.tokenizer);
+  ChatTemplateEncoder encoder(tokenizer);
+  const int max_len = tc.max_seq_len > 0 ? std::min<int>(tc.max_seq_len, static_cast<int>(mc.max_position_embeddings))
+                                         : static_cast<int>(mc.max_position_embeddings);
+  std::int32_t pad_id = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
+
+  // ---- samples ------------------------------------------------------------
+  SampleOptions so;
+  so.style = parse_prompt_style(tc.prompt_style);
+  so.answer_with_reason = tc.answer == "digit+reason";
+  so.reason_words = tc.reason_words;
+  so.retrieve_k = tc.retrieve_k;
+  so.max_len = max_len;
+  so.val_fraction = tc.val_fraction;
+  SampleStats stats;
+  auto samples = build_training_samples(data, memories, vectors, encoder, so, &stats);
+  std::int64_t counts[6] = {stats.n_train, stats.n_validation, stats.n_shortened, stats.n_dropped,
+                            stats.n_users_without_memory, stats.n_tokens};
+  world.allreduce(std::span<std::int64_t>(counts, 6), ReduceOp::sum);
+  plog::info("train: {} training + {} validation samples ({} tokens, max {}), item vectors from {}; {} shortened "
+             "to fit (profile cut first), {} dropped as too long, {} users without memories",
+             counts[0], counts[1], counts[5], max_len, vectors.source, counts[2], counts[3], counts[4]);
+  PERSONAS_CHECK_HINT(counts[0] > 0, data, "run `personas distill` first, or lower train.val_fraction",
+                      "train: no training samples ({} users without memories, {} samples too long)", counts[4],
+                      counts[3]);
+
+  // ---- adapters -----------------------------------------------------------
+  std::vector<int> adapter_of_user(data.users.size(), 0);
+  std::int64_t n_adapters = 1;
+  std::string persona_source = "-";
+  if (tc.mode == "persona") {
+    auto personas = read_user_personas(run, data);
+    persona_source = personas.source;
+    std::int64_t missing = 0, max_persona = -1;
+    for (std::size_t u = 0; u < data.users.size(); ++u) {
+      adapter_of_user[u] = personas.persona_of_user[u];
+      if (adapter_of_user[u] < 0) ++missing;
+      max_persona = std::max<std::int64_t>(max_persona, adapter_of_user[u]);
+    }
+    missing = world.allreduce_sum(missing);
+    PERSONAS_CHECK_HINT(missing == 0, data, "run `personas cluster` first, or use train.mode = global",
+                        "train.mode = persona: {} users have no persona (source: {})", missing, personas.source);
+    n_adapters = static_cast<std::int64_t>(world.allreduce_max(static_cast<double>(max_persona))) + 1;
+  } else if (tc.mode == "per-user") {
+    for (std::size_t u = 0; u < data.users.size(); ++u) adapter_of_user[u] = static_cast<int>(data.first_user + static_cast<std::int64_t>(u));
+    n_adapters = data.n_users_total;
+  }
+  // Names of adapters (per-user names need the user ids of every rank).
+  std::vector<std::int64_t> user_ids(static_cast<std::size_t>(tc.mode == "per-user" ? n_adapters : 0), 0);
+  if (tc.mode == "per-user") {
+    for (std::size_t u = 0; u < data.users.size(); ++u) user_ids[static_cast<std::size_t>(adapter_of_user[u])] = data.users[u].id;
+    world.allreduce(std::span<std::int64_t>(user_ids), ReduceOp::sum);
+  }
+  auto name_of = [&](int a) {
+    return adapter_name(tc.mode, a, tc.mode == "per-user" ? user_ids[static_cast<std::size_t>(a)] : 0);
+  };
+
+  std::vector<std::int64_t> per_adapter(static_cast<std::size_t>(n_adapters), 0);
+  std::vector<int> adapter_of_sample(samples.size());
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    adapter_of_sample[i] = adapter_of_user[static_cast<std::size_t>(samples[i].user)];
+    if (!samples[i].validation) ++per_adapter[static_cast<std::size_t>(adapter_of_sample[i])];
+  }
+  world.allreduce(std::span<std::int64_t>(per_adapter), ReduceOp::sum);
+  const GroupPlan plan = plan_groups(per_adapter, world.size());
+  const RankGroup& my_group = plan.group_for_rank(world.rank());
+  if (world.is_root())
+    for (std::size_t g = 0; g < plan.groups.size(); ++g) {
+      const auto& grp = plan.groups[g];
+      std::vector<std::string> names;
+      for (int a : grp.adapters) names.push_back(fmt::format("{} ({} samples)", name_of(a), per_adapter[static_cast<std::size_t>(a)]));
+      plog::info("train: ranks {}..{} train {}", grp.first_rank, grp.first_rank + grp.n_ranks - 1,
+                 fmt::join(names, ", "));
+    }
+  auto mine = exchange_samples(samples, adapter_of_sample, plan, world);
+  samples.clear();
+  samples.shrink_to_fit();
+  auto group = world.split(plan.group_of_rank[static_cast<std::size_t>(world.rank())], world.rank());
+
+  // ---- train ----------------------------------------------------------------
+  auto backend = make_backend(options.backend, world.local_rank());
+  const LoraSpec spec = make_spec(options.lora, seed);
+  LoraModel model(checkpoint.weights, *backend, spec, 1);
+  const std::string fingerprint = base_fingerprint(checkpoint.weights);
+  JsonlAppender log(run.rank_file(kTrainStage, "log", world.rank(), "jsonl"));
+  nlohmann::json adapters_summary = nlohmann::json::array();
+  const fs::path adapters_dir = stage / "adapters";
+  const fs::path peft_dir = stage / "peft";
+  for (std::size_t i = 0; i < my_group.adapters.size(); ++i) {
+    const int a = my_group.adapters[i];
+    AdapterData ad;
+    ad.adapter = a;
+    ad.name = name_of(a);
+    for (auto& s : mine[i]) (s.validation ? ad.val : ad.train).push_back(std::move(s));
+    mine[i].clear();
+    const fs::path h5_path = adapters_dir / (ad.name + ".h5");
+    if (already_exported(h5_path, options.config_hash)) {
+      plog::info("train: {} already trained with this configuration; skipped", ad.name);
+      adapters_summary.push_back({{"name", ad.name}, {"adapter", a}, {"skipped", true}});
+      continue;
+    }
+    if (ad.train.empty()) {
+      plog::warn("train: {} has no training samples; no adapter is written", ad.name);
+      continue;
+    }
+    TrainerOptions to;
+    to.train = tc;
+    to.seed = mix_seed(seed, static_cast<std::uint64_t>(a), 0xADA);
+    to.pad_id = pad_id;
+    to.checkpoint_dir = stage / "checkpoints" / ad.name;
+    to.log = &log;
+    to.interrupt_after = options.interrupt_after;
+    auto result = train_adapter(model, 0, ad, *group, to);
+    nlohmann::json entry = {{"name", ad.name},
+                            {"adapter", a},
+                            {"ranks", group->size()},
+                            {"train_samples", ad.train.size()},
+                            {"val_samples", ad.val.size()},
+                            {"steps", result.steps},
+                            {"total_steps", result.total_steps},
+                            {"resumed_from", result.resumed_from},
+                            {"initial_val_loss", result.initial_val_loss},
+                            {"val_loss", result.val_loss},
+                            {"final_train_loss", result.train_loss.empty() ? -1.0 : result.train_loss.back().second},
+                            {"tokens_per_s_rank0", world.is_root() ? result.tokens_per_s : 0.0},
+                            {"seconds", result.seconds}};
+    if (result.interrupted) {
+      entry["interrupted"] = true;
+      adapters_summary.push_back(entry);
+      continue;
+    }
+    if (group->rank() == 0) {
+      auto exported = adapter_from_arena(model.adapter(0), mc.num_hidden_layers, ad.name, fingerprint);
+      exported.facts = {{"config_hash", options.config_hash},
+                        {"mode", tc.mode},
+                        {"train_samples", std::to_string(ad.train.size())},
+                        {"steps", std::to_string(result.steps)},
+                        {"val_loss", result.val_loss.empty() ? "" : fmt::format("{}", result.val_loss.back().second)},
+                        {"base_model", model_path.string()}};
+      PeftExportOptions po;
+      po.base_model_name = options.base_model_name.empty() ? model_path.string() : options.base_model_name;
+      write_peft_adapter(peft_dir / ad.name, exported, mc, po);
+      // The HDF5 file last: its presence (with the config hash) marks the adapter done.
+      write_adapter_h5(h5_path, exported);
+    }
+    group->barrier();
+    adapters_summary.push_back(entry);
+  }
+
+  // ---- summary ----------------------------------------------------------------
+  const std::string mine_text = adapters_summary.dump();
+  auto gathered = world.allgatherv(std::as_bytes(std::span<const char>(mine_text.data(), mine_text.size())));
+  nlohmann::json all = nlohmann::json::array();
+  bool interrupted = false;
+  std::map<std::string, bool> seen;
+  for (const auto& bytes : gathered) {
+    auto list = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    for (auto& e : list) {
+      if (seen[e["name"].get<std::string>()]) continue;  // one entry per adapter (group ranks repeat it)
+      seen[e["name"].get<std::string>()] = true;
+      interrupted = interrupted || e.value("interrupted", false);
+      all.push_back(e);
+    }
+  }
+  nlohmann::json summary = {{"mode", tc.mode},
+                            {"n_adapters", n_adapters},
+                            {"n_ranks", world.size()},
+                            {"persona_source", persona_source},
+                            {"item_vectors", vectors.source},
+                            {"samples",
+                             {{"train", counts[0]}, {"validation", counts[1]}, {"shortened", counts[2]},
+                              {"dropped", counts[3]}, {"users_without_memory", counts[4]}, {"tokens", counts[5]}}},
+                            {"lora", {{"rank", spec.rank}, {"alpha", spec.alpha}, {"dropout", spec.dropout},
+                                      {"targets", options.lora.targets}}},
+                            {"base_fingerprint", fingerprint},
+                            {"adapters", all}};
+  world.barrier();
+  if (world.is_root()) {
+    write_file_atomic(stage / "summary.json", summary.dump(2) + "\n");
+    if (!interrupted) run.mark_done(kTrainStage, options.config_hash, {{"n_adapters", n_adapters}});
+  }
+  world.barrier();
+  return summary;
+}
+
+}  // namespace personas

@@ -1,0 +1,220 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "train/batching.h"
+#include "train/lr_schedule.h"
+#include "train/train_checkpoint.h"
+
+namespace personas {
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+TokenBatch make_batch(const std::vector<Sample>& samples, std::span<const std::int32_t> indices, int arena,
+                      std::int32_t pad_id) {
+  std::vector<std::vector<std::int32_t>> seqs;
+  std::vector<int> begins;
+  seqs.reserve(indices.size());
+  for (auto i : indices) {
+    const Sample& s = samples[static_cast<std::size_t>(i)];
+    seqs.push_back(s.ids);
+    begins.push_back(s.answer_begin);
+  }
+  TokenBatch b = TokenBatch::from_sequences(seqs, begins, pad_id);
+  if (arena != 0) b.adapters.assign(static_cast<std::size_t>(b.batch), arena);
+  return b;
+}
+
+// A subsample of at most `cap` validation samples, spread evenly (not the first users only).
+std::vector<Sample> capped(const std::vector<Sample>& val, int cap) {
+  if (cap <= 0 || static_cast<int>(val.size()) <= cap) return val;
+  std::vector<Sample> out;
+  out.reserve(static_cast<std::size_t>(cap));
+  for (int i = 0; i < cap; ++i)
+    out.push_back(val[static_cast<std::size_t>(static_cast<double>(i) * static_cast<double>(val.size()) / cap)]);
+  return out;
+}
+
+}  // namespace
+
+double validation_loss(LoraModel& model, int arena, const std::vector<Sample>& samples, Comm& group,
+                       int micro_batch, std::int32_t pad_id) {
+  if (samples.empty()) return -1;
+  std::vector<std::int32_t> all(samples.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int32_t>(i);
+  auto mine = rank_slice(all, group.rank(), group.size());
+  model.set_training(false);
+  double sums[2] = {0, 0};
+  for (std::size_t b = 0; b < mine.size(); b += static_cast<std::size_t>(micro_batch)) {
+    auto part = mine.subspan(b, std::min<std::size_t>(static_cast<std::size_t>(micro_batch), mine.size() - b));
+    auto r = model.loss(make_batch(samples, part, arena, pad_id));
+    sums[0] += r.loss_sum;
+    sums[1] += static_cast<double>(r.n_tokens);
+  }
+  group.allreduce(std::span<double>(sums, 2), ReduceOp::sum);
+  model.set_training(true);
+  return sums[1] > 0 ? sums[0] / sums[1] : -1;
+}
+
+AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData& data, Comm& group,
+                            const TrainerOptions& options) {
+  const TrainConfig& tc = options.train;
+  PERSONAS_CHECK(!data.train.empty(), data, "train: adapter {} has no training samples", data.name);
+  LoraArena& arena = model.adapter(arena_index);
+  AdapterResult result;
+
+  const std::int64_t spe = steps_per_epoch(static_cast<std::int64_t>(data.train.size()), tc.global_batch);
+  std::int64_t total = spe * tc.epochs;
+  if (tc.max_steps > 0) total = std::min(total, tc.max_steps);
+  result.total_steps = total;
+  LrSchedule schedule{tc.lr, total, warmup_steps_for(total, tc.warmup_fraction), tc.schedule, tc.min_lr_fraction};
+  const auto val_samples = capped(data.val, tc.val_max_samples);
+
+  // Fresh start or resume.
+  std::int64_t step = 0;
+  double last_val = -1;
+  std::optional<std::int64_t> resume_step;
+  if (!options.checkpoint_dir.empty() && tc.resume) resume_step = latest_complete_checkpoint(options.checkpoint_dir);
+  if (resume_step) {
+    auto state = load_checkpoint_state(options.checkpoint_dir, *resume_step, arena.n_params());
+    PERSONAS_CHECK_HINT(state.seed == options.seed, config,
+                        "delete RUN/train/checkpoints or restore the seed to resume",
+                        "{}: checkpoint seed {} differs from this run's seed {}", options.checkpoint_dir.string(),
+                        state.seed, options.seed);
+    arena.from_host(0, state.params);
+    arena.from_host(2, state.adam_m);
+    arena.from_host(3, state.adam_v);
+    arena.zero_grads();
+    step = state.step;
+    last_val = state.last_val_loss;
+    result.resumed_from = step;
+    plog::info("train: {} resumes from its checkpoint at step {}/{}", data.name, step, total);
+  } else {
+    arena.initialize(options.seed);
+    arena.zero_optimizer_state();
+    result.initial_val_loss = validation_loss(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
+    result.val_loss.emplace_back(0, result.initial_val_loss);
+  }
+  model.set_training(true);
+
+  std::vector<std::int32_t> lengths(data.train.size());
+  for (std::size_t i = 0; i < lengths.size(); ++i) lengths[i] = static_cast<std::int32_t>(data.train[i].ids.size());
+  std::int64_t planned_epoch = -1;
+  EpochBatches epoch_batches;
+
+  Progress progress(fmt::format("train {}", data.name), total - step, "steps", 10.0);
+  std::vector<float> grads;
+  const double start = now_s();
+  std::int64_t steps_this_call = 0;
+  while (step < total) {
+    const std::int64_t epoch = step / spe;
+    const std::int64_t in_epoch = step % spe;
+    if (epoch != planned_epoch) {
+      epoch_batches = plan_epoch(lengths, tc.global_batch, options.seed, static_cast<int>(epoch), tc.bucket_by_length);
+      planned_epoch = epoch;
+    }
+    const auto& batch = epoch_batches.batches[static_cast<std::size_t>(in_epoch)];
+    std::int64_t batch_tokens = 0;
+    for (auto i : batch) batch_tokens += data.train[static_cast<std::size_t>(i)].n_answer_tokens();
+    const float scale = 1.0f / static_cast<float>(std::max<std::int64_t>(1, batch_tokens));
+    const auto mine = rank_slice(batch, group.rank(), group.size());
+
+    const double t0 = now_s();
+    model.set_step(step);
+    arena.zero_grads();
+    double loss_sum = 0;
+    std::int64_t tokens = 0;
+    for (std::size_t b = 0; b < mine.size(); b += static_cast<std::size_t>(tc.micro_batch)) {
+      auto part = mine.subspan(b, std::min<std::size_t>(static_cast<std::size_t>(tc.micro_batch), mine.size() - b));
+      const TokenBatch tb = make_batch(data.train, part, arena_index, options.pad_id);
+      loss_sum += model.forward_backward(tb, scale).loss_sum;
+      for (auto l : tb.lengths) tokens += l;
+    }
+    // Sum the gradients over the group, then clip the global norm.
+    grads = arena.to_host(1);
+    if (group.size() > 1) group.allreduce(std::span<float>(grads), ReduceOp::sum);
+    double sq = 0;
+    for (float g : grads) sq += static_cast<double>(g) * g;
+    const double grad_norm = std::sqrt(sq);
+    if (tc.grad_clip > 0 && grad_norm > tc.grad_clip) {
+      const float c = static_cast<float>(tc.grad_clip / (grad_norm + 1e-6));
+      for (float& g : grads) g *= c;
+    }
+    arena.from_host(1, grads);
+    const double lr = schedule.at(step);
+    AdamWParams p;
+    p.lr = static_cast<float>(lr);
+    p.beta1 = static_cast<float>(tc.beta1);
+    p.beta2 = static_cast<float>(tc.beta2);
+    p.eps = static_cast<float>(tc.adam_eps);
+    p.weight_decay = static_cast<float>(tc.weight_decay);
+    p.step = step + 1;
+    arena.adamw_step(p);
+    ++step;
+    ++steps_this_call;
+
+    double group_loss = loss_sum;
+    if (group.size() > 1) group_loss = group.allreduce_sum(loss_sum);
+    const double mean_loss = group_loss / static_cast<double>(std::max<std::int64_t>(1, batch_tokens));
+    result.train_loss.emplace_back(step, mean_loss);
+    result.tokens += tokens;
+    const double dt = now_s() - t0;
+
+    nlohmann::json line = {{"step", step},
+                           {"adapter", data.name},
+                           {"persona", data.adapter},
+                           {"epoch", epoch},
+                           {"loss", mean_loss},
+                           {"lr", lr},
+                           {"grad_norm", grad_norm},
+                           {"tokens", tokens},
+                           {"tokens_per_s", dt > 0 ? static_cast<double>(tokens) / dt : 0.0},
+                           {"group_size", group.size()}};
+    const bool validate = step == total || (tc.val_every > 0 && step % tc.val_every == 0);
+    if (validate && !val_samples.empty()) {
+      last_val = validation_loss(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
+      result.val_loss.emplace_back(step, last_val);
+      line["val_loss"] = last_val;
+      plog::info("train: {} step {}/{}: train loss {:.4f}, validation loss {:.4f}", data.name, step, total, mean_loss,
+                 last_val);
+    }
+    if (options.log && (step % tc.log_every == 0 || validate || step == total)) options.log->write(line);
+    progress.advance(1);
+
+    const bool checkpoint = !options.checkpoint_dir.empty() && step < total && tc.checkpoint_every > 0 &&
+                            step % tc.checkpoint_every == 0;
+    if (checkpoint) {
+      TrainState state;
+      state.step = step;
+      state.seed = options.seed;
+      state.last_val_loss = last_val;
+      if (group.rank() == 0) {
+        state.params = arena.to_host(0);
+        state.adam_m = arena.to_host(2);
+        state.adam_v = arena.to_host(3);
+      }
+      RankPosition pos{step, step / spe, step % spe, options.seed, group.rank(), group.size()};
+      save_checkpoint(options.checkpoint_dir, state, pos, group, tc.keep_checkpoints);
+    }
+    if (options.interrupt_after > 0 && steps_this_call >= options.interrupt_after && step < total) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  progress.finish();
+  result.steps = step;
+  result.seconds = now_s() - start;
+  result.tokens_per_s = result.seconds > 0 ? static_cast<double>(result.tokens) / result.seconds : 0.0;
+  return result;
+}
+
+}  // namespace personas

@@ -1,0 +1,68 @@
+// Training one adapter on the ranks of its group (train/persona_groups.h):
+// AdamW with warmup + cosine/linear decay, gradient clipping, gradient
+// accumulation over micro batches, length-bucketed global batches, a
+// validation loss every N steps, checkpoints with exact resume, a JSONL line
+// per step and a progress line with ETA.
+//
+// Data parallelism: every rank of the group holds all of the adapter's
+// samples and computes the same batch plan; rank i computes its slice of each
+// global batch. Each micro batch's gradient is scaled by 1 / (answer tokens
+// in the whole global batch), so after the allreduce (sum) over the group the
+// gradient is the mean token loss of the global batch whatever the group size.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "comm/comm.h"
+#include "core/fs.h"
+#include "io/jsonl.h"
+#include "model/lora_model.h"
+#include "train/samples.h"
+#include "train/train_config.h"
+
+namespace personas {
+
+struct AdapterData {
+  int adapter = 0;           // global adapter index (persona id, user ordinal, or 0)
+  std::string name;          // "persona-0003", "global", "user-000042"
+  std::vector<Sample> train; // canonical order (user id, then time)
+  std::vector<Sample> val;
+};
+
+struct TrainerOptions {
+  TrainConfig train;
+  std::uint64_t seed = 0;          // the adapter's seed (init, shuffles, dropout)
+  std::int32_t pad_id = 0;
+  fs::path checkpoint_dir;         // RUN/train/checkpoints/<name>; empty = no checkpoints
+  JsonlAppender* log = nullptr;    // per-rank metrics
+  // Testing hook: return (as if the process were killed) after this many
+  // optimiser steps of this call (0 = never).
+  std::int64_t interrupt_after = 0;
+};
+
+struct AdapterResult {
+  std::int64_t steps = 0;           // optimiser steps done in total (including before a resume)
+  std::int64_t total_steps = 0;
+  std::int64_t resumed_from = -1;   // checkpoint step, -1 = fresh start
+  bool interrupted = false;
+  std::vector<std::pair<std::int64_t, double>> train_loss;  // (step, group mean token loss) of this call
+  std::vector<std::pair<std::int64_t, double>> val_loss;    // (step, validation loss)
+  double initial_val_loss = -1;     // before any update (fresh starts only)
+  double tokens_per_s = 0;          // this rank, forward+backward tokens (padding excluded)
+  std::int64_t tokens = 0;
+  double seconds = 0;
+};
+
+// Trains adapter `arena` of `model` on `data` over `group` (the ranks that
+// share this adapter; every one calls this with the same data).
+AdapterResult train_adapter(LoraModel& model, int arena, const AdapterData& data, Comm& group,
+                            const TrainerOptions& options);
+
+// Mean token loss over samples (split over the group, allreduced); dropout off.
+double validation_loss(LoraModel& model, int arena, const std::vector<Sample>& samples, Comm& group,
+                       int micro_batch, std::int32_t pad_id);
+
+}  // namespace personas

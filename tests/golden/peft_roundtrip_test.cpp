@@ -1,0 +1,134 @@
+// The PEFT round trip (issue 6): our PEFT export of a q/k-only adapter, loaded
+// by Hugging Face PEFT on the same tiny Phi-3, gives the logits our LoraModel
+// computes. Fixtures in tests/golden/fixtures/peft_roundtrip/ come from
+// tools/golden/peft_roundtrip.py (steps and versions in that script);
+// PERSONAS_WRITE_GOLDEN=1 rewrites our side of them (export + input ids).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <random>
+
+#include "backend/backend.h"
+#include "core/errors.h"
+#include "core/fs.h"
+#include "io/safetensors.h"
+#include "model/convert.h"
+#include "model/lora_model.h"
+#include "support/test_support.h"
+#include "train/adapter_export.h"
+
+namespace personas {
+namespace {
+
+fs::path fixture_dir() { return testing::source_dir() / "tests" / "golden" / "fixtures" / "peft_roundtrip"; }
+
+ModelWeights load_base(const fs::path& dir) {
+  ModelWeights w;
+  w.config = phi3_config_from_hf_json(read_file(dir / "config.json"), (dir / "config.json").string());
+  safetensors::File f(dir / "model.safetensors");
+  for (const auto& [name, info] : f.tensors()) w.tensors[name] = HostTensor{info.shape, f.read_f32(name)};
+  return w;
+}
+
+// A seeded adapter with non-zero A and B on q and k (rank 4, alpha 8: scale 2).
+void fill_adapter(LoraArena& arena) {
+  std::mt19937_64 rng(77);
+  std::normal_distribution<float> normal(0.0f, 0.3f);
+  std::vector<float> p(static_cast<std::size_t>(arena.n_params()));
+  for (auto& x : p) x = normal(rng);
+  arena.from_host(0, p);
+}
+
+const std::vector<std::vector<std::int32_t>> kInputs = {{1, 5, 9, 13, 17, 21, 25, 29}, {1, 40, 3, 62, 7}};
+
+TEST(PeftRoundTrip, PeftReadsOurExportAsOurModel) {
+  const fs::path dir = fixture_dir();
+  ASSERT_TRUE(fs::exists(dir / "model.safetensors")) << "run tools/golden/peft_roundtrip.py base";
+  auto weights = load_base(dir);
+  auto backend = make_backend("cpu");
+  LoraSpec spec;
+  spec.targets = {LoraTarget::q, LoraTarget::k};
+  spec.rank = 4;
+  spec.alpha = 8;
+  LoraModel model(weights, *backend, spec, 1);
+  fill_adapter(model.adapter(0));
+  auto adapter = adapter_from_arena(model.adapter(0), weights.config.num_hidden_layers, "golden", "fixture");
+  PeftExportOptions po;
+  po.base_model_name = "tests/golden/fixtures/peft_roundtrip";
+
+  testing::TempDir tmp;
+  write_peft_adapter(tmp.path(), adapter, weights.config, po);
+  const char* write = std::getenv("PERSONAS_WRITE_GOLDEN");
+  if (write && std::string(write) == "1") {
+    write_peft_adapter(dir, adapter, weights.config, po);
+    write_file_atomic(dir / "input_ids.json", nlohmann::json{{"input_ids", kInputs}}.dump() + "\n");
+    GTEST_SKIP() << "wrote our export into " << dir << "; now run tools/golden/peft_roundtrip.py logits";
+  }
+  // Our export today is the one PEFT read.
+  EXPECT_EQ(read_file(tmp / "adapter_model.safetensors"), read_file(dir / "adapter_model.safetensors"))
+      << "the export changed: regenerate the fixture (tools/golden/peft_roundtrip.py)";
+  EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "adapter_config.json")),
+            nlohmann::json::parse(read_file(dir / "adapter_config.json")));
+
+  const auto expected = nlohmann::json::parse(read_file(dir / "expected_logits.json"));
+  EXPECT_EQ(expected["r"].get<int>(), 8);  // q and k fused: 2 x rank 4
+  EXPECT_DOUBLE_EQ(expected["lora_alpha"].get<double>(), 16.0);
+  const auto vocab = weights.config.vocab_size;
+  double max_diff = 0, max_adapter_effect = 0;
+  for (std::size_t row = 0; row < kInputs.size(); ++row) {
+    const auto& ids = kInputs[row];
+    TokenBatch batch = TokenBatch::from_sequences(std::span(&ids, 1), {}, 0);
+    std::vector<ScorePosition> positions;
+    for (int t = 0; t < static_cast<int>(ids.size()); ++t) positions.push_back({0, t});
+    const auto ours = model.logits(batch, positions);
+    const auto& theirs = expected["logits"][row];
+    const auto& base = expected["base_logits"][row];
+    ASSERT_EQ(theirs.size(), ids.size());
+    for (std::size_t t = 0; t < ids.size(); ++t)
+      for (std::int64_t v = 0; v < vocab; ++v) {
+        const double o = ours[t * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(v)];
+        max_diff = std::max(max_diff, std::abs(o - theirs[t][static_cast<std::size_t>(v)].get<double>()));
+        max_adapter_effect = std::max(
+            max_adapter_effect, std::abs(theirs[t][static_cast<std::size_t>(v)].get<double>() -
+                                         base[t][static_cast<std::size_t>(v)].get<double>()));
+      }
+  }
+  EXPECT_LT(max_diff, 2e-4) << "our logits vs PEFT's";
+  EXPECT_GT(max_adapter_effect, 0.05) << "the adapter must change the logits for the test to mean anything";
+}
+
+TEST(PeftRoundTrip, MixedTargetsUseRankAndAlphaPatterns) {
+  auto weights = load_base(fixture_dir());
+  auto backend = make_backend("cpu");
+  LoraSpec spec;
+  spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj};
+  spec.rank = 2;
+  spec.alpha = 4;
+  LoraModel model(weights, *backend, spec, 1);
+  fill_adapter(model.adapter(0));
+  auto adapter = adapter_from_arena(model.adapter(0), weights.config.num_hidden_layers, "mixed", "x");
+  testing::TempDir tmp;
+  write_peft_adapter(tmp.path(), adapter, weights.config);
+  auto cfg = nlohmann::json::parse(read_file(tmp / "adapter_config.json"));
+  EXPECT_EQ(cfg["r"], 2);
+  EXPECT_EQ(cfg["rank_pattern"]["qkv_proj"], 6);
+  EXPECT_DOUBLE_EQ(cfg["alpha_pattern"]["qkv_proj"].get<double>(), 12.0);
+  safetensors::File f(tmp / "adapter_model.safetensors");
+  EXPECT_EQ(f.info("base_model.model.model.layers.1.self_attn.qkv_proj.lora_A.weight").shape,
+            (std::vector<std::int64_t>{6, 32}));
+  EXPECT_EQ(f.info("base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight").shape,
+            (std::vector<std::int64_t>{32, 2}));
+  // The HDF5 export reads back bit for bit.
+  write_adapter_h5(tmp / "a.h5", adapter);
+  auto back = read_adapter_h5(tmp / "a.h5", weights.config);
+  EXPECT_EQ(back.params, adapter.params);
+  EXPECT_EQ(back.spec.targets, spec.targets);
+  LoraModel other(weights, *backend, spec, 1);
+  load_adapter_into(tmp / "a.h5", other.adapter(0), weights.config, "x");
+  EXPECT_EQ(other.adapter(0).to_host(0), adapter.params);
+  EXPECT_THROW(load_adapter_into(tmp / "a.h5", other.adapter(0), weights.config, "another-base"), Error);
+}
+
+}  // namespace
+}  // namespace personas

@@ -1,0 +1,138 @@
+#include "train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "backend/backend.h"
+#include "comm/comm.h"
+#include "support/test_support.h"
+#include "train/train_checkpoint.h"
+#include "unit/train/tiny_model.h"
+
+using namespace personas;
+
+namespace {
+
+// A fixed mapping: prompt "3 a b ..." -> answer token f(a, b) then an end token
+// (`key_only`: the answer depends on a alone, the rest is noise).
+AdapterData mapping_data(int n, std::uint64_t seed, int shift = 0, bool key_only = false) {
+  std::mt19937_64 rng(seed);
+  AdapterData d;
+  d.name = "mapping";
+  for (int i = 0; i < n; ++i) {
+    Sample s;
+    const int a = 10 + static_cast<int>(rng() % 8), b = 10 + static_cast<int>(rng() % 8);
+    const int len = 3 + static_cast<int>(rng() % 4);
+    s.ids = {3, a, b};
+    for (int j = 3; j < len; ++j) s.ids.push_back(20 + static_cast<int>(rng() % 8));
+    if (key_only) s.ids.push_back(a);  // the key right before the answer, after the noise
+    s.answer_begin = static_cast<int>(s.ids.size());
+    s.ids.push_back(30 + ((key_only ? a : a + b) + shift) % 5);  // the "rating"
+    s.ids.push_back(2);                          // end
+    s.user_id = i;
+    (i % 5 == 4 ? d.val : d.train).push_back(std::move(s));
+  }
+  return d;
+}
+
+LoraSpec spec_all(int rank, float dropout) {
+  LoraSpec s;
+  s.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj, LoraTarget::gate_up_proj,
+               LoraTarget::down_proj};
+  s.rank = rank;
+  s.alpha = static_cast<float>(rank);
+  s.dropout = dropout;
+  s.seed = 5;
+  return s;
+}
+
+TrainerOptions options(int epochs, int global_batch, int micro_batch, double lr) {
+  TrainerOptions o;
+  o.train.epochs = epochs;
+  o.train.global_batch = global_batch;
+  o.train.micro_batch = micro_batch;
+  o.train.lr = lr;
+  o.train.warmup_fraction = 0.05;
+  o.train.val_every = 0;
+  o.train.checkpoint_every = 0;
+  o.seed = 99;
+  return o;
+}
+
+}  // namespace
+
+TEST(Trainer, TinyModelOverfitsAFixedMapping) {
+  auto weights = personas::testing::tiny_phi3();
+  auto backend = make_backend("cpu");
+  LoraModel model(weights, *backend, spec_all(8, 0.0f));
+  auto data = mapping_data(30, 3, 0, true);
+  data.train.insert(data.train.end(), data.val.begin(), data.val.end());
+  data.val = data.train;  // overfitting: measure on the training set itself
+  auto comm = make_local_comm();
+  auto o = options(20, 10, 5, 1e-2);
+  o.train.schedule = "cosine";
+  auto r = train_adapter(model, 0, data, *comm, o);
+  ASSERT_FALSE(r.val_loss.empty());
+  EXPECT_GT(r.initial_val_loss, 1.0);
+  EXPECT_LT(r.val_loss.back().second, 0.05) << "initial " << r.initial_val_loss;
+  EXPECT_EQ(r.steps, 20 * 3);
+}
+
+TEST(Trainer, MicroBatchesAccumulateToTheSameUpdate) {
+  auto weights = personas::testing::tiny_phi3();
+  auto backend = make_backend("cpu");
+  auto data = mapping_data(20, 4);
+  auto comm = make_local_comm();
+  std::vector<double> losses[2];
+  for (int m : {0, 1}) {
+    LoraModel model(weights, *backend, spec_all(4, 0.0f));
+    auto r = train_adapter(model, 0, data, *comm, options(2, 8, m == 0 ? 8 : 2, 5e-3));
+    for (auto& [s, l] : r.train_loss) losses[m].push_back(l);
+  }
+  ASSERT_EQ(losses[0].size(), losses[1].size());
+  for (std::size_t i = 0; i < losses[0].size(); ++i) EXPECT_NEAR(losses[0][i], losses[1][i], 1e-4) << "step " << i;
+}
+
+TEST(Trainer, ResumedRunGivesExactlyTheSameLosses) {
+  auto weights = personas::testing::tiny_phi3();
+  auto backend = make_backend("cpu");
+  auto data = mapping_data(30, 5);
+  auto comm = make_local_comm();
+  personas::testing::TempDir dir;
+  auto o = options(3, 4, 2, 5e-3);
+  o.train.checkpoint_every = 2;
+  o.train.keep_checkpoints = 2;
+  // Reference: uninterrupted, with checkpoints of its own.
+  o.checkpoint_dir = dir / "reference";
+  LoraModel reference_model(weights, *backend, spec_all(4, 0.1f));
+  auto reference = train_adapter(reference_model, 0, data, *comm, o);
+  ASSERT_FALSE(reference.interrupted);
+  // Interrupted after 5 steps (last checkpoint at 4), then resumed in a fresh model.
+  o.checkpoint_dir = dir / "resumed";
+  o.interrupt_after = 5;
+  {
+    LoraModel model(weights, *backend, spec_all(4, 0.1f));
+    auto first = train_adapter(model, 0, data, *comm, o);
+    ASSERT_TRUE(first.interrupted);
+    EXPECT_EQ(first.steps, 5);
+  }
+  EXPECT_EQ(latest_complete_checkpoint(o.checkpoint_dir), std::optional<std::int64_t>(4));
+  // An incomplete newer folder (a crash mid-save) is ignored.
+  fs::create_directories(checkpoint_folder(o.checkpoint_dir, 6));
+  o.interrupt_after = 0;
+  LoraModel model(weights, *backend, spec_all(4, 0.1f));
+  auto resumed = train_adapter(model, 0, data, *comm, o);
+  EXPECT_EQ(resumed.resumed_from, 4);
+  ASSERT_EQ(resumed.steps, reference.steps);
+  ASSERT_EQ(resumed.train_loss.size(), reference.train_loss.size() - 4);
+  for (std::size_t i = 0; i < resumed.train_loss.size(); ++i) {
+    EXPECT_EQ(resumed.train_loss[i].first, reference.train_loss[i + 4].first);
+    EXPECT_EQ(resumed.train_loss[i].second, reference.train_loss[i + 4].second) << "step " << resumed.train_loss[i].first;
+  }
+  EXPECT_EQ(model.adapter(0).to_host(0), reference_model.adapter(0).to_host(0));
+  // Only the last `keep` complete checkpoints remain.
+  int complete = 0;
+  for (const auto& e : fs::directory_iterator(o.checkpoint_dir)) complete += fs::exists(e.path() / "DONE") ? 1 : 0;
+  EXPECT_EQ(complete, 2);
+}
