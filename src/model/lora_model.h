@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -43,6 +44,8 @@ struct GenerateOptions {
   int max_new_tokens = 128;
   SamplingOptions sampling;
   std::vector<std::int32_t> stop_tokens;  // generation ends after emitting one (it is included)
+  // Called with each new token as it is chosen (streaming); return false to stop early.
+  std::function<bool(std::int32_t)> on_token;
 };
 
 class LoraModel {

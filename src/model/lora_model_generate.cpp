@@ -71,6 +71,7 @@ std::vector<std::int32_t> LoraModel::generate(std::span<const std::int32_t> prom
     generated.push_back(next);
     past += static_cast<int>(n_new);
     pending.assign(1, next);
+    if (options.on_token && !options.on_token(next)) break;
     if (std::find(options.stop_tokens.begin(), options.stop_tokens.end(), next) != options.stop_tokens.end()) break;
   }
   m.training = was_training;

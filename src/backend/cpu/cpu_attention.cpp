@@ -26,6 +26,10 @@ void check_shape(const TensorView& q, const TensorView& k, const TensorView& v, 
                   "attention: k/v [{},{}] for {} kv heads", k.rows, k.cols, s.n_kv_heads);
 }
 
+// Below this many multiply-adds a loop runs on one thread: waking the team
+// costs more than it saves (and a shared machine makes that worse).
+constexpr double kParallelWork = 1 << 18;
+
 // First key visible to query i.
 inline int first_key(int i, int window) { return window > 0 ? std::max(0, i - window + 1) : 0; }
 
@@ -42,7 +46,8 @@ void CpuBackend::attention_forward(TensorView q, TensorView k, TensorView v, Ten
                     lengths.i32()[b], b);
   fill_zero(out);
   fill_zero(lse);
-#pragma omp parallel
+  const double work = static_cast<double>(s.batch) * s.n_heads * s.seq * s.seq * hd;
+#pragma omp parallel if (work > kParallelWork)
   {
     std::vector<float> p(static_cast<std::size_t>(s.seq));
 #pragma omp for collapse(2) schedule(dynamic)
@@ -90,7 +95,8 @@ void CpuBackend::attention_backward(TensorView dout, TensorView q, TensorView k,
   fill_zero(dq);
   fill_zero(dk);
   fill_zero(dv);
-#pragma omp parallel for collapse(2) schedule(dynamic)
+  const double work = static_cast<double>(s.batch) * s.n_heads * s.seq * s.seq * hd;
+#pragma omp parallel for collapse(2) schedule(dynamic) if (work > kParallelWork)
   for (int b = 0; b < s.batch; ++b) {
     for (int kvh = 0; kvh < s.n_kv_heads; ++kvh) {
       const int len = lengths.i32()[b];
@@ -127,7 +133,8 @@ void CpuBackend::attention_decode(TensorView q, TensorView k_cache, TensorView v
   const std::int64_t qc = q.cols, kc = k_cache.cols;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   fill_zero(out);
-#pragma omp parallel
+  const double work = static_cast<double>(s.seq) * s.n_heads * (past + s.seq) * hd;
+#pragma omp parallel if (work > kParallelWork)
   {
     std::vector<float> p(static_cast<std::size_t>(past + s.seq));
 #pragma omp for collapse(2)

@@ -129,7 +129,7 @@ void CpuBackend::rmsnorm_forward(TensorView x, TensorView weight, float eps, Ten
   check_same_shape(x, out, "rmsnorm");
   PERSONAS_ASSERT(weight.numel() == x.cols && rstd.numel() == x.rows, "rmsnorm: weight/rstd sizes");
   const std::int64_t n = x.rows, d = x.cols;
-#pragma omp parallel for if (n > 16)
+#pragma omp parallel for if (n * d > (1 << 16))
   for (std::int64_t r = 0; r < n; ++r) {
     const float* px = x.f32() + r * d;
     float* po = out.f32() + r * d;
@@ -147,7 +147,7 @@ void CpuBackend::rmsnorm_backward(TensorView dout, TensorView x, TensorView weig
   check_same_shape(dout, x, "rmsnorm_backward");
   check_same_shape(dx, x, "rmsnorm_backward.dx");
   const std::int64_t n = x.rows, d = x.cols;
-#pragma omp parallel for if (n > 16)
+#pragma omp parallel for if (n * d > (1 << 16))
   for (std::int64_t r = 0; r < n; ++r) {
     const float* px = x.f32() + r * d;
     const float* g = dout.f32() + r * d;
@@ -205,7 +205,7 @@ void CpuBackend::rope(TensorView x, TensorView positions, int n_heads, int head_
   for (int j = 0; j < half; ++j)
     inv_freq[static_cast<std::size_t>(j)] = 1.0 / std::pow(static_cast<double>(theta), (2.0 * j) / rotary_dim);
   const float sign = inverse ? -1.0f : 1.0f;
-#pragma omp parallel
+#pragma omp parallel if (x.rows * x.cols > (1 << 16))
   {
     std::vector<float> cs(static_cast<std::size_t>(half)), sn(static_cast<std::size_t>(half));
 #pragma omp for
@@ -233,7 +233,7 @@ void CpuBackend::swiglu_forward(TensorView gate_up, TensorView out) {
   PERSONAS_ASSERT(gate_up.cols == 2 * out.cols && gate_up.rows == out.rows, "swiglu: gate_up [{},{}] out [{},{}]",
                   gate_up.rows, gate_up.cols, out.rows, out.cols);
   const std::int64_t f = out.cols;
-#pragma omp parallel for if (out.rows > 4)
+#pragma omp parallel for if (out.numel() > (1 << 15))
   for (std::int64_t r = 0; r < out.rows; ++r) {
     const float* g = gate_up.f32() + r * 2 * f;
     const float* u = g + f;
@@ -245,7 +245,7 @@ void CpuBackend::swiglu_forward(TensorView gate_up, TensorView out) {
 void CpuBackend::swiglu_backward(TensorView dout, TensorView gate_up, TensorView dgate_up) {
   check_same_shape(gate_up, dgate_up, "swiglu_backward");
   const std::int64_t f = dout.cols;
-#pragma omp parallel for if (dout.rows > 4)
+#pragma omp parallel for if (dout.numel() > (1 << 15))
   for (std::int64_t r = 0; r < dout.rows; ++r) {
     const float* g = gate_up.f32() + r * 2 * f;
     const float* u = g + f;
@@ -271,7 +271,7 @@ void CpuBackend::cross_entropy(TensorView logits, TensorView targets, TensorView
   const bool want_grad = dlogits.data != nullptr;
   for (std::int64_t r = 0; r < logits.rows; ++r)
     PERSONAS_ASSERT(targets.i32()[r] < v, "cross_entropy: target {} outside [0, {})", targets.i32()[r], v);
-#pragma omp parallel for
+#pragma omp parallel for if (logits.rows * v > (1 << 16))
   for (std::int64_t r = 0; r < logits.rows; ++r) {
     const float* x = logits.f32() + r * v;
     const std::int32_t t = targets.i32()[r];
