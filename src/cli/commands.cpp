@@ -6,6 +6,8 @@ namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
 Command make_config_command();
+Command make_prepare_command();
+Command make_synth_command();
 Command make_train_command();
 Command make_distill_command();
 Command make_eval_command();
@@ -29,8 +31,8 @@ Command planned(std::string name, std::string summary, int issue) {
 
 std::vector<Command> all_commands() {
   return {
-      planned("prepare", "load ratings, select users, split by time, shard over ranks", 2),
-      planned("synth", "synthetic MovieLens-like users with planted personas", 2),
+      make_prepare_command(),
+      make_synth_command(),
       make_distill_command(),
       planned("embed", "embed profiles and items", 5),
       planned("cluster", "distributed k-means over profile embeddings: personas", 5),

@@ -26,45 +26,58 @@ void remove_stale_user_files(const RunDir& run, int n_ranks) {
 
 }  // namespace
 
-void write_dataset(const RunDir& run, const Dataset& shard, Comm& comm) {
+void begin_dataset_write(const RunDir& run, Comm& comm) {
   if (comm.is_root()) {
     run.ensure_stage_dir(kPrepareStage);
     run.clear_done(kPrepareStage);
   }
   comm.barrier();
-  UserShardWriter writer(users_path(run, comm.rank()), shard.first_user, comm.rank(), comm.size());
-  writer.append(shard.users, shard.interactions);
-  writer.finish();
+}
 
+fs::path users_file_path(const RunDir& run, int rank) { return users_path(run, rank); }
+
+void finish_dataset_write(const RunDir& run, Comm& comm, const Dataset& items_only, std::int64_t first_user,
+                          std::int64_t n_users, std::int64_t n_interactions,
+                          const std::function<void(h5::File&)>& extra) {
   // Shard table: (first_user, n_users, n_interactions) of every rank.
-  std::int64_t mine[3] = {shard.first_user, writer.n_users(), writer.n_interactions()};
+  std::int64_t mine[3] = {first_user, n_users, n_interactions};
   std::vector<std::int64_t> table(3 * static_cast<std::size_t>(comm.size()));
   comm.allgather(mine, sizeof mine, table.data());
   if (comm.is_root()) {
-    std::int64_t expected_first = 0, n_interactions = 0;
+    std::int64_t expected_first = 0, total_interactions = 0;
     for (int r = 0; r < comm.size(); ++r) {
       PERSONAS_ASSERT(table[3 * r] == expected_first, "rank {} starts at user {}, expected {}", r, table[3 * r],
                       expected_first);
       expected_first += table[3 * r + 1];
-      n_interactions += table[3 * r + 2];
+      total_interactions += table[3 * r + 2];
     }
-    PERSONAS_ASSERT(expected_first == shard.n_users_total, "ranks hold {} users, n_users_total is {}",
-                    expected_first, shard.n_users_total);
+    PERSONAS_ASSERT(expected_first == items_only.n_users_total, "ranks hold {} users, n_users_total is {}",
+                    expected_first, items_only.n_users_total);
     remove_stale_user_files(run, comm.size());
-    ItemsFileInfo info{shard.source, shard.n_users_total, n_interactions, comm.size()};
-    write_items_file(items_path(run), shard.genre_names, shard.items, info, [&](h5::File& file) {
-      std::vector<std::int64_t> first(comm.size()), users(comm.size()), rows(comm.size());
-      for (int r = 0; r < comm.size(); ++r) {
-        first[r] = table[3 * r];
-        users[r] = table[3 * r + 1];
-        rows[r] = table[3 * r + 2];
-      }
-      file.write("/shards/first_user", first);
-      file.write("/shards/n_users", users);
-      file.write("/shards/n_interactions", rows);
-    });
+    ItemsFileInfo info{items_only.source, items_only.n_users_total, total_interactions, comm.size()};
+    write_items_file(run.stage_dir(kPrepareStage) / "items.h5", items_only.genre_names, items_only.items, info,
+                     [&](h5::File& file) {
+                       std::vector<std::int64_t> first(comm.size()), users(comm.size()), rows(comm.size());
+                       for (int r = 0; r < comm.size(); ++r) {
+                         first[r] = table[3 * r];
+                         users[r] = table[3 * r + 1];
+                         rows[r] = table[3 * r + 2];
+                       }
+                       file.write("/shards/first_user", first);
+                       file.write("/shards/n_users", users);
+                       file.write("/shards/n_interactions", rows);
+                       if (extra) extra(file);
+                     });
   }
   comm.barrier();
+}
+
+void write_dataset(const RunDir& run, const Dataset& shard, Comm& comm) {
+  begin_dataset_write(run, comm);
+  UserShardWriter writer(users_path(run, comm.rank()), shard.first_user, comm.rank(), comm.size());
+  writer.append(shard.users, shard.interactions);
+  writer.finish();
+  finish_dataset_write(run, comm, shard, shard.first_user, writer.n_users(), writer.n_interactions());
 }
 
 Dataset load_dataset(const RunDir& run, Comm& comm) {

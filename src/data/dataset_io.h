@@ -7,6 +7,7 @@
 // whatever number of ranks wrote the files.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "comm/comm.h"
@@ -14,6 +15,10 @@
 #include "data/dataset.h"
 
 namespace personas {
+
+namespace h5 {
+class File;
+}
 
 inline constexpr const char* kPrepareStage = "prepare";
 
@@ -26,6 +31,17 @@ void write_dataset(const RunDir& run, const Dataset& shard, Comm& comm);
 
 // Collective: this rank's block of users for comm.size() ranks, with all items.
 Dataset load_dataset(const RunDir& run, Comm& comm);
+
+// Lower level, for streaming writers (the synthetic generator):
+// begin_dataset_write clears DONE and makes the folder (collective);
+// users_file_path is where rank r's UserShardWriter writes; and
+// finish_dataset_write gathers the shard table and lets rank 0 write items.h5
+// (collective). `extra` may add datasets to items.h5.
+void begin_dataset_write(const RunDir& run, Comm& comm);
+fs::path users_file_path(const RunDir& run, int rank);
+void finish_dataset_write(const RunDir& run, Comm& comm, const Dataset& items_only, std::int64_t first_user,
+                          std::int64_t n_users, std::int64_t n_interactions,
+                          const std::function<void(h5::File&)>& extra = {});
 
 // Collective: rank 0 writes RUN/prepare/DONE with the config hash and the
 // counts read back from items.h5 (n_users, n_items, n_interactions, source).

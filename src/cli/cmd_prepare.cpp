@@ -1,0 +1,19 @@
+// personas prepare --data.source ml100k --data.path DIR --run.dir RUN
+#include "cli/command.h"
+#include "data/prepare.h"
+
+namespace personas {
+
+Command make_prepare_command() {
+  Command c;
+  c.name = "prepare";
+  c.summary = "load ratings, select users, split by time, shard over ranks (RUN/prepare/)";
+  c.run = [](CommandContext& ctx) -> int {
+    prepare_stage(ctx.config.data, ctx.config.run.seed, ctx.run_dir(), ctx.comm,
+                  data_config_hash(ctx.schema, ctx.config.run.seed));
+    return 0;
+  };
+  return c;
+}
+
+}  // namespace personas
