@@ -37,7 +37,15 @@ TEST(Tokenizer, Phi3AddedTokensAreWholeStringsWithRstrip) {
   auto ids = tok.encode("<|user|>\nHello world<|end|>\n<|assistant|>\n");
   // rstrip=true: the newline after each added token belongs to the token (HF semantics).
   EXPECT_EQ(ids, (std::vector<std::int32_t>{32010, 15043, 3186, 32007, 32001}));
+  // Expected ids from Hugging Face `tokenizers` 0.19.1 on Phi-3's tokenizer.json
+  // (add_special_tokens=False).
   EXPECT_EQ(tok.encode("a<|endoftext|>"), (std::vector<std::int32_t>{263, 32000}));
+  EXPECT_EQ(tok.encode("x <|end|> y"), (std::vector<std::int32_t>{921, 29871, 32007, 343}));
+  EXPECT_EQ(tok.encode("<|user|>  \n\n Hi there<|end|>"), (std::vector<std::int32_t>{32010, 6324, 727, 32007}));
+  EXPECT_EQ(tok.encode("Rating: 4<|end|>"), (std::vector<std::int32_t>{390, 1218, 29901, 29871, 29946, 32007}));
+  EXPECT_EQ(tok.encode("<|system|>\nYou rate movies.<|end|>\n<|user|>\nRate Heat (1995).<|end|>\n<|assistant|>\n"),
+            (std::vector<std::int32_t>{32006, 887, 6554, 2351, 583, 29889, 32007, 32010, 390, 403, 940, 271, 313,
+                                       29896, 29929, 29929, 29945, 467, 32007, 32001}));
   EXPECT_EQ(tok.piece_to_id("<|system|>"), 32006);
   EXPECT_EQ(tok.decode(ids, /*skip_special=*/true), "Hello world");
   EXPECT_EQ(tok.decode(ids, false), "<|user|>Hello world<|end|><|assistant|>");
