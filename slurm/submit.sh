@@ -8,8 +8,8 @@
 #   --single     (default) one job runs every stage: slurm/pipeline.sbatch
 #   --chain      one job per stage, each --dependency=afterok on the previous:
 #                prepare distill embed cluster on CPU nodes with many ranks,
-#                train eval on GPU nodes with one rank per GPU, report on one
-#                rank (as set by SITE_KIND_<stage> in the site file)
+#                model and report on one rank, train eval on GPU nodes with
+#                one rank per GPU (as set by SITE_KIND_<stage> in the site file)
 #   --dry-run    print the plan, submit nothing
 #   --wait       return when the job(s) ended; exit 0 only if all succeeded
 #   --site FILE  site settings (default $PERSONAS_SLURM_SITE or slurm/site.conf)
@@ -20,7 +20,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STAGES=(prepare distill embed cluster train eval report)
+# shellcheck source=SCRIPTDIR/../jobs/lib/stages.sh
+source "$ROOT/jobs/lib/stages.sh"
+STAGES=("${PERSONAS_STAGES[@]}")
 
 usage() { awk 'NR >= 5 && !/^#/ {exit} NR >= 5 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; }
 die() { echo "slurm/submit.sh: error: $*" >&2; exit 2; }

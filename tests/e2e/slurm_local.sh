@@ -8,7 +8,7 @@
 #      (jobs/prepare.sh picks srun by itself).
 #   4. A job asking for more CPUs than the node has is rejected at submit time
 #      (EnforcePartLimits=ALL), not left pending forever.
-#   5. slurm/submit.sh --chain --dry-run prints 7 jobs chained with afterok and
+#   5. slurm/submit.sh --chain --dry-run prints one job per stage chained with afterok and
 #      submits nothing; a real chain whose first stage fails ends with that
 #      job FAILED and the next CANCELLED (submit.sh --wait exits 1); a template
 #      run outside an allocation stops clearly.
@@ -156,9 +156,13 @@ step "slurm/submit.sh --chain --dry-run"
 before="$(squeue -h | wc -l)"
 plan="$("$SRC/slurm/submit.sh" "$config" --chain --dry-run --site "$SRC/slurm/local/site.conf" --run-dir "$tmp/run-chain")"
 echo "$plan"
-(( $(grep -c 'sbatch ' <<< "$plan") == 7 )) || fail "the chain plan does not have 7 sbatch lines"
-(( $(grep -c -- '--dependency=afterok:' <<< "$plan") == 6 )) || fail "the chain plan does not chain 6 jobs with afterok"
-for stage in prepare distill embed cluster train eval report; do
+# shellcheck source=SCRIPTDIR/../../jobs/lib/stages.sh
+source "$SRC/jobs/lib/stages.sh"
+n_stages=${#PERSONAS_STAGES[@]}
+(( $(grep -c 'sbatch ' <<< "$plan") == n_stages )) || fail "the chain plan does not have $n_stages sbatch lines"
+(( $(grep -c -- '--dependency=afterok:' <<< "$plan") == n_stages - 1 )) ||
+  fail "the chain plan does not chain $((n_stages - 1)) jobs with afterok"
+for stage in "${PERSONAS_STAGES[@]}"; do
   grep -q "stage.sbatch $stage " <<< "$plan" || fail "the chain plan has no $stage job"
 done
 grep -q "nothing submitted" <<< "$plan" || fail "the dry run does not say that nothing was submitted"
