@@ -67,9 +67,11 @@ out="$("$SRC/slurm/local/start.sh")"
 cpus="$(sinfo -h -N -o '%c' | head -n1)"
 (( cpus >= 3 )) || fail "the node advertises $cpus CPUs; 3-rank jobs need at least 3"
 
-# Does this build have `personas prepare` yet? (Commands still planned say so in --help.)
+# Does this build have `personas prepare` yet? (A command still planned says
+# so on the first line of its --help, its summary.)
 prepare_built=1
-"$BIN" prepare --help 2>&1 | grep -q "not built yet" && prepare_built=0
+summary="$("$BIN" prepare --help 2>&1 | sed -n 1p || true)"
+[[ "$summary" == *"not built yet"* ]] && prepare_built=0
 
 config="$tmp/e2e.ini"
 cat > "$config" <<INI
