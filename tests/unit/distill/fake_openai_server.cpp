@@ -44,7 +44,11 @@ FakeOpenAiServer::FakeOpenAiServer(Handler handler) : handler_(std::move(handler
 FakeOpenAiServer::~FakeOpenAiServer() { stop(); }
 
 void FakeOpenAiServer::stop() {
-  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard lock(stop_mutex_);
+    if (stopping_.exchange(true)) return;
+  }
+  stop_cv_.notify_all();
   ::shutdown(listen_fd_, SHUT_RDWR);
   ::close(listen_fd_);
   if (acceptor_.joinable()) acceptor_.join();
@@ -167,10 +171,11 @@ void FakeOpenAiServer::serve(int fd) {
     }
     FakeResponse response = handler_(request);
     if (response.delay_s > 0) {
-      // Sleep in slices so stop() is not held up by a long scripted delay.
-      auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(response.delay_s);
-      while (!stopping_ && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      // A precise wait that stop() can cut short.
+      auto until = std::chrono::steady_clock::now() +
+                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(response.delay_s));
+      std::unique_lock lock(stop_mutex_);
+      stop_cv_.wait_until(lock, until, [this] { return stopping_.load(); });
     }
     if (response.fault == FakeResponse::Fault::drop_connection) return close_fd();
     std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) + "\r\n";

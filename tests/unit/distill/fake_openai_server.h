@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -62,6 +63,8 @@ class FakeOpenAiServer {
   std::atomic<int> count_{0};
   std::thread acceptor_;
   mutable std::mutex mutex_;
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
   std::vector<std::thread> workers_;
   std::vector<int> open_fds_;
   std::vector<FakeRequest> seen_;
