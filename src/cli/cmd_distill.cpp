@@ -35,6 +35,12 @@ Command make_distill_command() {
                  "completion tokens, estimated cost ${:.4f}",
                  summary.users_ok, summary.users_failed, summary.users_done_now, summary.users_resumed, summary.calls,
                  summary.prompt_tokens, summary.completion_tokens, summary.cost_usd);
+      // Nothing distilled at all: the endpoint (or its settings) is at fault,
+      // not single users. DONE lists them as failed; --retry-failed redoes them.
+      PERSONAS_CHECK_HINT(summary.users_ok > 0 || summary.users_failed == 0, provider,
+                          "check distill.base_url, distill.model and the API key, then rerun with --retry-failed",
+                          "distill: all {} users failed (reasons in {}/failed-rank-*.jsonl)", summary.users_failed,
+                          run.stage_dir("distill").string());
       if (summary.users_failed > 0)
         plog::warn("distill: {} users failed (reasons in {}/failed-rank-*.jsonl); rerun with --retry-failed to redo them",
                    summary.users_failed, run.stage_dir("distill").string());

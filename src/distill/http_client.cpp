@@ -141,6 +141,7 @@ struct JsonHttpClient::Impl {
   std::deque<Request*> ready;
   std::multimap<Clock::time_point, Request*> delayed;
   std::vector<CURL*> idle_handles;
+  std::vector<Request*> in_flight;  // started, not yet completed
   int running = 0;  // transfers added to the multi handle
   Bucket requests_bucket, tokens_bucket;
   std::mt19937_64 rng;
@@ -163,6 +164,12 @@ struct JsonHttpClient::Impl {
   ~Impl() {
     for (auto& [when, r] : delayed) delete r;
     for (auto* r : ready) delete r;
+    // Left in flight when a callback threw out of run(): detach and free.
+    for (auto* r : in_flight) {
+      curl_multi_remove_handle(multi, r->easy);
+      curl_easy_cleanup(r->easy);
+      delete r;
+    }
     for (auto* h : idle_handles) curl_easy_cleanup(h);
     curl_slist_free_all(headers);
     curl_multi_cleanup(multi);
@@ -216,6 +223,7 @@ struct JsonHttpClient::Impl {
     requests_bucket.take(1);
     tokens_bucket.take(static_cast<double>(r->tokens));
     curl_multi_add_handle(multi, h);
+    in_flight.push_back(r);
     ++running;
   }
 
@@ -240,6 +248,7 @@ struct JsonHttpClient::Impl {
     Request* r = nullptr;
     curl_easy_getinfo(h, CURLINFO_PRIVATE, reinterpret_cast<char**>(&r));
     curl_multi_remove_handle(multi, h);
+    in_flight.erase(std::find(in_flight.begin(), in_flight.end(), r));
     --running;
     idle_handles.push_back(h);
     r->easy = nullptr;
