@@ -271,6 +271,41 @@ TEST(ConvertHf, LlamaLayoutIsFusedAndShardsAreRead) {
   }
 }
 
+TEST(ConvertHf, Phi3TokenizerFilesGiveAddedTokensAndChatTemplate) {
+  PERSONAS_REQUIRE_DATA(tok_dir, "phi3-mini-4k-instruct");
+  testing::TempDir dir;
+  for (auto* f : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(tok_dir / f, dir / f);
+  write_file_atomic(dir / "config.json", R"({"model_type":"phi3","vocab_size":32064,"hidden_size":8,
+    "intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":2,
+    "max_position_embeddings":64,"bos_token_id":1,"eos_token_id":32000,"pad_token_id":32000,
+    "sliding_window":2047,"rope_scaling":null,"tie_word_embeddings":false})");
+  Phi3Config c = phi3_config_from_hf_json(read_file(dir / "config.json"), "config.json");
+  std::vector<safetensors::WriteTensor> tensors;
+  for (const auto& spec : expected_tensors(c)) {
+    std::int64_t n = 1;
+    for (auto d : spec.shape) n *= d;
+    tensors.push_back({spec.name, safetensors::DType::BF16, spec.shape, std::vector<float>(n, 0.5f)});
+  }
+  safetensors::write_file(dir / "model.safetensors", tensors);
+  auto model = convert_hf(dir.path());
+  EXPECT_EQ(model.weights.config.sliding_window, 2047);
+  EXPECT_EQ(model.tokenizer.chat_template, ChatTemplate::phi3);
+  ASSERT_EQ(model.tokenizer.added_tokens.size(), 11u);
+  Tokenizer tok(model.tokenizer);
+  EXPECT_EQ(tok.eos_id(), 32000);
+  EXPECT_EQ(tok.encode("<|user|>\nHello world<|end|>\n<|assistant|>\n"),
+            (std::vector<std::int32_t>{32010, 15043, 3186, 32007, 32001}));
+  // The same as the built-in Phi-3 table.
+  auto builtin = phi3_tokenizer_data(model.tokenizer.model_bytes);
+  for (std::size_t i = 0; i < builtin.added_tokens.size(); ++i) {
+    EXPECT_EQ(model.tokenizer.added_tokens[i].id, builtin.added_tokens[i].id);
+    EXPECT_EQ(model.tokenizer.added_tokens[i].content, builtin.added_tokens[i].content);
+    EXPECT_EQ(model.tokenizer.added_tokens[i].rstrip, builtin.added_tokens[i].rstrip);
+  }
+  EXPECT_EQ(model.weights.at("model.norm.weight").data[0], 0.5f);
+}
+
 TEST(ConvertHf, ConfigRefusesWhatWeDoNotImplement) {
   EXPECT_THROW(phi3_config_from_hf_json(R"({"model_type":"gpt2"})", "c.json"), Error);
   EXPECT_THROW(phi3_config_from_hf_json(R"({"model_type":"phi3","rope_scaling":{"type":"longrope"}})", "c.json"),
