@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <cstring>
 
 #include "core/errors.h"
@@ -69,6 +70,11 @@ ConvertedModel convert_llama2c(const fs::path& bin, const fs::path& tokenizer_mo
     PERSONAS_CHECK(header[i] != 0 && (header[i] > 0 || i == 5), data,
                    "{}: header field {} = {} is not positive (is this a llama2.c v0 checkpoint?)", where, names[i],
                    header[i]);
+  // Caps far above any llama2.c model, so the size arithmetic below cannot overflow on a hostile header.
+  const std::int64_t caps[] = {1 << 16, 1 << 18, 1 << 10, 1 << 12, 1 << 12, 1 << 22, 1 << 20};
+  for (int i = 0; i < 7; ++i)
+    PERSONAS_CHECK(std::abs(static_cast<std::int64_t>(header[i])) <= caps[i], data,
+                   "{}: header field {} = {} is implausibly large (limit {})", where, names[i], header[i], caps[i]);
   PERSONAS_CHECK(dim % n_heads == 0 && n_heads % n_kv_heads == 0, data,
                  "{}: header dim {}, n_heads {}, n_kv_heads {} are inconsistent", where, dim, n_heads, n_kv_heads);
   const bool shared_classifier = signed_vocab > 0;

@@ -103,6 +103,41 @@ TEST(Safetensors, RejectsHostileHeaders) {
   EXPECT_THROW(ints.read_f32("a"), Error);
 }
 
+TEST(Safetensors, CorruptedBytesGiveErrorsNeverCrashes) {
+  const auto good = st::serialize({{"w", st::DType::BF16, {3, 5}, std::vector<float>(15, 1.5f)},
+                                   {"b", st::DType::F32, {5}, std::vector<float>(5, -2.0f)}},
+                                  {{"format", "pt"}});
+  std::uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull; };
+  int parsed = 0, refused = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string bytes = good;
+    const int n_edits = 1 + static_cast<int>(next() >> 62);
+    for (int e = 0; e < n_edits; ++e) {
+      // Mostly the size prefix and the JSON header, sometimes the data.
+      const std::size_t limit = (next() >> 60) < 12 ? std::min<std::size_t>(bytes.size(), 8 + 120) : bytes.size();
+      bytes[(next() >> 20) % limit] = static_cast<char>(next() >> 56);
+    }
+    if (trial % 7 == 0) bytes.resize((next() >> 20) % bytes.size());
+    try {
+      auto f = st::File::from_bytes(bytes, "fuzz.safetensors");
+      for (const auto& [name, info] : f.tensors()) {
+        try {
+          auto v = f.read_f32(name);
+          EXPECT_EQ(static_cast<std::int64_t>(v.size()), info.numel());
+        } catch (const Error&) {
+        }
+      }
+      ++parsed;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::data);
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 100);
+  EXPECT_GT(parsed, 0);
+}
+
 TEST(Safetensors, ShardedFolderWithIndex) {
   testing::TempDir dir;
   st::write_file(dir / "model-00001-of-00002.safetensors", {{"x", st::DType::F32, {2}, {1, 2}}});
