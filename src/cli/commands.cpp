@@ -6,6 +6,8 @@ namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
 Command make_config_command();
+Command make_embed_command();
+Command make_cluster_command();
 Command make_prepare_command();
 Command make_synth_command();
 Command make_train_command();
@@ -34,8 +36,8 @@ std::vector<Command> all_commands() {
       make_prepare_command(),
       make_synth_command(),
       make_distill_command(),
-      planned("embed", "embed profiles and items", 5),
-      planned("cluster", "distributed k-means over profile embeddings: personas", 5),
+      make_embed_command(),
+      make_cluster_command(),
       make_train_command(),
       make_eval_command(),
       planned("simulate", "one user's agent rates given items", 7),

@@ -27,8 +27,8 @@ struct StepTotals {
 
 class Lloyd {
  public:
-  Lloyd(Comm& comm, const ShardedPoints& p, int k, const KMeansAssignFn& assign, double max_abs)
-      : comm_(comm), p_(p), k_(k), assign_(assign),
+  Lloyd(Comm& comm, const ShardedPoints& p, int k, const KMeansAssignFn& assign, bool in_threads, double max_abs)
+      : comm_(comm), p_(p), k_(k), assign_(assign), in_threads_(in_threads),
         coord_(std::max(max_abs, 1e-300), std::max<std::int64_t>(p.n_global, 1)),
         objective_(std::max(4.0 * p.d * max_abs * max_abs, 1e-300), std::max<std::int64_t>(p.n_global, 1)),
         labels_(static_cast<std::size_t>(p.n_local)), distances_(static_cast<std::size_t>(p.n_local)) {}
@@ -39,6 +39,7 @@ class Lloyd {
     StepTotals total{std::vector<std::int64_t>(static_cast<std::size_t>(k_) * d, 0),
                      std::vector<std::int64_t>(static_cast<std::size_t>(k_), 0), 0};
     const std::int64_t n_chunks = (p_.n_local + kChunkRows - 1) / kChunkRows;
+    if (!in_threads_) assign_(p_.data, p_.n_local, centroids.data(), k_, d, labels_.data(), distances_.data());
     const int saved_blas = openblas_threads_one();
 #pragma omp parallel
     {
@@ -48,7 +49,8 @@ class Lloyd {
       for (std::int64_t chunk = 0; chunk < n_chunks; ++chunk) {
         const std::int64_t begin = chunk * kChunkRows;
         const std::int64_t rows = std::min(kChunkRows, p_.n_local - begin);
-        assign_(p_.row(begin), rows, centroids.data(), k_, d, labels_.data() + begin, distances_.data() + begin);
+        if (in_threads_)
+          assign_(p_.row(begin), rows, centroids.data(), k_, d, labels_.data() + begin, distances_.data() + begin);
         for (std::int64_t r = begin; r < begin + rows; ++r) {
           const auto label = static_cast<std::size_t>(labels_[static_cast<std::size_t>(r)]);
           ++counts[label];
@@ -156,6 +158,7 @@ class Lloyd {
   const ShardedPoints& p_;
   int k_;
   const KMeansAssignFn& assign_;
+  bool in_threads_;
   FixedPoint coord_;
   FixedPoint objective_;
   std::vector<std::int32_t> labels_;
@@ -241,7 +244,7 @@ KMeansResult kmeans_fit(Comm& comm, const float* points, std::int64_t n_local, i
     r.k = o.k;
     r.d = d;
     r.initial_centroids = centroids;
-    Lloyd lloyd(comm, p, o.k, assign, max_abs);
+    Lloyd lloyd(comm, p, o.k, assign, o.assign_in_threads, max_abs);
     double previous = std::numeric_limits<double>::infinity();
     StepTotals totals;
     bool assigned_last = false;

@@ -41,6 +41,10 @@ struct KMeansOptions {
   double oversampling = 2.0;      // k-means||: expected candidates per round = oversampling * k
   // Starting centroids [k, d] (overrides init; used to compare with scikit-learn).
   std::vector<float> initial_centroids;
+  // true: the assignment runs on chunks of rows inside our OpenMP threads, fused
+  // with the sums while the rows are in cache (host kernels). false: one call
+  // per rank for all its rows (device backends).
+  bool assign_in_threads = true;
 };
 
 struct KMeansIteration {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include "core/config_schema.h"
+#include "cluster/cluster_config.h"
 #include "core/run_config.h"
 #include "data/data_config.h"
+#include "embed/embed_config.h"
 #include "distill/distill_config.h"
 #include "eval/eval_config.h"
 #include "model/model_config.h"
@@ -21,6 +23,8 @@ struct Config {
   DistillConfig distill;
   EvalConfig eval;
   ModelConfig model;
+  EmbedConfig embed;
+  ClusterConfig cluster;
 
   // Registers every section's keys (pointers into this object: do not copy a
   // Config after calling describe on it).
@@ -33,6 +37,8 @@ struct Config {
     distill.describe(schema);
     eval.describe(schema);
     model.describe(schema);
+    embed.describe(schema);
+    cluster.describe(schema);
   }
 };
 

@@ -1,0 +1,41 @@
+#include "embed/embedder.h"
+
+#include <cstdlib>
+
+#include "core/errors.h"
+#include "embed/hashed_tfidf.h"
+#include "embed/http_embedder.h"
+#include "embed/model_embedder.h"
+#include "pipeline/config.h"
+
+namespace personas {
+namespace {
+// [distill] may not be part of the build's Config yet; then there is no fallback URL.
+template <class C>
+std::string distill_base_url(const C& c) {
+  if constexpr (requires { c.distill.base_url; })
+    return c.distill.base_url;
+  else
+    return {};
+}
+}  // namespace
+
+std::unique_ptr<Embedder> make_embedder(const Config& config, const std::string& purpose, int device_index) {
+  const EmbedConfig& e = config.embed;
+  if (e.embedder == "hashed") return std::make_unique<HashedTfidfEmbedder>(e.dim, e.ngram_max);
+  if (e.embedder == "model")
+    return std::make_unique<ModelEmbedder>(config.model.checkpoint(config.run.dir), config.run.backend, device_index,
+                                           config.model.max_seq, e.batch_size);
+  if (e.embedder == "http") {
+    HttpClientOptions o;
+    o.base_url = e.base_url.empty() ? distill_base_url(config) : e.base_url;
+    if (const char* key = std::getenv(e.api_key_env.c_str())) o.api_key = key;
+    o.max_in_flight = e.in_flight;
+    o.timeout_s = e.timeout_s;
+    o.max_attempts = e.max_attempts;
+    return std::make_unique<HttpEmbedder>(o, e.model, e.batch_size);
+  }
+  PERSONAS_FAIL(config, "embed.embedder: unknown embedder '{}' for {} (use hashed, model or http)", e.embedder, purpose);
+}
+
+}  // namespace personas

@@ -1,0 +1,34 @@
+// Embeddings from the frozen base model: the final-norm hidden states of every
+// token of the text (BOS first, cut at model.max_seq tokens), mean-pooled and
+// L2-normalised. Runs on the configured backend (run.backend).
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "embed/embedder.h"
+#include "model/lora_model.h"
+#include "model/tokenizer.h"
+
+namespace personas {
+
+class ModelEmbedder final : public Embedder {
+ public:
+  // Loads the checkpoint at `checkpoint` on a backend of kind `backend_kind`.
+  ModelEmbedder(const fs::path& checkpoint, const std::string& backend_kind, int device_index, int max_seq,
+                int batch_size);
+  ~ModelEmbedder() override;
+  std::string name() const override { return "model"; }
+  int dim() const override;
+  std::vector<float> embed(std::span<const std::string> texts) override;
+
+ private:
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ModelWeights> weights_;
+  std::unique_ptr<LoraModel> model_;
+  int max_seq_;
+  int batch_size_;
+};
+
+}  // namespace personas
