@@ -15,7 +15,7 @@ namespace {
 std::string train_config_hash(const ConfigSchema& schema, std::int64_t seed) {
   std::vector<std::string> sections;
   for (const auto& s : schema.sections())
-    if (s == "data" || s == "distill" || s == "embed" || s == "cluster" || s == "lora" || s == "train")
+    if (s == "data" || s == "distill" || s == "model" || s == "embed" || s == "cluster" || s == "lora" || s == "train")
       sections.push_back(s);
   return hash_hex(schema.to_ini(sections, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
 }
@@ -32,6 +32,8 @@ Command make_train_command() {
     options.train = ctx.config.train;
     options.run_seed = ctx.config.run.seed;
     options.backend = ctx.config.run.backend;
+    options.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
+    options.default_max_len = ctx.config.model.max_seq;
     options.config_hash = train_config_hash(ctx.schema, ctx.config.run.seed);
     auto summary = train_stage(ctx.run_dir(), ctx.comm, options);
     if (ctx.comm.is_root())

@@ -111,7 +111,8 @@ AdapterTensors read_adapter_h5(const fs::path& path, const Phi3Config& config) {
   a.spec.dropout = static_cast<float>(f.attr_double("/", "dropout"));
   a.spec.use_rslora = f.attr_int("/", "use_rslora") != 0;
   a.spec.targets.clear();
-  for (auto part : split(f.attr_string("/", "targets"), ","))
+  const std::string targets = f.attr_string("/", "targets");  // split() views into it
+  for (auto part : split(targets, ","))
     a.spec.targets.push_back(parse_lora_target(std::string(part), path.string() + ": attribute targets"));
   a.base_fingerprint = f.attr_string("/", "base_fingerprint");
   a.name = f.attr_string("/", "name");

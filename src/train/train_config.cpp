@@ -41,7 +41,6 @@ void LoraConfig::describe(ConfigSchema& s) {
 void TrainConfig::describe(ConfigSchema& s) {
   s.add_choice("train.mode", &mode, {"persona", "global", "per-user"},
                "one adapter per persona (the method), one global adapter, or one per user (OPPU-style bound)");
-  s.add("train.model", &model, "base model checkpoint (HDF5); empty = RUN/model/model.h5");
   s.add("train.lr", &lr, "peak learning rate of AdamW (paper: 3e-4)");
   s.add("train.weight_decay", &weight_decay, "AdamW decoupled weight decay");
   s.add("train.beta1", &beta1, "AdamW beta1");
@@ -65,7 +64,7 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
                "the trained answer: the rating digit, or the digit then a short reason from the user's note");
   s.add("train.retrieve_k", &retrieve_k, "memories retrieved per sample (RAFT; paper: 1; 0 = profile only)");
-  s.add("train.max_seq_len", &max_seq_len, "longest sample in tokens (0 = the model's context length)");
+  s.add("train.max_seq_len", &max_seq_len, "longest sample in tokens (0 = model.max_seq); never above the model's context");
   s.add("train.reason_words", &reason_words, "digit+reason: at most this many words of reason");
   s.add("train.val_fraction", &val_fraction,
         "the latest fraction of each user's training period held out for the validation loss");

@@ -26,7 +26,6 @@ struct LoraConfig {
 
 struct TrainConfig {
   std::string mode = "persona";       // persona|global|per-user
-  std::string model;                  // base checkpoint (HDF5); "" = RUN/model/model.h5
   // optimiser
   double lr = 3e-4;
   double weight_decay = 0.0;
@@ -49,7 +48,7 @@ struct TrainConfig {
   std::string prompt_style = "paper"; // paper|compact
   std::string answer = "digit";       // digit|digit+reason
   int retrieve_k = 1;                 // memories retrieved per sample
-  int max_seq_len = 0;                // 0 = the model's context length
+  int max_seq_len = 0;                // 0 = model.max_seq (capped by the model's context)
   int reason_words = 24;              // digit+reason: words of the note kept
   // validation
   double val_fraction = 0.1;          // latest training-period interactions per user held out

@@ -70,16 +70,16 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   const Dataset data = load_dataset(run, world);
   const auto memories = load_memories(run, world);
   const ItemVectors vectors = read_item_vectors(run, data);
-  const fs::path model_path = tc.model.empty() ? run.stage_dir("model") / "model.h5" : fs::path(tc.model);
+  const fs::path& model_path = options.model_path;
   PERSONAS_CHECK_HINT(fs::exists(model_path), io,
-                      "set train.model to a checkpoint made by `personas convert` or `personas init-model`",
+                      "run `personas model` first, or set model.path to a checkpoint made by `personas convert`",
                       "train: base model checkpoint {} not found", model_path.string());
   Checkpoint checkpoint = load_checkpoint(model_path);
   const Phi3Config& mc = checkpoint.weights.config;
   Tokenizer tokenizer(checkpoint.tokenizer);
   ChatTemplateEncoder encoder(tokenizer);
-  const int max_len = tc.max_seq_len > 0 ? std::min<int>(tc.max_seq_len, static_cast<int>(mc.max_position_embeddings))
-                                         : static_cast<int>(mc.max_position_embeddings);
+  const int max_len = std::min<int>(tc.max_seq_len > 0 ? tc.max_seq_len : options.default_max_len,
+                                    static_cast<int>(mc.max_position_embeddings));
   std::int32_t pad_id = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
 
   // ---- samples ------------------------------------------------------------

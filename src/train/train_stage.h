@@ -14,6 +14,7 @@
 #include <string>
 
 #include "comm/comm.h"
+#include "core/fs.h"
 #include "core/run_dir.h"
 #include "data/data_config.h"
 #include "train/train_config.h"
@@ -28,6 +29,8 @@ struct TrainStageOptions {
   std::int64_t run_seed = 1234;
   std::string backend = "auto";
   std::string config_hash;           // of everything the adapters depend on
+  fs::path model_path;               // the base checkpoint ([model]: model.path or RUN/model/base.h5)
+  int default_max_len = 512;         // model.max_seq, used when train.max_seq_len = 0
   std::string base_model_name;       // for adapter_config.json ("" = the checkpoint path)
   // Tests only: every adapter stops (as if killed) after this many optimiser steps of this call.
   std::int64_t interrupt_after = 0;
