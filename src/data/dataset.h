@@ -7,6 +7,9 @@
 // first `n_train` are the training period, the rest the test period. Item
 // statistics (train_mean, train_count) use training-period ratings only, so
 // nothing from the test period can leak into prompts.
+// Sources without timestamps (ml1m-fallback, a CSV without a time column) store
+// timestamp 0 and order each user's interactions by a seeded random
+// permutation instead (docs/data.md): the split is then a random one.
 #pragma once
 
 #include <cstdint>
