@@ -1,6 +1,8 @@
 // Causal grouped-query attention on the CPU: one task per (sequence, kv head)
 // so that the backward's dk/dv need no atomics. Scores are computed row by
 // row with the saved log-sum-exp (flash-attention style backward).
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,52 +37,60 @@ inline int first_key(int i, int window) { return window > 0 ? std::max(0, i - wi
 
 }  // namespace
 
+// Forward and backward work per (sequence, head) on [len, len] score blocks
+// with sgemm (strided views into q/k/v rows), so the L^2 * head_dim work runs
+// at BLAS speed; the softmax and masks are plain loops over the block.
+namespace {
+
+void sgemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+           float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+              ldb, beta, c, ldc);
+}
+
+}  // namespace
+
 void CpuBackend::attention_forward(TensorView q, TensorView k, TensorView v, TensorView lengths,
                                    const AttentionShape& s, TensorView out, TensorView lse) {
   check_shape(q, k, v, s);
   const int hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
-  const std::int64_t qc = q.cols, kc = k.cols;
+  const int qc = static_cast<int>(q.cols), kc = static_cast<int>(k.cols);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (int b = 0; b < s.batch; ++b)
     PERSONAS_ASSERT(lengths.i32()[b] >= 0 && lengths.i32()[b] <= s.seq, "attention: length {} of row {}",
                     lengths.i32()[b], b);
   fill_zero(out);
   fill_zero(lse);
-  const double work = static_cast<double>(s.batch) * s.n_heads * s.seq * s.seq * hd;
-#pragma omp parallel if (work > kParallelWork)
-  {
-    std::vector<float> p(static_cast<std::size_t>(s.seq));
-#pragma omp for collapse(2) schedule(dynamic)
-    for (int b = 0; b < s.batch; ++b) {
-      for (int h = 0; h < s.n_heads; ++h) {
-        const int len = lengths.i32()[b];
-        const int kvh = h / group;
-        const std::int64_t base = static_cast<std::int64_t>(b) * s.seq;
-        for (int i = 0; i < len; ++i) {
-          const float* qi = q.f32() + (base + i) * qc + static_cast<std::int64_t>(h) * hd;
-          const int j0 = first_key(i, s.sliding_window);
-          float mx = -INFINITY;
-          for (int j = j0; j <= i; ++j) {
-            const float* kj = k.f32() + (base + j) * kc + static_cast<std::int64_t>(kvh) * hd;
-            const float sc = cpu::dot(qi, kj, hd) * scale;
-            p[static_cast<std::size_t>(j)] = sc;
-            mx = std::max(mx, sc);
-          }
-          float sum = 0.0f;
-          for (int j = j0; j <= i; ++j) {
-            const float e = std::exp(p[static_cast<std::size_t>(j)] - mx);
-            p[static_cast<std::size_t>(j)] = e;
-            sum += e;
-          }
-          float* oi = out.f32() + (base + i) * qc + static_cast<std::int64_t>(h) * hd;
-          const float inv = 1.0f / sum;
-          for (int j = j0; j <= i; ++j) {
-            const float* vj = v.f32() + (base + j) * kc + static_cast<std::int64_t>(kvh) * hd;
-            cpu::axpy(p[static_cast<std::size_t>(j)] * inv, vj, oi, hd);
-          }
-          lse.f32()[(base + i) * s.n_heads + h] = mx + std::log(sum);
+  std::vector<float> scores(static_cast<std::size_t>(s.seq) * static_cast<std::size_t>(s.seq));
+  for (int b = 0; b < s.batch; ++b) {
+    const int len = lengths.i32()[b];
+    if (len == 0) continue;
+    const std::int64_t base = static_cast<std::int64_t>(b) * s.seq;
+    for (int h = 0; h < s.n_heads; ++h) {
+      const int kvh = h / group;
+      const float* qb = q.f32() + base * qc + static_cast<std::int64_t>(h) * hd;
+      const float* kb = k.f32() + base * kc + static_cast<std::int64_t>(kvh) * hd;
+      const float* vb = v.f32() + base * kc + static_cast<std::int64_t>(kvh) * hd;
+      float* ob = out.f32() + base * qc + static_cast<std::int64_t>(h) * hd;
+      float* p = scores.data();
+      sgemm(false, true, len, len, hd, scale, qb, qc, kb, kc, 0.0f, p, len);  // S = Q K^T / sqrt(d)
+#pragma omp parallel for if (static_cast<double>(len) * len > kParallelWork)
+      for (int i = 0; i < len; ++i) {
+        float* row = p + static_cast<std::size_t>(i) * len;
+        const int j0 = first_key(i, s.sliding_window);
+        float mx = -INFINITY;
+        for (int j = j0; j <= i; ++j) mx = std::max(mx, row[j]);
+        float sum = 0.0f;
+        for (int j = 0; j < len; ++j) {
+          const float e = (j >= j0 && j <= i) ? std::exp(row[j] - mx) : 0.0f;
+          row[j] = e;
+          sum += e;
         }
+        const float inv = 1.0f / sum;
+        for (int j = j0; j <= i; ++j) row[j] *= inv;
+        lse.f32()[(base + i) * s.n_heads + h] = mx + std::log(sum);
       }
+      sgemm(false, false, len, hd, len, 1.0f, p, len, vb, kc, 0.0f, ob, qc);  // O = P V
     }
   }
 }
@@ -90,37 +100,46 @@ void CpuBackend::attention_backward(TensorView dout, TensorView q, TensorView k,
                                     TensorView dk, TensorView dv) {
   check_shape(q, k, v, s);
   const int hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
-  const std::int64_t qc = q.cols, kc = k.cols;
+  const int qc = static_cast<int>(q.cols), kc = static_cast<int>(k.cols);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   fill_zero(dq);
   fill_zero(dk);
   fill_zero(dv);
-  const double work = static_cast<double>(s.batch) * s.n_heads * s.seq * s.seq * hd;
-#pragma omp parallel for collapse(2) schedule(dynamic) if (work > kParallelWork)
+  const std::size_t block = static_cast<std::size_t>(s.seq) * static_cast<std::size_t>(s.seq);
+  std::vector<float> pbuf(block), dpbuf(block), dsum(static_cast<std::size_t>(s.seq));
   for (int b = 0; b < s.batch; ++b) {
-    for (int kvh = 0; kvh < s.n_kv_heads; ++kvh) {
-      const int len = lengths.i32()[b];
-      const std::int64_t base = static_cast<std::int64_t>(b) * s.seq;
-      for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
-        for (int i = 0; i < len; ++i) {
-          const std::int64_t qoff = (base + i) * qc + static_cast<std::int64_t>(h) * hd;
-          const float* qi = q.f32() + qoff;
-          const float* doi = dout.f32() + qoff;
-          const float di = cpu::dot(doi, out.f32() + qoff, hd);
-          const float li = lse.f32()[(base + i) * s.n_heads + h];
-          float* dqi = dq.f32() + qoff;
-          for (int j = first_key(i, s.sliding_window); j <= i; ++j) {
-            const std::int64_t koff = (base + j) * kc + static_cast<std::int64_t>(kvh) * hd;
-            const float* kj = k.f32() + koff;
-            const float* vj = v.f32() + koff;
-            const float pij = std::exp(cpu::dot(qi, kj, hd) * scale - li);
-            cpu::axpy(pij, doi, dv.f32() + koff, hd);
-            const float ds = pij * (cpu::dot(doi, vj, hd) - di) * scale;
-            cpu::axpy(ds, kj, dqi, hd);
-            cpu::axpy(ds, qi, dk.f32() + koff, hd);
-          }
+    const int len = lengths.i32()[b];
+    if (len == 0) continue;
+    const std::int64_t base = static_cast<std::int64_t>(b) * s.seq;
+    for (int h = 0; h < s.n_heads; ++h) {
+      const int kvh = h / group;
+      const std::int64_t qoff = base * qc + static_cast<std::int64_t>(h) * hd;
+      const std::int64_t koff = base * kc + static_cast<std::int64_t>(kvh) * hd;
+      float* p = pbuf.data();
+      float* dp = dpbuf.data();
+      // P = exp(S - lse) from the saved log-sum-exp (masked entries 0).
+      sgemm(false, true, len, len, hd, scale, q.f32() + qoff, qc, k.f32() + koff, kc, 0.0f, p, len);
+      // dP = dO V^T
+      sgemm(false, true, len, len, hd, 1.0f, dout.f32() + qoff, qc, v.f32() + koff, kc, 0.0f, dp, len);
+#pragma omp parallel for if (static_cast<double>(len) * len > kParallelWork)
+      for (int i = 0; i < len; ++i) {
+        float* prow = p + static_cast<std::size_t>(i) * len;
+        float* dprow = dp + static_cast<std::size_t>(i) * len;
+        const float li = lse.f32()[(base + i) * s.n_heads + h];
+        const float di = cpu::dot(dout.f32() + qoff + static_cast<std::int64_t>(i) * qc,
+                                  out.f32() + qoff + static_cast<std::int64_t>(i) * qc, hd);
+        const int j0 = first_key(i, s.sliding_window);
+        for (int j = 0; j < len; ++j) {
+          const bool visible = j >= j0 && j <= i;
+          const float pij = visible ? std::exp(prow[j] - li) : 0.0f;
+          prow[j] = pij;
+          dprow[j] = visible ? pij * (dprow[j] - di) * scale : 0.0f;  // dS (already times the score scale)
         }
       }
+      // dV += P^T dO ; dQ = dS K ; dK += dS^T Q
+      sgemm(true, false, len, hd, len, 1.0f, p, len, dout.f32() + qoff, qc, 1.0f, dv.f32() + koff, kc);
+      sgemm(false, false, len, hd, len, 1.0f, dp, len, k.f32() + koff, kc, 0.0f, dq.f32() + qoff, qc);
+      sgemm(true, false, len, hd, len, 1.0f, dp, len, q.f32() + qoff, qc, 1.0f, dk.f32() + koff, kc);
     }
   }
 }
