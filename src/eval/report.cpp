@@ -133,6 +133,7 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
       svg::BarGroup g;
       g.label = str(p, {"name"});
       g.values = {rmse};
+      g.colour = str(p, {"kind"}) == "agent" ? 1 : 0;
       if (o.contains("rmse_ci") && o["rmse_ci"].is_array() && o["rmse_ci"].size() == 2) {
         g.low = {o["rmse_ci"][0].get<double>()};
         g.high = {o["rmse_ci"][1].get<double>()};
@@ -147,36 +148,62 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
   h += "</table>\n<p class=\"note\">Paper rows: Table 1 of the paper (../shared/docs/PAPER.md, \"Results to beat\"), "
        "ML-100K, 200 users with 100&#8211;200 ratings, temporal 60:40 split. Bold: the best RMSE of this run. "
        "URR: share of answers without a usable rating.</p>\n";
-  const auto& paper = paper_table1();
-  svg::BarGroup pg;
-  pg.label = "paper K=4 +memory";
-  pg.values = {paper[4].rmse};
-  bars.push_back(pg);
+  const char* short_names[] = {"paper LLaMA-3 frozen", "paper Phi-3 frozen", "paper global LoRA",
+                               "paper K=4 profile", "paper K=4 +memory"};
+  for (std::size_t r = 0; r < paper_table1().size(); ++r) {
+    svg::BarGroup pg;
+    pg.label = short_names[r];
+    pg.values = {paper_table1()[r].rmse};
+    pg.fill = "#b0b0b0";
+    bars.push_back(pg);
+  }
   svg::BarChartOptions bo;
-  bo.title = "RMSE (lower is better; whiskers: bootstrap interval)";
+  bo.title = "RMSE: this run (colour, whiskers = bootstrap interval) and the paper (grey); lower is better";
   bo.y_label = "RMSE";
   bo.width = 1100;
-  bo.height = 320;
+  bo.height = 340;
+  bo.y_from_zero = false;
   h += "<div>" + svg::bar_chart(bars, bo) + "</div>\n";
 
-  // Per persona.
+  // Per persona: one row per persona, RMSE / MAE / URR of every predictor side by side.
   if (predictors) {
-    std::string per;
+    std::map<std::string, std::pair<double, double>> persona_counts;  // persona -> users, ratings
     for (const auto& p : *predictors) {
-      const auto pp = p.value("per_persona", json::object());
-      if (!pp.is_object() || pp.empty()) continue;
-      per += fmt::format("<h3>{}</h3>\n<table><tr><th>persona</th><th>users</th><th>ratings</th><th>RMSE</th>"
-                         "<th>MAE</th><th>URR</th><th>JS distance</th></tr>\n",
-                         escape(str(p, {"name"})));
-      for (const auto& [k, g] : pp.items())
-        per += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                           escape(k), fixed(num(g, {"n_users"}), 0),
-                           fixed(num(g, {"n_rated"}, 0) + num(g, {"n_unrelated"}, 0), 0), fixed(num(g, {"rmse"})),
-                           fixed(num(g, {"mae"})), percent(num(g, {"urr"})), fixed(num(g, {"js_distance"})));
-      per += "</table>\n";
+      const json per = p.value("per_persona", json::object());
+      for (const auto& [k, g] : per.items())
+        persona_counts[k] = {num(g, {"n_users"}), num(g, {"n_rated"}, 0) + num(g, {"n_unrelated"}, 0)};
     }
     h += "<h2 id=\"personas-metrics\">Metrics per persona</h2>\n";
-    h += per.empty() ? not_run("No persona assignment was available to the evaluation.") : per;
+    if (persona_counts.empty())
+      h += not_run("No persona assignment was available to the evaluation.");
+    else {
+      h += "<p class=\"note\">Each cell: RMSE / MAE (URR when any answer was unrelated).</p>\n<table><tr>"
+           "<th>persona</th><th>users</th><th>ratings</th>";
+      for (const auto& p : *predictors) h += fmt::format("<th>{}</th>", escape(str(p, {"name"})));
+      h += "</tr>\n";
+      std::vector<std::string> keys;
+      for (const auto& [k, c] : persona_counts) keys.push_back(k);
+      std::sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
+        return a.size() != b.size() ? a.size() < b.size() : a < b;  // numeric order for non-negative ids
+      });
+      for (const auto& k : keys) {
+        h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>", escape(k), fixed(persona_counts[k].first, 0),
+                         fixed(persona_counts[k].second, 0));
+        for (const auto& p : *predictors) {
+          const auto pp = p.value("per_persona", json::object());
+          if (!pp.contains(k)) {
+            h += "<td>&#8212;</td>";
+            continue;
+          }
+          const auto& g = pp[k];
+          const double urr = num(g, {"urr"}, 0);
+          h += fmt::format("<td>{} / {}{}</td>", fixed(num(g, {"rmse"})), fixed(num(g, {"mae"})),
+                           urr > 0 ? " (" + percent(urr) + ")" : "");
+        }
+        h += "</tr>\n";
+      }
+      h += "</table>\n";
+    }
   }
   return h;
 }

@@ -188,6 +188,11 @@ std::string bar_chart(const std::vector<BarGroup>& groups, const BarChartOptions
   f.width = o.width;
   f.height = o.height;
   f.bottom = o.series_names.size() > 1 ? 60 : 46;
+  std::size_t longest = 0;
+  for (const auto& g : groups) longest = std::max(longest, g.label.size());
+  const double group_w = f.plot_w() / double(std::max<std::size_t>(groups.size(), 1));
+  const bool rotate = double(longest) * 6.5 > group_w;  // labels wider than their slot
+  if (rotate) f.bottom += std::min(double(longest) * 6.5 * 0.57, 150.0);  // sin(35 deg)
   Range yr;
   std::size_t n_series = 1;
   for (const auto& g : groups) {
@@ -207,9 +212,7 @@ std::string bar_chart(const std::vector<BarGroup>& groups, const BarChartOptions
   const auto yt = ticks(ylo, yhi, 5);
   auto py = [&](double y) { return f.top + f.plot_h() * (1 - (y - ylo) / (yhi - ylo)); };
   out += y_axis(f, yt, ylo, yhi, o.y_label);
-  const double group_w = f.plot_w() / double(std::max<std::size_t>(groups.size(), 1));
   const double bar_w = group_w * 0.8 / double(n_series);
-  const bool rotate = groups.size() > 8;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double gx = f.left + group_w * double(g) + group_w * 0.1;
     for (std::size_t s = 0; s < groups[g].values.size(); ++s) {
@@ -218,7 +221,8 @@ std::string bar_chart(const std::vector<BarGroup>& groups, const BarChartOptions
       const double y0 = py(std::max(ylo, 0.0)), y1 = py(v);
       out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"><title>{}: {}</title></rect>\n",
                          gx + bar_w * double(s), std::min(y0, y1), std::max(bar_w - 1, 1.0), std::abs(y0 - y1),
-                         colour(s), escape(groups[g].label), escape(number(v)));
+                         groups[g].fill ? groups[g].fill : colour(groups[g].colour >= 0 ? std::size_t(groups[g].colour) : s),
+                         escape(groups[g].label), escape(number(v)));
       if (s < groups[g].low.size() && s < groups[g].high.size() && std::isfinite(groups[g].low[s]) &&
           std::isfinite(groups[g].high[s])) {
         const double cx = gx + bar_w * (double(s) + 0.5);

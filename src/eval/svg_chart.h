@@ -41,6 +41,8 @@ struct BarGroup {
   std::string label;
   std::vector<double> values;
   std::vector<double> low, high;
+  int colour = -1;  // palette index for every bar of this group (-1: by series)
+  const char* fill = nullptr;  // or an explicit colour (e.g. grey for reference rows)
 };
 std::string bar_chart(const std::vector<BarGroup>& groups, const BarChartOptions& options);
 
