@@ -32,6 +32,8 @@ struct Command {
   std::function<int(CommandContext&)> run;
   // Whether the command writes RUN/config.ini (stages do; convert/generate don't).
   bool uses_run_dir = true;
+  // Flag that receives bare words after the command (e.g. bench's "train-step"); empty = none.
+  std::string positional;
 };
 
 }  // namespace personas

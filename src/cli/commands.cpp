@@ -6,6 +6,8 @@ namespace personas {
 
 // One factory per cmd_<name>.cpp. Add yours here and in the list below.
 Command make_config_command();
+Command make_generate_command();
+Command make_bench_command();
 Command make_embed_command();
 Command make_cluster_command();
 Command make_prepare_command();
@@ -45,9 +47,9 @@ std::vector<Command> all_commands() {
       planned("run", "every stage in one MPI job, skipping finished ones", 9),
       planned("convert", "Hugging Face or llama2.c checkpoints to our HDF5 format", 3),
       planned("init-model", "random checkpoint of a named shape", 3),
-      planned("generate", "generate text with a checkpoint (and adapter)", 3),
+      make_generate_command(),
       make_config_command(),
-      planned("bench", "micro-benchmarks (train-step, ...)", 3),
+      make_bench_command(),
   };
 }
 

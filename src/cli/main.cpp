@@ -15,6 +15,10 @@
 #include "core/log.h"
 #include "core/strings.h"
 
+#ifdef PERSONAS_HAVE_CUDA
+#include "cuda_backend_factory.h"  // cuda/: lets make_backend("auto") try the GPU
+#endif
+
 #ifndef PERSONAS_VERSION
 #define PERSONAS_VERSION "dev"
 #endif
@@ -100,7 +104,9 @@ int run_command(const Command& command, int argc, char** argv, Comm& comm) {
   po::variables_map vm;
   po::parsed_options parsed(&all);
   try {
-    parsed = po::command_line_parser(argc, argv).options(all).run();
+    po::positional_options_description positional;
+    if (!command.positional.empty()) positional.add(command.positional.c_str(), 1);
+    parsed = po::command_line_parser(argc, argv).options(all).positional(positional).run();
     po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::error& e) {
@@ -126,6 +132,9 @@ int run_command(const Command& command, int argc, char** argv, Comm& comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef PERSONAS_HAVE_CUDA
+  register_cuda_backend();
+#endif
   auto commands = all_commands();
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
