@@ -1,12 +1,14 @@
 // Behaviour features of a user (the "cheaper persona features" PAPER.md lists
 // as future work), from training-period ratings only:
-//   per genre g: offset_g = mean(rating - item.train_mean) over the user's items of g,
+//   per genre g: taste offset_g = mean(rating - item.train_mean) over the user's
+//                items of g minus the user's overall offset (its generosity),
 //                shrunk toward 0 by n_g / (n_g + 3) (few ratings say little);
-//   per genre g: share_g - global share_g (how much more of g the user rates);
-//   overall offset (generosity) and activity = ln(1 + n_train) / ln(1 + max n_train).
-// The vector is [offsets(G), shares(G), overall, activity], each column
-// standardised over all users (mean 0, sd 1) and the row divided by
-// sqrt(2G + 2), so a row has unit length on average.
+//   per genre g: sqrt(share_g) - sqrt(global share_g) (Hellinger: the sampling
+//                noise is about the same for rare and common genres);
+//   generosity (overall offset) and activity = ln(1 + n_train) / ln(1 + max n_train).
+// The vector is [offsets(G), shares(G), generosity, activity]; every column is
+// centred over all users and each block scaled as a whole so that its summed
+// variance is 0.45, 0.45, 0.05, 0.05 (rows have squared length 1 on average).
 // Collective: shares, max activity and column moments are exact integer sums
 // over ranks, so the features do not depend on the rank layout.
 #pragma once

@@ -58,5 +58,23 @@ TEST(HashedTfidf, ReplicatedTextsCountOnceAndSaveLoadRoundTrips) {
   EXPECT_EQ(loaded.embed(q), e.embed(q));
 }
 
+TEST(HashedTfidf, DeterministicAcrossInstancesAndOrderOfFit) {
+  const std::vector<std::string> corpus = {"a quiet drama about family", "space opera with lasers",
+                                           "family comedy", "lasers and robots in space"};
+  std::vector<std::string> reversed(corpus.rbegin(), corpus.rend());
+  auto comm = make_local_comm();
+  HashedTfidfEmbedder a(256, 2), b(256, 2);
+  a.fit(corpus, {}, *comm);
+  b.fit(reversed, {}, *comm);  // document frequencies do not depend on the order
+  EXPECT_EQ(a.table().df, b.table().df);
+  const auto va = a.embed(corpus), vb = b.embed(corpus);
+  EXPECT_EQ(va, vb);
+  for (std::size_t r = 0; r < corpus.size(); ++r) {
+    double n = 0;
+    for (int t = 0; t < 256; ++t) n += double(va[r * 256 + t]) * va[r * 256 + t];
+    EXPECT_NEAR(n, 1.0, 1e-6) << "row " << r;
+  }
+}
+
 }  // namespace
 }  // namespace personas
