@@ -2,10 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "cluster/choose_k.h"
+#include "cluster/cluster_metrics.h"
 #include "cluster/kmeans_assign_step.h"
 #include "cluster/kmeans_init.h"
 #include "cluster/persona_description.h"
@@ -27,6 +30,35 @@ std::string jsonl_of(const std::vector<nlohmann::json>& rows) {
   return text;
 }
 
+struct PlantedAgreement {
+  double ari = 0;
+  int planted_k = 0;
+};
+
+// When every user of the data set carries its planted persona (synthetic data),
+// the adjusted Rand index of the clustering against it (collective; all ranks
+// get the value). Real data sets have none: nullopt.
+std::optional<PlantedAgreement> agreement_with_planted(Comm& comm, const Dataset& ds,
+                                                       const std::vector<std::int32_t>& labels) {
+  std::vector<std::byte> send(ds.users.size() * 8);
+  for (std::size_t i = 0; i < ds.users.size(); ++i) {
+    std::memcpy(send.data() + i * 8, &ds.users[i].true_persona, 4);
+    std::memcpy(send.data() + i * 8 + 4, &labels[i], 4);
+  }
+  std::vector<std::int32_t> truth, found;
+  for (const auto& part : comm.allgatherv(send))
+    for (std::size_t at = 0; at + 8 <= part.size(); at += 8) {
+      std::int32_t t = 0, f = 0;
+      std::memcpy(&t, part.data() + at, 4);
+      std::memcpy(&f, part.data() + at + 4, 4);
+      if (t < 0) return std::nullopt;
+      truth.push_back(t);
+      found.push_back(f);
+    }
+  if (truth.empty()) return std::nullopt;
+  return PlantedAgreement{adjusted_rand_index(found, truth), *std::max_element(truth.begin(), truth.end()) + 1};
+}
+
 }  // namespace
 
 void cluster_stage(const Config& config, const RunDir& run, Comm& comm, const std::string& config_hash) {
@@ -45,6 +77,7 @@ void cluster_stage(const Config& config, const RunDir& run, Comm& comm, const st
 
   // Descriptions need the data set (genres) and, when present, the profiles (words).
   std::vector<PersonaDescription> descriptions;
+  std::optional<PlantedAgreement> planted;  // synthetic data: agreement with the planted personas
   if (fs::exists(run.stage_dir("prepare"))) {
     const Dataset ds = load_dataset(run, comm);
     PERSONAS_CHECK_HINT(ds.first_user == v.first_user && ds.users.size() == v.user_ids.size(), data,
@@ -60,6 +93,10 @@ void cluster_stage(const Config& config, const RunDir& run, Comm& comm, const st
       }
     }
     descriptions = describe_personas(comm, ds, r.labels, texts, r.k, cc.describe_top);
+    planted = agreement_with_planted(comm, ds, r.labels);
+    if (planted)
+      plog::info("cluster: adjusted Rand index {:.3f} against the {} planted personas of the synthetic data "
+                 "(1 = the same grouping, 0 = chance)", planted->ari, planted->planted_k);
   }
 
   // ---- outputs ---------------------------------------------------------------
@@ -110,6 +147,10 @@ void cluster_stage(const Config& config, const RunDir& run, Comm& comm, const st
       curves["seconds"].push_back(p.seconds);
     }
     curves["chosen_k"] = choice.chosen_k;
+    if (planted) {
+      curves["planted_personas"] = planted->planted_k;
+      curves["planted_ari"] = planted->ari;
+    }
     curves["reason"] = choice.reason;
     curves["select"] = cc.select;
     curves["silhouette_rows"] = choice.silhouette_rows;
