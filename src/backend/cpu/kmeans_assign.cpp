@@ -35,10 +35,22 @@ class SingleThreadedBlas {
   int previous_ = 0;
 };
 
-double squared_norm(const float* a, std::int64_t d) {
-  double s = 0.0;
-  for (std::int64_t t = 0; t < d; ++t) s += static_cast<double>(a[t]) * a[t];
-  return s;
+// The per-row loops below run once per point per iteration next to a small
+// sgemm, so they matter: the build has no -march, hence AVX2 clones picked at
+// load time (target_clones). The arithmetic (operations and their order) is the
+// same in every clone and FMA contraction is off (-std=c++20), so the result
+// bits do not depend on the clone.
+#define PERSONAS_HOT __attribute__((target_clones("avx2", "default")))
+
+// Eight independent partial sums: vectorisable (a single running double sum is
+// a serial chain of d dependent additions, the hottest spot before).
+PERSONAS_HOT double squared_norm(const float* a, std::int64_t d) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t t = 0;
+  for (; t + 8 <= d; t += 8)
+    for (int j = 0; j < 8; ++j) s[j] += static_cast<double>(a[t + j]) * a[t + j];
+  for (; t < d; ++t) s[0] += static_cast<double>(a[t]) * a[t];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 void assign_block(const float* x, std::int64_t rows, const float* centroids, const double* c_norm, double c_norm_max,
@@ -60,14 +72,19 @@ void assign_block(const float* x, std::int64_t rows, const float* centroids, con
         best_c = c;
       }
     }
-    // sgemm error is at most about d * eps_f32 * ||x|| ||c||; be generous.
-    const double bound = (static_cast<double>(d) + 8.0) * 4.0 * static_cast<double>(FLT_EPSILON) *
-                         (x_norm + c_norm_max);
+    // Any float dot product of length d (any summation order, FMA or not) is
+    // within gamma_d ||x|| ||c|| of the exact one, gamma_d ~ d * 2^-24; so v_c
+    // is within 2 gamma_d ||x|| ||c_max|| of the true squared distance and two
+    // centroids can only be misordered when their v differ by less than
+    // 4 gamma_d ||x|| ||c_max||. Re-check those (with a factor 2 of margin for
+    // the double rounding of v). c_norm_max is the largest ||c||^2.
+    const double bound = 8.0 * (static_cast<double>(d) + 2.0) * 0.5 * static_cast<double>(FLT_EPSILON) *
+                         std::sqrt(x_norm * c_norm_max) + 1e-12 * (x_norm + c_norm_max);
     double exact_best = exact_squared_distance(xr, centroids + best_c * d, d);
     for (std::int64_t c = 0; c < k; ++c) {
       if (c == best_c) continue;
       const double v = x_norm - 2.0 * static_cast<double>(dr[c]) + c_norm[c];
-      if (v > best + 2.0 * bound) continue;
+      if (v > best + bound) continue;
       const double e = exact_squared_distance(xr, centroids + c * d, d);
       if (e < exact_best || (e == exact_best && c < best_c)) {
         exact_best = e;
@@ -81,7 +98,7 @@ void assign_block(const float* x, std::int64_t rows, const float* centroids, con
 
 }  // namespace
 
-double exact_squared_distance(const float* a, const float* b, std::int64_t d) {
+PERSONAS_HOT double exact_squared_distance(const float* a, const float* b, std::int64_t d) {
   // Four independent partial sums in a fixed order: vectorisable and deterministic.
   double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
   std::int64_t t = 0;
