@@ -125,28 +125,31 @@ void assign_block(const float* x, std::int64_t rows, const float* centroids, con
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * d;
     const float* dr = dots + r * k;
-    const double x_norm = squared_norm(xr, d);
+    // v_c = ||c||^2 - 2 x.c orders the centroids like the squared distance
+    // (||x||^2 is the same for all of them, so it is not computed).
     double best = DBL_MAX;
     std::int64_t best_c = 0;
     for (std::int64_t c = 0; c < k; ++c) {
-      const double v = x_norm - 2.0 * static_cast<double>(dr[c]) + c_norm[c];
+      const double v = c_norm[c] - 2.0 * static_cast<double>(dr[c]);
       if (v < best) {
         best = v;
         best_c = c;
       }
     }
+    double exact_best = exact_squared_distance(xr, centroids + best_c * d, d);
     // Any float dot product of length d (any summation order, FMA or not) is
     // within gamma_d ||x|| ||c|| of the exact one, gamma_d ~ d * 2^-24; so v_c
-    // is within 2 gamma_d ||x|| ||c_max|| of the true squared distance and two
-    // centroids can only be misordered when their v differ by less than
-    // 4 gamma_d ||x|| ||c_max||. Re-check those (with a factor 2 of margin for
-    // the double rounding of v). c_norm_max is the largest ||c||^2.
-    const double bound = 8.0 * (static_cast<double>(d) + 2.0) * 0.5 * static_cast<double>(FLT_EPSILON) *
-                         std::sqrt(x_norm * c_norm_max) + 1e-12 * (x_norm + c_norm_max);
-    double exact_best = exact_squared_distance(xr, centroids + best_c * d, d);
+    // is within 2 gamma_d ||x|| ||c_max|| of its exact value and two centroids
+    // can only be misordered when their v differ by less than
+    // 4 gamma_d ||x|| ||c_max||. Re-check those, with a factor 2 of margin and
+    // ||x|| <= ||x - c_best|| + ||c_best|| (no pass over x for its norm).
+    const double x_len = (std::sqrt(exact_best) + std::sqrt(c_norm[best_c])) * (1.0 + 1e-6);
+    const double bound = 8.0 * (static_cast<double>(d) + 2.0) * 0.5 * static_cast<double>(FLT_EPSILON) * x_len *
+                             std::sqrt(c_norm_max) +
+                         1e-12 * (x_len * x_len + c_norm_max);
     for (std::int64_t c = 0; c < k; ++c) {
       if (c == best_c) continue;
-      const double v = x_norm - 2.0 * static_cast<double>(dr[c]) + c_norm[c];
+      const double v = c_norm[c] - 2.0 * static_cast<double>(dr[c]);
       if (v > best + bound) continue;
       const double e = exact_squared_distance(xr, centroids + c * d, d);
       if (e < exact_best || (e == exact_best && c < best_c)) {
