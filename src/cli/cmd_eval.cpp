@@ -3,6 +3,7 @@
 // to RUN/eval/metrics.json and RUN/eval/per-user.jsonl.
 #include "cli/command.h"
 #include "core/strings.h"
+#include "eval/agent_predictor.h"
 #include "eval/evaluation.h"
 
 namespace personas {
@@ -11,7 +12,7 @@ namespace {
 
 // The inputs that decide the eval stage's outputs (for its DONE marker).
 std::string eval_config_hash(const ConfigSchema& schema, std::int64_t seed) {
-  return hash_hex(schema.to_ini({"data", "eval"}, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
+  return hash_hex(schema.to_ini({"data", "model", "lora", "train", "eval"}, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
 }
 
 }  // namespace
@@ -19,13 +20,20 @@ std::string eval_config_hash(const ConfigSchema& schema, std::int64_t seed) {
 Command make_eval_command() {
   Command c;
   c.name = "eval";
-  c.summary = "rate held-out items: classical baselines (agents: issue 7); metrics in RUN/eval/";
+  c.summary = "agents and classical baselines rate the held-out items; metrics in RUN/eval/";
   c.run = [](CommandContext& ctx) -> int {
     EvalStageOptions options;
     options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
     options.config_hash = eval_config_hash(ctx.schema, ctx.config.run.seed);
-    // The agents' predictors join here: eval_stage(..., {agent_predictor(...), ...}).
-    eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options);
+    AgentPredictorInputs agents;
+    agents.run_dir = ctx.config.run.dir;
+    agents.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
+    agents.default_max_len = ctx.config.model.max_seq;
+    agents.train = ctx.config.train;
+    agents.eval = ctx.config.eval;
+    agents.backend = ctx.config.run.backend;
+    agents.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
+    eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options, agent_predictors(agents));
     return 0;
   };
   return c;

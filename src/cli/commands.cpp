@@ -10,12 +10,16 @@ Command make_generate_command();
 Command make_bench_command();
 Command make_embed_command();
 Command make_cluster_command();
-Command make_prepare_command();
-Command make_synth_command();
-Command make_train_command();
-Command make_distill_command();
 Command make_eval_command();
 Command make_report_command();
+Command make_run_command();
+Command make_model_command();
+Command make_distill_command();
+Command make_train_command();
+Command make_prepare_command();
+Command make_synth_command();
+Command make_convert_command();
+Command make_init_model_command();
 
 namespace {
 
@@ -44,9 +48,10 @@ std::vector<Command> all_commands() {
       make_eval_command(),
       planned("simulate", "one user's agent rates given items", 7),
       make_report_command(),
-      planned("run", "every stage in one MPI job, skipping finished ones", 9),
-      planned("convert", "Hugging Face or llama2.c checkpoints to our HDF5 format", 3),
-      planned("init-model", "random checkpoint of a named shape", 3),
+      make_model_command(),
+      make_run_command(),
+      make_convert_command(),
+      make_init_model_command(),
       make_generate_command(),
       make_config_command(),
       make_bench_command(),

@@ -30,10 +30,23 @@ void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.als_iterations", &als_iterations, "biased MF (ALS): alternating rounds (users, then items)");
   s.add("eval.als_reg", &als_reg, "biased MF (ALS): ridge weight per rating of the row (weighted-lambda)");
   s.add("eval.als_init_std", &als_init_std, "biased MF (ALS): std of the normal initial item factors");
+  s.add("eval.agents", &agents, "agents that rate the test items: comma list of persona, global, zero_shot");
+  s.add_choice("eval.agent_mode", &agent_mode, {"expected", "generate"},
+               "expected = rating from P(1..5) at the answer position; generate = sampled text + first digit (URR)");
+  s.add("eval.agent_batch", &agent_batch, "agents: prompts per forward pass (expected mode)");
+  s.add("eval.agent_max_items", &agent_max_items, "agents: test items rated per user (0 = every test item)");
+  s.add("eval.generate_tokens", &generate_tokens, "generate mode: new tokens per answer (paper: 4)");
+  s.add("eval.generate_temperature", &generate_temperature, "generate mode: sampling temperature (paper: 0.3)");
+  s.add("eval.zero_shot_profile_only", &zero_shot_profile_only,
+        "zero_shot agents get no retrieved memories (the paper's 'profile only' row)");
   s.add("eval.bootstrap_samples", &bootstrap_samples,
         "resamples of users (with replacement) for the RMSE/MAE confidence intervals; 0 = no intervals");
   s.add("eval.confidence", &confidence, "two-sided level of the bootstrap percentile intervals");
   s.add_check([this](Problems& p) {
+    if (agent_batch < 1) p.add("eval.agent_batch: {} must be >= 1", agent_batch);
+    if (agent_max_items < 0) p.add("eval.agent_max_items: {} must be >= 0", agent_max_items);
+    if (generate_tokens < 1) p.add("eval.generate_tokens: {} must be >= 1", generate_tokens);
+    if (!(generate_temperature >= 0)) p.add("eval.generate_temperature: {} must be >= 0", generate_temperature);
     for (const auto& name : baseline_list())
       if (!is_known_baseline(name))
         p.add("eval.baselines: unknown baseline '{}' (known: {})", name, join(known_baselines(), ", "));

@@ -33,6 +33,15 @@ struct EvalConfig {
   double als_reg = 0.1;
   double als_init_std = 0.1;
 
+  // Agents (agent_predictor.h): which agents rate the test items, and how.
+  std::string agents = "persona";       // comma list of persona|global|zero_shot ("" = baselines only)
+  std::string agent_mode = "expected";  // expected (P(1..5) at the answer) | generate (the paper's way)
+  int agent_batch = 16;                 // prompts per forward pass (expected mode)
+  int agent_max_items = 0;              // test items rated per user (0 = all)
+  int generate_tokens = 4;              // generate mode: new tokens (paper: 4)
+  double generate_temperature = 0.3;    // generate mode: sampling temperature (paper: 0.3)
+  bool zero_shot_profile_only = false;  // zero_shot agents without retrieved memories (paper's "profile only")
+
   // Metrics.
   int bootstrap_samples = 1000;  // resamples of users for the confidence intervals (0 = none)
   double confidence = 0.95;      // two-sided level of the percentile intervals

@@ -1,0 +1,125 @@
+#include "eval/agent_predictor.h"
+
+#include <algorithm>
+
+#include "backend/backend.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "data/dataset.h"
+#include "distill/memories.h"
+#include "eval/agent_scoring.h"
+#include "model/checkpoint.h"
+#include "train/adapter_export.h"
+#include "train/prompt.h"
+#include "train/stage_inputs.h"
+
+namespace personas {
+namespace {
+
+fs::path adapter_path(const fs::path& run_dir, const std::string& name) {
+  return run_dir / "train" / "adapters" / (name + ".h5");
+}
+
+std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in, const std::string& kind,
+                                                  const Dataset& data, std::span<const std::int32_t> persona_of_user,
+                                                  Comm& comm) {
+  RunDir run(in.run_dir);
+  Checkpoint checkpoint = load_checkpoint(in.model_path);
+  const Phi3Config& mc = checkpoint.weights.config;
+  Tokenizer tokenizer(checkpoint.tokenizer);
+  const auto memories = load_memories(run, comm);
+  const ItemVectors vectors = read_item_vectors(run, data);
+
+  // Which adapter each user's rows use, and the adapter files to load.
+  std::vector<int> adapter_of_user(data.users.size(), -1);
+  std::vector<fs::path> files;
+  if (kind == "persona") {
+    std::int64_t max_persona = -1, missing = 0;
+    for (std::size_t u = 0; u < data.users.size(); ++u) {
+      adapter_of_user[u] = persona_of_user[u];
+      if (persona_of_user[u] < 0) ++missing;
+      max_persona = std::max<std::int64_t>(max_persona, persona_of_user[u]);
+    }
+    missing = comm.allreduce_sum(missing);
+    PERSONAS_CHECK_HINT(missing == 0, data, "run `personas cluster` first", "agents: {} users have no persona",
+                        missing);
+    const auto n = static_cast<int>(comm.allreduce_max(static_cast<double>(max_persona))) + 1;
+    for (int a = 0; a < n; ++a) files.push_back(adapter_path(in.run_dir, fmt::format("persona-{:04d}", a)));
+  } else if (kind == "global") {
+    std::fill(adapter_of_user.begin(), adapter_of_user.end(), 0);
+    files.push_back(adapter_path(in.run_dir, "global"));
+  }
+  for (const auto& f : files)
+    PERSONAS_CHECK_HINT(fs::exists(f), io,
+                        kind == "global" ? "train one with train.mode = global, or drop 'global' from eval.agents"
+                                         : "run `personas train` with train.mode = persona first",
+                        "agents '{}': adapter {} not found", kind, f.string());
+
+  LoraSpec spec;  // zero-shot: no adapter is ever used, any spec will do
+  if (!files.empty()) spec = read_adapter_h5(files.front(), mc).spec;
+  auto backend = make_backend(in.backend, comm.local_rank());
+  LoraModel model(checkpoint.weights, *backend, spec, std::max<int>(1, static_cast<int>(files.size())));
+  const auto fingerprint = base_fingerprint(checkpoint.weights);
+  for (std::size_t a = 0; a < files.size(); ++a)
+    load_adapter_into(files[a], model.adapter(static_cast<int>(a)), mc, fingerprint);
+
+  AgentScoringOptions options;
+  options.mode = in.eval.agent_mode;
+  options.batch_rows = in.eval.agent_batch;
+  options.generate_tokens = in.eval.generate_tokens;
+  options.temperature = static_cast<float>(in.eval.generate_temperature);
+  options.seed = in.seed;
+  options.max_items_per_user = in.eval.agent_max_items;
+  options.sample.style = parse_prompt_style(in.train.prompt_style);
+  options.sample.retrieve_k = kind == "zero_shot" && in.eval.zero_shot_profile_only ? 0 : in.train.retrieve_k;
+  options.sample.answer_with_reason = in.train.answer == "digit+reason";
+  options.sample.reason_words = in.train.reason_words;
+  options.sample.max_len = std::min<int>(in.train.max_seq_len > 0 ? in.train.max_seq_len : in.default_max_len,
+                                         static_cast<int>(mc.max_position_embeddings));
+  std::int64_t skipped = 0;
+  auto ratings = rate_test_items(model, tokenizer, data, memories, vectors, adapter_of_user, options, &skipped);
+  skipped = comm.allreduce_sum(skipped);
+  if (skipped > 0) plog::warn("agents '{}': {} users have no memories and were not rated", kind, skipped);
+
+  std::vector<PredictionRecord> records;
+  records.reserve(ratings.size());
+  for (const auto& r : ratings) {
+    PredictionRecord p;
+    p.user_index = data.first_user + r.user;
+    p.user_id = r.user_id;
+    p.item_id = data.items[static_cast<std::size_t>(r.item)].id;
+    p.truth = r.truth;
+    p.predicted = static_cast<float>(r.predicted);
+    p.unrelated = r.unrelated;
+    p.persona = persona_of_user[static_cast<std::size_t>(r.user)];
+    records.push_back(p);
+  }
+  return records;
+}
+
+}  // namespace
+
+std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs) {
+  std::vector<EvalPredictor> out;
+  for (const auto& raw : split(inputs.eval.agents, ",")) {
+    std::string kind(trim(raw));
+    if (kind.empty()) continue;
+    PERSONAS_CHECK(kind == "persona" || kind == "global" || kind == "zero_shot", config,
+                   "eval.agents: '{}' is not persona, global or zero_shot", kind);
+    EvalPredictor p;
+    p.name = "agent_" + kind;
+    p.kind = "agent";
+    p.description = kind == "persona"  ? "base + the user's persona LoRA + profile + retrieved memories"
+                    : kind == "global" ? "base + one global LoRA + profile + retrieved memories"
+                                       : "frozen base model + profile + retrieved memories (no adapter)";
+    p.description += fmt::format(" ({} mode)", inputs.eval.agent_mode);
+    p.predict = [inputs, kind](const Dataset& data, std::span<const std::int32_t> persona_of_user, Comm& comm) {
+      return predict_with_agents(inputs, kind, data, persona_of_user, comm);
+    };
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace personas

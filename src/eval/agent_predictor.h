@@ -1,0 +1,34 @@
+// The agents as evaluation predictors (EvalPredictor, evaluation.h):
+//   persona   base + the user's persona adapter (RUN/train/adapters/persona-NNNN.h5)
+//   global    base + one global adapter (RUN/train/adapters/global.h5; train.mode = global)
+//   zero_shot base model only (the paper's "frozen, profile + memory" row)
+// Each rates the test items of this rank's users with the training prompt
+// (agent_scoring.h); the adapters of all personas live in one LoraModel so a
+// batch mixes personas.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/run_dir.h"
+#include "eval/eval_config.h"
+#include "eval/evaluation.h"
+#include "train/train_config.h"
+
+namespace personas {
+
+struct AgentPredictorInputs {
+  fs::path run_dir;
+  fs::path model_path;          // the base checkpoint (model.path or RUN/model/base.h5)
+  int default_max_len = 512;    // model.max_seq (train.max_seq_len = 0)
+  TrainConfig train;            // prompt style, retrieval, answer format: as in training
+  EvalConfig eval;
+  std::string backend = "auto";
+  std::uint64_t seed = 1234;
+};
+
+// One predictor per name in eval.agents (in that order).
+std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs);
+
+}  // namespace personas

@@ -1,0 +1,198 @@
+#include "eval/agent_scoring.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <unordered_map>
+
+#include "core/errors.h"
+#include "core/progress.h"
+
+namespace personas {
+
+RatingTokens rating_tokens(const PromptEncoder& encoder) {
+  std::array<std::vector<std::int32_t>, 5> answers;
+  for (int d = 1; d <= 5; ++d) {
+    PromptParts parts{"persona", "rate the movie", std::to_string(d)};
+    auto encoded = encoder.encode(parts);
+    answers[d - 1].assign(encoded.ids.begin() + encoded.answer_begin, encoded.ids.end());
+  }
+  // Common prefix of the five answers (e.g. a lone "▁" piece), then one token that differs.
+  std::size_t common = 0;
+  while (true) {
+    bool same = true;
+    for (const auto& a : answers) same = same && common < a.size() && a[common] == answers[0][common];
+    if (!same) break;
+    ++common;
+  }
+  RatingTokens out;
+  out.prefix.assign(answers[0].begin(), answers[0].begin() + static_cast<std::ptrdiff_t>(common));
+  for (int d = 0; d < 5; ++d) {
+    PERSONAS_CHECK(common < answers[d].size(), data,
+                   "the tokenizer renders the answer '{}' without a token of its own; cannot score ratings", d + 1);
+    out.digits[d] = answers[d][common];
+  }
+  for (int a = 0; a < 5; ++a)
+    for (int b = a + 1; b < 5; ++b)
+      PERSONAS_CHECK(out.digits[a] != out.digits[b], data,
+                     "ratings {} and {} start with the same token {}; cannot score ratings", a + 1, b + 1,
+                     out.digits[a]);
+  return out;
+}
+
+int parse_rating_digit(const std::string& text) {
+  for (char c : text)
+    if (c >= '1' && c <= '5') return c - '0';
+  return 0;
+}
+
+namespace {
+
+struct Job {
+  std::int32_t user = 0;
+  std::int32_t item = 0;
+  float truth = 0;
+  int adapter = -1;
+  std::vector<std::int32_t> ids;
+};
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t pad_id, int batch_rows,
+                    std::vector<Job>& jobs, std::vector<AgentRating>& out) {
+  // Longest first within similar lengths keeps padding small; results do not
+  // depend on the order (rows are independent).
+  std::vector<std::size_t> order(jobs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return jobs[a].ids.size() < jobs[b].ids.size(); });
+  Progress progress("agents (expected)", static_cast<std::int64_t>(jobs.size()), "ratings");
+  std::vector<std::vector<std::int32_t>> sequences;
+  std::vector<int> adapters;
+  std::vector<ScorePosition> positions;
+  for (std::size_t start = 0; start < order.size(); start += static_cast<std::size_t>(batch_rows)) {
+    std::size_t end = std::min(order.size(), start + static_cast<std::size_t>(batch_rows));
+    sequences.clear();
+    adapters.clear();
+    positions.clear();
+    for (std::size_t i = start; i < end; ++i) {
+      const auto& job = jobs[order[i]];
+      sequences.push_back(job.ids);
+      adapters.push_back(job.adapter);
+      positions.push_back({static_cast<int>(i - start), static_cast<int>(job.ids.size()) - 1});
+    }
+    auto batch = TokenBatch::from_sequences(sequences, {}, pad_id);
+    batch.adapters = adapters;
+    auto logits = model.score(batch, positions, tokens.digits);
+    for (std::size_t i = start; i < end; ++i) {
+      const auto& job = jobs[order[i]];
+      const float* row = logits.data() + (i - start) * 5;
+      float top = *std::max_element(row, row + 5);
+      double sum = 0;
+      std::array<double, 5> p{};
+      for (int d = 0; d < 5; ++d) sum += p[d] = std::exp(static_cast<double>(row[d] - top));
+      AgentRating r;
+      r.user = job.user;
+      r.item = job.item;
+      r.truth = job.truth;
+      r.adapter = job.adapter;
+      r.argmax = 1;
+      for (int d = 0; d < 5; ++d) {
+        r.probs[d] = static_cast<float>(p[d] / sum);
+        r.predicted += (d + 1) * p[d] / sum;
+        if (row[d] > row[r.argmax - 1]) r.argmax = d + 1;
+      }
+      out[order[i]] = r;
+    }
+    progress.advance(static_cast<std::int64_t>(end - start));
+  }
+  progress.finish();
+}
+
+void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentScoringOptions& options,
+                    const Dataset& data, std::vector<Job>& jobs, std::vector<AgentRating>& out) {
+  Progress progress("agents (generate)", static_cast<std::int64_t>(jobs.size()), "ratings");
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto& job = jobs[i];
+    GenerateOptions g;
+    g.max_new_tokens = options.generate_tokens;
+    g.sampling.temperature = options.temperature;
+    // One stream per (user, item): the same answer for any rank count or order.
+    g.sampling.seed = mix(mix(options.seed, static_cast<std::uint64_t>(data.users[job.user].id)),
+                          static_cast<std::uint64_t>(data.items[job.item].id));
+    g.stop_tokens = tokenizer.stop_ids();
+    auto ids = model.generate(job.ids, g, job.adapter);
+    AgentRating r;
+    r.user = job.user;
+    r.item = job.item;
+    r.truth = job.truth;
+    r.adapter = job.adapter;
+    r.text = tokenizer.decode(ids);
+    int digit = parse_rating_digit(r.text);
+    r.unrelated = digit == 0;
+    r.argmax = digit;
+    r.predicted = digit;
+    out[i] = r;
+    progress.advance();
+  }
+  progress.finish();
+}
+
+}  // namespace
+
+std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                         const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                         const std::vector<int>& adapter_of_user, const AgentScoringOptions& options,
+                                         std::int64_t* n_skipped_users) {
+  PERSONAS_CHECK(options.mode == "expected" || options.mode == "generate", config,
+                 "eval.agent_mode '{}' is not expected|generate", options.mode);
+  PERSONAS_CHECK_OP(adapter_of_user.size(), ==, data.users.size(), internal, "adapters per user");
+  ChatTemplateEncoder encoder(tokenizer);
+  const auto tokens = rating_tokens(encoder);
+  std::unordered_map<std::int64_t, const UserMemory*> memory_of;
+  for (const auto& m : memories) memory_of[m.user_id] = &m;
+
+  std::vector<Job> jobs;
+  std::int64_t skipped = 0;
+  for (std::size_t u = 0; u < data.users.size(); ++u) {
+    const auto& user = data.users[u];
+    auto it = memory_of.find(user.id);
+    if (it == memory_of.end()) {
+      ++skipped;
+      continue;
+    }
+    auto test = data.test_of(user);
+    std::size_t n = options.max_items_per_user > 0
+                        ? std::min<std::size_t>(test.size(), static_cast<std::size_t>(options.max_items_per_user))
+                        : test.size();
+    for (std::size_t t = 0; t < n; ++t) {
+      Job job;
+      job.user = static_cast<std::int32_t>(u);
+      job.item = test[t].item;
+      job.truth = test[t].rating;
+      job.adapter = adapter_of_user[u];
+      auto prompt = build_eval_prompt(data, user, *it->second, vectors, encoder, options.sample, job.item);
+      job.ids = std::move(prompt.ids);
+      if (options.mode == "expected") job.ids.insert(job.ids.end(), tokens.prefix.begin(), tokens.prefix.end());
+      jobs.push_back(std::move(job));
+    }
+  }
+  if (n_skipped_users) *n_skipped_users = skipped;
+  std::vector<AgentRating> out(jobs.size());
+  model.set_training(false);
+  if (options.mode == "expected") {
+    const std::int32_t pad = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
+    score_expected(model, tokens, pad, std::max(1, options.batch_rows), jobs, out);
+  } else {
+    score_generate(model, tokenizer, options, data, jobs, out);
+  }
+  for (auto& r : out) r.user_id = data.users[static_cast<std::size_t>(r.user)].id;
+  return out;
+}
+
+}  // namespace personas

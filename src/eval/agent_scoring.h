@@ -1,0 +1,71 @@
+// Agents rate held-out items: base model + the user's persona adapter + the
+// user's profile + memories retrieved from the training period, rendered with
+// exactly the training prompt (train/samples.h build_eval_prompt).
+//
+// Modes (PAPER.md "OURS" vs the paper's way):
+//  * expected: softmax over the logits of the rating tokens "1".."5" at the
+//    answer position -> expected rating and arg-max; never "unrelated".
+//  * generate: the paper's way: a few sampled tokens (temperature 0.3), the
+//    first digit 1-5 in the text is the rating; no digit = unrelated (URR).
+// Batches mix users of different personas: each row uses its own adapter
+// (segment-wise LoRA), so one pass serves every persona.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "distill/memories.h"
+#include "model/lora_model.h"
+#include "model/tokenizer.h"
+#include "train/retrieval.h"
+#include "train/samples.h"
+
+namespace personas {
+
+struct AgentScoringOptions {
+  std::string mode = "expected";  // expected | generate
+  int batch_rows = 16;            // prompts per forward pass (expected mode)
+  int generate_tokens = 4;        // generate mode: new tokens
+  float temperature = 0.3f;       // generate mode
+  std::uint64_t seed = 0;         // generate mode: per (user, item) streams derive from it
+  int max_items_per_user = 0;     // 0 = every test item
+  SampleOptions sample;           // prompt style, retrieval, max length (as in training)
+};
+
+struct AgentRating {
+  std::int64_t user_id = 0;
+  std::int32_t user = 0;           // index into Dataset::users (this rank's block)
+  std::int32_t item = 0;
+  float truth = 0;
+  double predicted = 0;            // expected rating (expected mode) or the parsed digit
+  int argmax = 0;                  // most probable digit (expected mode) or the parsed digit
+  bool unrelated = false;          // generate mode: no digit in the answer
+  int adapter = -1;                // adapter row used (-1 = base model)
+  std::array<float, 5> probs{};    // expected mode: P(1..5)
+  std::string text;                // generate mode: the raw answer
+};
+
+// The token sequence that precedes the digit in an answer, and the five digit
+// tokens, as the encoder renders "1".."5" answers. ErrorKind::data when the
+// digits do not get distinct tokens.
+struct RatingTokens {
+  std::vector<std::int32_t> prefix;
+  std::array<std::int32_t, 5> digits{};
+};
+RatingTokens rating_tokens(const PromptEncoder& encoder);
+
+// Rates this rank's users' test items. adapter_of_user[u] is the adapter index
+// of Dataset::users[u] in `model` (-1 = base model). Users without memories
+// are skipped (counted in *n_skipped_users).
+std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                         const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                         const std::vector<int>& adapter_of_user, const AgentScoringOptions& options,
+                                         std::int64_t* n_skipped_users = nullptr);
+
+// The first digit 1-5 in generated text, or 0 when there is none.
+int parse_rating_digit(const std::string& text);
+
+}  // namespace personas
