@@ -15,19 +15,52 @@
 #include "train/stage_inputs.h"
 
 namespace personas {
-namespace {
 
 fs::path adapter_path(const fs::path& run_dir, const std::string& name) {
   return run_dir / "train" / "adapters" / (name + ".h5");
 }
 
+AgentModel load_agent_model(const AgentPredictorInputs& in, const std::vector<fs::path>& adapter_files,
+                            int device_index) {
+  AgentModel m;
+  m.checkpoint = load_checkpoint(in.model_path);
+  const Phi3Config& mc = m.checkpoint.weights.config;
+  m.tokenizer = std::make_unique<Tokenizer>(m.checkpoint.tokenizer);
+  LoraSpec spec;  // zero-shot: no adapter is ever used, any spec will do
+  if (!adapter_files.empty()) spec = read_adapter_h5(adapter_files.front(), mc).spec;
+  m.backend = make_backend(in.backend, device_index);
+  m.model = std::make_unique<LoraModel>(m.checkpoint.weights, *m.backend, spec,
+                                        std::max<int>(1, static_cast<int>(adapter_files.size())));
+  const auto fingerprint = base_fingerprint(m.checkpoint.weights);
+  for (std::size_t a = 0; a < adapter_files.size(); ++a)
+    load_adapter_into(adapter_files[a], m.model->adapter(static_cast<int>(a)), mc, fingerprint);
+  return m;
+}
+
+AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& in, const std::string& kind,
+                                          const Phi3Config& mc) {
+  AgentScoringOptions options;
+  options.mode = in.eval.agent_mode;
+  options.batch_rows = in.eval.agent_batch;
+  options.generate_tokens = in.eval.generate_tokens;
+  options.temperature = static_cast<float>(in.eval.generate_temperature);
+  options.seed = in.seed;
+  options.max_items_per_user = in.eval.agent_max_items;
+  options.sample.style = parse_prompt_style(in.train.prompt_style);
+  options.sample.retrieve_k = kind == "zero_shot" && in.eval.zero_shot_profile_only ? 0 : in.train.retrieve_k;
+  options.sample.answer_with_reason = in.train.answer == "digit+reason";
+  options.sample.reason_words = in.train.reason_words;
+  options.sample.max_len = std::min<int>(in.train.max_seq_len > 0 ? in.train.max_seq_len : in.default_max_len,
+                                         static_cast<int>(mc.max_position_embeddings));
+  return options;
+}
+
+namespace {
+
 std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in, const std::string& kind,
                                                   const Dataset& data, std::span<const std::int32_t> persona_of_user,
                                                   Comm& comm) {
   RunDir run(in.run_dir);
-  Checkpoint checkpoint = load_checkpoint(in.model_path);
-  const Phi3Config& mc = checkpoint.weights.config;
-  Tokenizer tokenizer(checkpoint.tokenizer);
   const auto memories = load_memories(run, comm);
   const ItemVectors vectors = read_item_vectors(run, data);
 
@@ -56,29 +89,10 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
                                          : "run `personas train` with train.mode = persona first",
                         "agents '{}': adapter {} not found", kind, f.string());
 
-  LoraSpec spec;  // zero-shot: no adapter is ever used, any spec will do
-  if (!files.empty()) spec = read_adapter_h5(files.front(), mc).spec;
-  auto backend = make_backend(in.backend, comm.local_rank());
-  LoraModel model(checkpoint.weights, *backend, spec, std::max<int>(1, static_cast<int>(files.size())));
-  const auto fingerprint = base_fingerprint(checkpoint.weights);
-  for (std::size_t a = 0; a < files.size(); ++a)
-    load_adapter_into(files[a], model.adapter(static_cast<int>(a)), mc, fingerprint);
-
-  AgentScoringOptions options;
-  options.mode = in.eval.agent_mode;
-  options.batch_rows = in.eval.agent_batch;
-  options.generate_tokens = in.eval.generate_tokens;
-  options.temperature = static_cast<float>(in.eval.generate_temperature);
-  options.seed = in.seed;
-  options.max_items_per_user = in.eval.agent_max_items;
-  options.sample.style = parse_prompt_style(in.train.prompt_style);
-  options.sample.retrieve_k = kind == "zero_shot" && in.eval.zero_shot_profile_only ? 0 : in.train.retrieve_k;
-  options.sample.answer_with_reason = in.train.answer == "digit+reason";
-  options.sample.reason_words = in.train.reason_words;
-  options.sample.max_len = std::min<int>(in.train.max_seq_len > 0 ? in.train.max_seq_len : in.default_max_len,
-                                         static_cast<int>(mc.max_position_embeddings));
+  auto agent = load_agent_model(in, files, comm.local_rank());
+  const auto options = agent_scoring_options(in, kind, agent.checkpoint.weights.config);
   std::int64_t skipped = 0;
-  auto ratings = rate_test_items(model, tokenizer, data, memories, vectors, adapter_of_user, options, &skipped);
+  auto ratings = rate_test_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, options, &skipped);
   skipped = comm.allreduce_sum(skipped);
   if (skipped > 0) plog::warn("agents '{}': {} users have no memories and were not rated", kind, skipped);
 

@@ -8,10 +8,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/run_dir.h"
+#include "eval/agent_scoring.h"
+#include "model/checkpoint.h"
 #include "eval/eval_config.h"
 #include "eval/evaluation.h"
 #include "train/train_config.h"
@@ -27,6 +31,22 @@ struct AgentPredictorInputs {
   std::string backend = "auto";
   std::uint64_t seed = 1234;
 };
+
+// RUN/train/adapters/<name>.h5
+fs::path adapter_path(const fs::path& run_dir, const std::string& name);
+
+// The base model with the given adapters loaded (index = position in the list).
+struct AgentModel {
+  Checkpoint checkpoint;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<LoraModel> model;
+};
+AgentModel load_agent_model(const AgentPredictorInputs& inputs, const std::vector<fs::path>& adapter_files,
+                            int device_index);
+// Scoring options as training rendered its prompts; `kind` = persona|global|zero_shot.
+AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& inputs, const std::string& kind,
+                                          const Phi3Config& model_config);
 
 // One predictor per name in eval.agents (in that order).
 std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs);

@@ -132,6 +132,9 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
     r.item = job.item;
     r.truth = job.truth;
     r.adapter = job.adapter;
+    // The embedding may be padded past the tokenizer (Phi-3: 32064 rows for
+    // 32011 tokens); a sampled padding id has no text, so it is dropped.
+    std::erase_if(ids, [&](std::int32_t id) { return id < 0 || id >= tokenizer.vocab_size(); });
     r.text = tokenizer.decode(ids);
     int digit = parse_rating_digit(r.text);
     r.unrelated = digit == 0;
@@ -145,10 +148,10 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
 
 }  // namespace
 
-std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
-                                         const std::vector<UserMemory>& memories, const ItemVectors& vectors,
-                                         const std::vector<int>& adapter_of_user, const AgentScoringOptions& options,
-                                         std::int64_t* n_skipped_users) {
+std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                    const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                    const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
+                                    const AgentScoringOptions& options) {
   PERSONAS_CHECK(options.mode == "expected" || options.mode == "generate", config,
                  "eval.agent_mode '{}' is not expected|generate", options.mode);
   PERSONAS_CHECK_OP(adapter_of_user.size(), ==, data.users.size(), internal, "adapters per user");
@@ -158,31 +161,21 @@ std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& toke
   for (const auto& m : memories) memory_of[m.user_id] = &m;
 
   std::vector<Job> jobs;
-  std::int64_t skipped = 0;
-  for (std::size_t u = 0; u < data.users.size(); ++u) {
-    const auto& user = data.users[u];
+  jobs.reserve(pairs.size());
+  for (const auto& pair : pairs) {
+    const auto& user = data.users[static_cast<std::size_t>(pair.user)];
     auto it = memory_of.find(user.id);
-    if (it == memory_of.end()) {
-      ++skipped;
-      continue;
-    }
-    auto test = data.test_of(user);
-    std::size_t n = options.max_items_per_user > 0
-                        ? std::min<std::size_t>(test.size(), static_cast<std::size_t>(options.max_items_per_user))
-                        : test.size();
-    for (std::size_t t = 0; t < n; ++t) {
-      Job job;
-      job.user = static_cast<std::int32_t>(u);
-      job.item = test[t].item;
-      job.truth = test[t].rating;
-      job.adapter = adapter_of_user[u];
-      auto prompt = build_eval_prompt(data, user, *it->second, vectors, encoder, options.sample, job.item);
-      job.ids = std::move(prompt.ids);
-      if (options.mode == "expected") job.ids.insert(job.ids.end(), tokens.prefix.begin(), tokens.prefix.end());
-      jobs.push_back(std::move(job));
-    }
+    PERSONAS_CHECK(it != memory_of.end(), data, "user {} has no distilled memories", user.id);
+    Job job;
+    job.user = pair.user;
+    job.item = pair.item;
+    job.truth = pair.truth;
+    job.adapter = adapter_of_user[static_cast<std::size_t>(pair.user)];
+    auto prompt = build_eval_prompt(data, user, *it->second, vectors, encoder, options.sample, job.item);
+    job.ids = std::move(prompt.ids);
+    if (options.mode == "expected") job.ids.insert(job.ids.end(), tokens.prefix.begin(), tokens.prefix.end());
+    jobs.push_back(std::move(job));
   }
-  if (n_skipped_users) *n_skipped_users = skipped;
   std::vector<AgentRating> out(jobs.size());
   model.set_training(false);
   if (options.mode == "expected") {
@@ -193,6 +186,30 @@ std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& toke
   }
   for (auto& r : out) r.user_id = data.users[static_cast<std::size_t>(r.user)].id;
   return out;
+}
+
+std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                         const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                         const std::vector<int>& adapter_of_user, const AgentScoringOptions& options,
+                                         std::int64_t* n_skipped_users) {
+  std::unordered_map<std::int64_t, const UserMemory*> memory_of;
+  for (const auto& m : memories) memory_of[m.user_id] = &m;
+  std::vector<UserItem> pairs;
+  std::int64_t skipped = 0;
+  for (std::size_t u = 0; u < data.users.size(); ++u) {
+    const auto& user = data.users[u];
+    if (!memory_of.count(user.id)) {
+      ++skipped;
+      continue;
+    }
+    auto test = data.test_of(user);
+    std::size_t n = options.max_items_per_user > 0
+                        ? std::min<std::size_t>(test.size(), static_cast<std::size_t>(options.max_items_per_user))
+                        : test.size();
+    for (std::size_t t = 0; t < n; ++t) pairs.push_back({static_cast<std::int32_t>(u), test[t].item, test[t].rating});
+  }
+  if (n_skipped_users) *n_skipped_users = skipped;
+  return rate_items(model, tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
 }
 
 }  // namespace personas

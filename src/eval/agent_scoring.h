@@ -57,6 +57,20 @@ struct RatingTokens {
 };
 RatingTokens rating_tokens(const PromptEncoder& encoder);
 
+// One (user, item) to rate: user = index into Dataset::users, item = index into
+// Dataset::items, truth = the known rating (0 when none).
+struct UserItem {
+  std::int32_t user = 0;
+  std::int32_t item = 0;
+  float truth = 0;
+};
+
+// Rates the given pairs (every user must have memories).
+std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                    const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                    const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
+                                    const AgentScoringOptions& options);
+
 // Rates this rank's users' test items. adapter_of_user[u] is the adapter index
 // of Dataset::users[u] in `model` (-1 = base model). Users without memories
 // are skipped (counted in *n_skipped_users).
