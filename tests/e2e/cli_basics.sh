@@ -11,7 +11,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$bin" --help | grep -q "usage: personas <command>" || fail "--help"
 "$bin" --version | grep -q "^personas " || fail "--version"
 "$bin" no-such-command >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "unknown command must exit 2"
-"$bin" config --help | grep -q -- "--data.n_users" || fail "config --help lists keys"
+help_text="$("$bin" config --help)"  # captured: grep -q on a pipe would cut it short (SIGPIPE)
+grep -q -- "--data.n_users" <<<"$help_text" || fail "config --help lists keys"
 
 printf '[data]\nn_users = lots\nbogus = 1\n[run]\nthreads = -3\n' > "$tmp/bad.ini"
 out="$("$bin" config --config "$tmp/bad.ini" 2>&1)"; rc=$?
@@ -25,6 +26,10 @@ out="$("$bin" config --data.train_fraction 2 --run.threads -1 2>&1)"; rc=$?
 
 "$bin" config --data.n_users 17 | grep -q "^n_users = 17$" || fail "override applies"
 "$bin" config --no-such-flag >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "unknown flag must exit 2"
+
+for ini in "$src"/configs/*.ini; do
+  "$bin" config --config "$ini" >/dev/null 2>"$tmp/err" || fail "$(basename "$ini") is not a valid config: $(cat "$tmp/err")"
+done
 
 diff <("$bin" config --markdown) "$src/docs/config.md" >/dev/null ||
   fail "docs/config.md is stale: run tools/update_config_doc.sh"
