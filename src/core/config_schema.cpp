@@ -167,7 +167,9 @@ boost::program_options::options_description ConfigSchema::describe(const std::st
   po::options_description desc(caption, 100, 50);
   for (const auto& key : order_) {
     const auto& field = fields_.at(key);
-    desc.add_options()(key.c_str(), po::value<std::string>()->value_name(field.type),
+    // composing(): a key given twice on the command line is allowed, the last one wins
+    // (main.cpp applies the parsed options in order).
+    desc.add_options()(key.c_str(), po::value<std::vector<std::string>>()->composing()->value_name(field.type),
                        fmt::format("{} [default: {}]", field.help, field.get()).c_str());
   }
   return desc;

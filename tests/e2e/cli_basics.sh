@@ -8,8 +8,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$bin" --help | grep -q "usage: personas <command>" || fail "--help"
-"$bin" --version | grep -q "^personas " || fail "--version"
+grep -q "usage: personas <command>" <<<"$("$bin" --help)" || fail "--help"
+grep -q "^personas " <<<"$("$bin" --version)" || fail "--version"
 "$bin" no-such-command >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "unknown command must exit 2"
 help_text="$("$bin" config --help)"  # captured: grep -q on a pipe would cut it short (SIGPIPE)
 grep -q -- "--data.n_users" <<<"$help_text" || fail "config --help lists keys"
@@ -24,7 +24,8 @@ out="$("$bin" config --data.train_fraction 2 --run.threads -1 2>&1)"; rc=$?
 [[ $rc -eq 3 ]] || fail "invalid values must exit 3"
 [[ $(grep -c "^  - " <<<"$out") -eq 2 ]] || fail "both problems listed at once: $out"
 
-"$bin" config --data.n_users 17 | grep -q "^n_users = 17$" || fail "override applies"
+grep -q "^n_users = 17$" <<<"$("$bin" config --data.n_users 16 --data.n_users 17)" ||
+  fail "override applies (the last of a repeated key wins)"
 "$bin" config --no-such-flag >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "unknown flag must exit 2"
 
 for ini in "$src"/configs/*.ini; do
