@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# e2e fault: one rank is killed (SIGKILL) in the middle of training. Every rank
+# must stop within a bounded time (no hang) with a non-zero exit, and running
+# `personas run` again resumes (finished stages skipped, training from its
+# checkpoints) and completes every stage.
+set -euo pipefail
+
+SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+BIN="${PERSONAS_BINARY:-$SRC/build/personas}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found"; exit 77; }
+
+tmp="$(mktemp -d /tmp/personas-rank-kill.XXXXXX)"
+trap 'pkill -9 -f "$tmp/run" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+args=(run --config "$SRC/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 40 --data.min_ratings 30
+      --train.max_steps 60 --train.checkpoint_every 5 --train.val_every 0 --eval.agent_max_items 2
+      --eval.bootstrap_samples 20)
+
+mpirun -np 2 --oversubscribe "$BIN" "${args[@]}" > "$tmp/first.log" 2>&1 &
+launcher=$!
+# Wait until training has logged a few steps on rank 1.
+for _ in $(seq 1 600); do
+  if [[ -f "$tmp/run/train/log-rank-00001.jsonl" ]] && (( $(wc -l < "$tmp/run/train/log-rank-00001.jsonl") >= 3 )); then break; fi
+  kill -0 "$launcher" 2>/dev/null || { cat "$tmp/first.log" >&2; fail "the run ended before training started"; }
+  sleep 0.5
+done
+victim="$(pgrep -f -- "--run.dir $tmp/run" | while read -r pid; do
+  [[ "$(cat /proc/"$pid"/comm 2>/dev/null)" == personas ]] && echo "$pid"; done | tail -1)"
+[[ -n "$victim" ]] || fail "no personas rank found to kill"
+echo "== killing rank process $victim during training"
+kill -9 "$victim"
+start=$(date +%s)
+set +e
+timeout 120 bash -c "while kill -0 $launcher 2>/dev/null; do sleep 0.5; done"
+waited=$?
+wait "$launcher"; rc=$?
+set -e
+(( waited == 0 )) || fail "the other ranks were still running 120 s after the kill (hang)"
+(( rc != 0 )) || fail "the job exited 0 after losing a rank"
+echo "== every rank stopped $(( $(date +%s) - start )) s after the kill (exit $rc)"
+[[ ! -f "$tmp/run/train/DONE" ]] || fail "train must not be marked done after the kill"
+
+mpirun -np 2 --oversubscribe "$BIN" "${args[@]}" > "$tmp/second.log" 2>&1 ||
+  { tail -40 "$tmp/second.log" >&2; fail "the rerun failed"; }
+for stage in prepare distill model embed cluster train eval report; do
+  [[ -f "$tmp/run/$stage/DONE" ]] || fail "stage $stage not done after the rerun"
+done
+[[ $(grep -c "done already with this configuration, skipped" "$tmp/second.log") -ge 5 ]] ||
+  fail "the rerun must skip the stages finished before the kill"
+echo "rank_kill: ok"
