@@ -5,17 +5,10 @@
 #include "core/strings.h"
 #include "eval/agent_predictor.h"
 #include "eval/evaluation.h"
+#include "pipeline/stages.h"
 
 namespace personas {
 
-namespace {
-
-// The inputs that decide the eval stage's outputs (for its DONE marker).
-std::string eval_config_hash(const ConfigSchema& schema, std::int64_t seed) {
-  return hash_hex(schema.to_ini({"data", "model", "lora", "train", "eval"}, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
-}
-
-}  // namespace
 
 Command make_eval_command() {
   Command c;
@@ -24,7 +17,7 @@ Command make_eval_command() {
   c.run = [](CommandContext& ctx) -> int {
     EvalStageOptions options;
     options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
-    options.config_hash = eval_config_hash(ctx.schema, ctx.config.run.seed);
+    options.config_hash = stage_config_hash(ctx.schema, "eval");
     AgentPredictorInputs agents;
     agents.run_dir = ctx.config.run.dir;
     agents.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);

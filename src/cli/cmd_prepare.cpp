@@ -1,6 +1,7 @@
 // personas prepare --data.source ml100k --data.path DIR --run.dir RUN
 #include "cli/command.h"
 #include "data/prepare.h"
+#include "pipeline/stages.h"
 
 namespace personas {
 
@@ -10,7 +11,7 @@ Command make_prepare_command() {
   c.summary = "load ratings, select users, split by time, shard over ranks (RUN/prepare/)";
   c.run = [](CommandContext& ctx) -> int {
     prepare_stage(ctx.config.data, ctx.config.run.seed, ctx.run_dir(), ctx.comm,
-                  data_config_hash(ctx.schema, ctx.config.run.seed));
+                  stage_config_hash(ctx.schema, "prepare"));
     return 0;
   };
   return c;

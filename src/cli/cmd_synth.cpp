@@ -3,6 +3,7 @@
 #include "cli/command.h"
 #include "core/log.h"
 #include "data/prepare.h"
+#include "pipeline/stages.h"
 
 namespace personas {
 
@@ -16,7 +17,7 @@ Command make_synth_command() {
       ctx.config.data.source = "synthetic";  // the schema points here, so the hash says synthetic too
     }
     prepare_stage(ctx.config.data, ctx.config.run.seed, ctx.run_dir(), ctx.comm,
-                  data_config_hash(ctx.schema, ctx.config.run.seed));
+                  stage_config_hash(ctx.schema, "prepare"));
     return 0;
   };
   return c;

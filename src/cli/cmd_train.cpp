@@ -5,22 +5,10 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "train/train_stage.h"
+#include "pipeline/stages.h"
 
 namespace personas {
 
-namespace {
-
-// What the adapters depend on: the data, the memories, the personas, the
-// retrieval vectors, the adapter shape and the training settings, and the seed.
-std::string train_config_hash(const ConfigSchema& schema, std::int64_t seed) {
-  std::vector<std::string> sections;
-  for (const auto& s : schema.sections())
-    if (s == "data" || s == "distill" || s == "model" || s == "embed" || s == "cluster" || s == "lora" || s == "train")
-      sections.push_back(s);
-  return hash_hex(schema.to_ini(sections, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
-}
-
-}  // namespace
 
 Command make_train_command() {
   Command c;
@@ -34,7 +22,7 @@ Command make_train_command() {
     options.backend = ctx.config.run.backend;
     options.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
     options.default_max_len = ctx.config.model.max_seq;
-    options.config_hash = train_config_hash(ctx.schema, ctx.config.run.seed);
+    options.config_hash = stage_config_hash(ctx.schema, "train");
     auto summary = train_stage(ctx.run_dir(), ctx.comm, options);
     if (ctx.comm.is_root())
       plog::info("train: {} adapter(s) in {}/train/adapters (HDF5) and {}/train/peft (PEFT)",

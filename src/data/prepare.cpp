@@ -12,10 +12,6 @@
 
 namespace personas {
 
-std::string data_config_hash(const ConfigSchema& schema, std::int64_t seed) {
-  return hash_hex(schema.to_ini({"data"}, /*with_help=*/false) + fmt::format("\nrun.seed = {}\n", seed));
-}
-
 void prepare_stage(const DataConfig& config, std::int64_t seed, const RunDir& run, Comm& comm,
                    const std::string& config_hash) {
   const auto start = std::chrono::steady_clock::now();

@@ -11,8 +11,6 @@
 
 namespace personas {
 
-// Hash of what the prepared data depend on: the [data] section and run.seed.
-std::string data_config_hash(const ConfigSchema& schema, std::int64_t seed);
 
 // Collective. Loads the source on every rank (or runs the synthetic generator),
 // selects, splits and writes RUN/prepare/, then DONE with `config_hash`.

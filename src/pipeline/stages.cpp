@@ -48,4 +48,8 @@ std::vector<std::string> stage_hashes(const ConfigSchema& schema) {
   return hashes;
 }
 
+std::string stage_config_hash(const ConfigSchema& schema, const std::string& stage) {
+  return stage_hashes(schema)[stage_index(stage)];
+}
+
 }  // namespace personas

@@ -24,5 +24,8 @@ const std::vector<StageInfo>& pipeline_stages();
 std::size_t stage_index(const std::string& name);
 // The chained configuration hash of every stage, in order.
 std::vector<std::string> stage_hashes(const ConfigSchema& schema);
+// The hash one stage's DONE marker holds: what `personas run` compares, so a
+// stage run on its own and the same stage inside `run` agree.
+std::string stage_config_hash(const ConfigSchema& schema, const std::string& stage);
 
 }  // namespace personas

@@ -32,6 +32,12 @@ for ini in "$src"/configs/*.ini; do
   "$bin" config --config "$ini" >/dev/null 2>"$tmp/err" || fail "$(basename "$ini") is not a valid config: $(cat "$tmp/err")"
 done
 
+# A stage run on its own writes the hash `personas run` compares: run skips it.
+"$bin" prepare --config "$src/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 20 >/dev/null 2>&1 ||
+  fail "standalone prepare"
+grep -q "prepare: done already with this configuration, skipped" <<<"$("$bin" run --config "$src/configs/quickstart.ini" \
+  --run.dir "$tmp/run" --data.n_users 20 --until prepare 2>&1)" || fail "run must skip a prepare done on its own"
+
 diff <("$bin" config --markdown) "$src/docs/config.md" >/dev/null ||
   fail "docs/config.md is stale: run tools/update_config_doc.sh"
 echo "cli_basics: ok"
