@@ -1,5 +1,5 @@
 // personas distill --run.dir RUN [--distill.provider openai --distill.base_url URL --distill.model M]
-//                  [--retry-failed]
+//                  [--distill.provider local [--model.path CKPT.h5]] [--retry-failed]
 // Reads RUN/prepare/ (this rank's block of users), writes RUN/distill/.
 #include <fmt/format.h>
 
@@ -28,6 +28,9 @@ Command make_distill_command() {
     options.retry_failed = ctx.args.count("retry-failed") > 0;
     options.upstream_hash = prepared->value("config_hash", "");
     options.seed = ctx.config.run.seed;
+    options.local_checkpoint = ctx.config.model.checkpoint(run.root()).string();
+    options.local_max_seq = ctx.config.model.max_seq;
+    options.backend = ctx.config.run.backend;
     auto data = load_dataset(run, ctx.comm);
     auto summary = run_distill(run, data, ctx.config.distill, options, ctx.comm);
     if (!summary.skipped) {

@@ -7,7 +7,8 @@ namespace personas {
 void DistillConfig::describe(ConfigSchema& s) {
   s.add_choice("distill.provider", &provider, {"auto", "offline", "openai", "local"},
                "who writes profiles and notes: offline (statistics), openai (any OpenAI-compatible "
-               "endpoint), local (own engine, not built yet); auto = openai when base_url is set");
+               "endpoint), local (own engine on the [model] checkpoint: model.path or RUN/model/base.h5); auto = openai "
+               "when base_url is set");
   s.add("distill.base_url", &base_url, "OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://host:8000/v1");
   s.add("distill.model", &model, "model name sent to the endpoint");
   s.add("distill.api_key_env", &api_key_env,
@@ -30,6 +31,14 @@ void DistillConfig::describe(ConfigSchema& s) {
   s.add("distill.price_completion_per_mtok", &price_completion_per_mtok,
         "USD per million completion tokens (cost estimate)");
   s.add("distill.users_per_chunk", &users_per_chunk, "progress is saved to disk every this many finished users");
+  s.add_choice("distill.local_format", &local_format, {"scaffold", "free"},
+               "provider local: scaffold = the engine builds the JSON answer and the model writes only its strings "
+               "(every answer parses, any checkpoint); free = the model writes the whole answer (instruct "
+               "checkpoints such as Phi-3)");
+  s.add("distill.local_note_tokens", &local_note_tokens,
+        "provider local, scaffold: most tokens generated for one note's reason");
+  s.add("distill.local_profile_tokens", &local_profile_tokens,
+        "provider local, scaffold: most tokens generated for the profile");
   s.add_check([this](Problems& p) {
     if (batch_size < 1) p.add("distill.batch_size: {} must be >= 1", batch_size);
     if (max_words < 10) p.add("distill.max_words: {} must be >= 10", max_words);
@@ -43,6 +52,8 @@ void DistillConfig::describe(ConfigSchema& s) {
             backoff_max_s);
     if (requests_per_min < 0) p.add("distill.requests_per_min: {} must be >= 0", requests_per_min);
     if (tokens_per_min < 0) p.add("distill.tokens_per_min: {} must be >= 0", tokens_per_min);
+    if (local_note_tokens < 1) p.add("distill.local_note_tokens: {} must be >= 1", local_note_tokens);
+    if (local_profile_tokens < 1) p.add("distill.local_profile_tokens: {} must be >= 1", local_profile_tokens);
     if (users_per_chunk < 1) p.add("distill.users_per_chunk: {} must be >= 1", users_per_chunk);
     if (provider == "openai" && base_url.empty())
       p.add("distill.base_url: required for distill.provider = openai (e.g. https://api.openai.com/v1)");
@@ -59,8 +70,11 @@ std::string DistillConfig::resolved_provider() const {
 std::string DistillConfig::content_key() const {
   auto p = resolved_provider();
   if (p == "offline") return "offline";
-  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection, temperature,
-                     max_tokens);
+  auto key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection, temperature,
+                         max_tokens);
+  // The local engine's checkpoint is added by the stage (it is in [model]).
+  if (p == "local") key += fmt::format("|{}|{}|{}", local_format, local_note_tokens, local_profile_tokens);
+  return key;
 }
 
 }  // namespace personas

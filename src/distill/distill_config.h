@@ -1,7 +1,8 @@
 // [distill]: how rating histories become profiles and notes (stage 1).
 // The provider decides who writes the text: "offline" (statistics, no
 // network), "openai" (any OpenAI-compatible Chat Completions endpoint: OpenAI,
-// vLLM, llama.cpp server), "local" (our own engine; not built yet).
+// vLLM, llama.cpp server), "local" (our own engine on the [model] checkpoint:
+// model.path, or RUN/model/base.h5; docs/distill.md).
 // "auto" = openai when distill.base_url is set, else offline.
 #pragma once
 
@@ -34,6 +35,10 @@ struct DistillConfig {
   double price_prompt_per_mtok = 0;                // USD per million prompt tokens
   double price_completion_per_mtok = 0;            // USD per million completion tokens
   int users_per_chunk = 8;                         // progress is saved every this many users
+  // provider = local only:
+  std::string local_format = "scaffold";           // scaffold|free: who writes the JSON structure
+  int local_note_tokens = 48;                      // scaffold: token cap of one note's reason
+  int local_profile_tokens = 160;                  // scaffold: token cap of the profile
 
   void describe(ConfigSchema& schema);
 

@@ -10,7 +10,9 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/strings.h"
+#include "distill/llm_client.h"
 #include "distill/llm_distiller.h"
+#include "distill/local_chat_client.h"
 #include "distill/memory_records.h"
 #include "distill/offline_writer.h"
 #include "distill/prompts.h"
@@ -105,11 +107,6 @@ MemoryRecord to_record(UserOutcome&& o) {
 DistillSummary run_distill(const RunDir& run, const Dataset& data, const DistillConfig& config,
                            const DistillRunOptions& options, Comm& comm) {
   const auto provider = config.resolved_provider();
-  PERSONAS_CHECK_HINT(provider != "local", config,
-                      "use distill.provider = offline, or an OpenAI-compatible server (vLLM, llama.cpp) with "
-                      "distill.base_url",
-                      "distill.provider = local is not built yet: generation with our own engine comes with the model "
-                      "engine issue");
   PERSONAS_CHECK(data.first_user >= 0 && data.first_user + static_cast<std::int64_t>(data.users.size()) <= data.n_users_total,
                  data, "the prepared data's user block [{}, {}) lies outside the selection of {} users", data.first_user,
                  data.first_user + static_cast<std::int64_t>(data.users.size()), data.n_users_total);
@@ -125,13 +122,24 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
 
   PromptSet prompts;
   std::string prompt_version = kOfflineWriterVersion;
-  if (provider == "openai") {
+  if (provider != "offline") {
     prompts = load_prompts(config.prompts);
     prompt_version = prompts.version;
   }
+  // The model stored with every output: the endpoint's model name, or the
+  // local engine's checkpoint path (its content fingerprint joins the hash).
+  std::string model_name = provider == "offline" ? std::string("offline") : config.model;
+  std::string content_key = config.content_key();
+  if (provider == "local") {
+    PERSONAS_CHECK_HINT(!options.local_checkpoint.empty(), config, "set model.path",
+                        "distill.provider = local needs a checkpoint ([model] model.path or RUN/model/base.h5)");
+    model_name = options.local_checkpoint;
+    content_key += fmt::format("|{}|{}|{}", options.local_checkpoint, checkpoint_file_fingerprint(options.local_checkpoint),
+                               options.local_max_seq);
+  }
   DistillSummary summary;
   summary.users_total = data.n_users_total;
-  summary.config_hash = hash_hex(options.upstream_hash + "|" + config.content_key() + "|" + prompt_version);
+  summary.config_hash = hash_hex(options.upstream_hash + "|" + content_key + "|" + prompt_version);
 
   // Earlier outputs made with another configuration are not resumable: start over.
   int skip = 0;
@@ -170,7 +178,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   }
   std::int64_t resumed = static_cast<std::int64_t>(data.users.size() - todo.size());
   plog::info("distill: provider {}, model {}, prompts {}; {} users on rank 0 ({} to do, {} done earlier)", provider,
-             provider == "offline" ? "offline" : config.model, prompt_version, data.users.size(), todo.size(), resumed);
+             model_name, prompt_version, data.users.size(), todo.size(), resumed);
 
   PartWriter parts(dir / "parts", comm.rank(), config.users_per_chunk, data.items);
   Progress progress("distill", static_cast<std::int64_t>(todo.size()), "users");
@@ -190,21 +198,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       r.memory = write_offline_memory(data, data.users[i], stats[i]);
       save(std::move(r));
     }
-  } else {
-    HttpClientOptions http;
-    http.base_url = config.base_url;
-    if (const char* key = std::getenv(config.api_key_env.c_str()); key && *key) http.api_key = key;
-    else plog::warn("distill: ${} is not set; requests go without an API key", config.api_key_env);
-    http.max_in_flight = config.in_flight;
-    http.connect_timeout_s = config.connect_timeout_s;
-    http.timeout_s = config.timeout_s;
-    http.max_attempts = config.max_attempts;
-    http.backoff_initial_s = config.backoff_initial_s;
-    http.backoff_max_s = config.backoff_max_s;
-    http.requests_per_min = config.requests_per_min;
-    http.tokens_per_min = config.tokens_per_min;
-    http.jitter_seed = static_cast<std::uint64_t>(options.seed) * 1000003u + static_cast<std::uint64_t>(comm.rank());
-    LlmClient client(http, config.model, {config.price_prompt_per_mtok, config.price_completion_per_mtok});
+  } else if (!todo.empty()) {
     LlmDistillSettings settings;
     settings.provider = provider;
     settings.batch_size = config.batch_size;
@@ -213,20 +207,58 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     settings.chat.temperature = config.temperature;
     settings.chat.max_tokens = config.max_tokens;
     settings.chat.seed = options.seed;
-    LlmDistiller distiller(client, prompts, settings);
     // A window of users in conversation at once, one request each.
-    std::size_t next = 0;
-    std::function<void()> start_next = [&] {
-      if (next >= todo.size()) return;
-      auto i = todo[next++];
-      distiller.start(data, data.users[i], lo + static_cast<std::int64_t>(i), stats[i], [&](UserOutcome&& o) {
-        save(to_record(std::move(o)));
-        start_next();
-      });
+    auto converse = [&](ChatBackend& client, int window) {
+      LlmDistiller distiller(client, prompts, settings);
+      std::size_t next = 0;
+      std::function<void()> start_next = [&] {
+        if (next >= todo.size()) return;
+        auto i = todo[next++];
+        distiller.start(data, data.users[i], lo + static_cast<std::int64_t>(i), stats[i], [&](UserOutcome&& o) {
+          save(to_record(std::move(o)));
+          start_next();
+        });
+      };
+      for (int k = 0; k < window; ++k) start_next();
+      client.run();
+      usage = client.usage();
     };
-    for (int k = 0; k < config.in_flight; ++k) start_next();
-    client.run();
-    usage = client.usage();
+    if (provider == "local") {
+      auto engine = load_local_engine(options.local_checkpoint, options.backend, comm.local_rank());
+      LocalChatOptions local;
+      local.model_name = model_name;
+      local.max_seq = options.local_max_seq;
+      local.format = parse_local_format(config.local_format);
+      local.note_tokens = config.local_note_tokens;
+      local.profile_tokens = config.local_profile_tokens;
+      LocalChatClient client(*engine.model, *engine.tokenizer, local);
+      plog::info("distill: local engine on {} ({} chat format, {} answers, prompts cut to {} tokens)", model_name,
+                 client.chat_format() == ChatFormat::phi3 ? "phi3" : "transcript", config.local_format,
+                 std::min<std::int64_t>(options.local_max_seq, engine.checkpoint.weights.config.max_position_embeddings));
+      // One chat at a time (no batched decoding): a window of 1 user keeps memory flat.
+      converse(client, 1);
+      const auto u = client.usage();
+      plog::info("distill: local engine generated {} tokens in {:.1f} s ({:.1f} tokens/s, {} prompt tokens); {} "
+                 "prompts cut from the left to fit", u.completion_tokens, client.generate_seconds(),
+                 client.generate_seconds() > 0 ? static_cast<double>(u.completion_tokens) / client.generate_seconds() : 0.0,
+                 u.prompt_tokens, client.truncated_prompts());
+    } else {
+      HttpClientOptions http;
+      http.base_url = config.base_url;
+      if (const char* key = std::getenv(config.api_key_env.c_str()); key && *key) http.api_key = key;
+      else plog::warn("distill: ${} is not set; requests go without an API key", config.api_key_env);
+      http.max_in_flight = config.in_flight;
+      http.connect_timeout_s = config.connect_timeout_s;
+      http.timeout_s = config.timeout_s;
+      http.max_attempts = config.max_attempts;
+      http.backoff_initial_s = config.backoff_initial_s;
+      http.backoff_max_s = config.backoff_max_s;
+      http.requests_per_min = config.requests_per_min;
+      http.tokens_per_min = config.tokens_per_min;
+      http.jitter_seed = static_cast<std::uint64_t>(options.seed) * 1000003u + static_cast<std::uint64_t>(comm.rank());
+      LlmClient client(http, config.model, {config.price_prompt_per_mtok, config.price_completion_per_mtok});
+      converse(client, config.in_flight);
+    }
   }
   parts.flush();
   progress.finish();
@@ -273,7 +305,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
                    {"users_ok", summary.users_ok},
                    {"users_failed", summary.users_failed},
                    {"provider", provider},
-                   {"model", provider == "offline" ? std::string("offline") : config.model},
+                   {"model", model_name},
                    {"prompt_version", prompt_version},
                    {"calls", summary.calls},
                    {"prompt_tokens", summary.prompt_tokens},

@@ -24,7 +24,12 @@ namespace personas {
 struct DistillRunOptions {
   bool retry_failed = false;         // redo only the users recorded as failed
   std::string upstream_hash;         // the prepare stage's config hash
-  std::int64_t seed = 1234;          // sent to the endpoint as "seed"
+  std::int64_t seed = 1234;          // sent to the endpoint as "seed"; seeds the local engine's sampling
+  // distill.provider = local: the [model] checkpoint (model.path, or
+  // RUN/model/base.h5), its longest sequence and the backend ([run] backend).
+  std::string local_checkpoint;
+  int local_max_seq = 512;
+  std::string backend = "auto";
   // Tests only: stop (as if killed, without finishing) once this rank saved
   // at least this many users in this run. -1 = never.
   std::int64_t stop_after_users = -1;

@@ -83,11 +83,4 @@ void LlmClient::chat_async(const std::vector<ChatMessage>& messages, const ChatO
              });
 }
 
-ChatResult LlmClient::chat(const std::vector<ChatMessage>& messages, const ChatOptions& options) {
-  ChatResult result;
-  chat_async(messages, options, [&result](ChatResult&& r) { result = std::move(r); });
-  run();
-  return result;
-}
-
 }  // namespace personas

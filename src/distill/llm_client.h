@@ -11,62 +11,28 @@
 #include <string>
 #include <vector>
 
+#include "distill/chat_backend.h"
 #include "distill/http_client.h"
 
 namespace personas {
-
-struct ChatMessage {
-  std::string role;     // "system", "user", "assistant"
-  std::string content;
-};
-
-struct ChatOptions {
-  double temperature = 0.2;
-  int max_tokens = 1024;
-  std::int64_t seed = -1;  // sent when >= 0 (endpoints that support it become reproducible)
-};
-
-enum class ChatStatus { ok, failed };
-
-struct ChatResult {
-  ChatStatus status = ChatStatus::ok;
-  std::string text;            // the assistant message (valid UTF-8)
-  std::string finish_reason;   // "stop", "length", ...
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  int attempts = 0;
-  std::string error;           // why it failed ("" when ok)
-  bool ok() const { return status == ChatStatus::ok; }
-};
-
-struct LlmUsage {
-  std::int64_t calls = 0;            // chat requests completed
-  std::int64_t failed_calls = 0;
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  double cost_usd = 0;
-};
 
 struct LlmPrices {
   double prompt_per_mtok = 0;
   double completion_per_mtok = 0;
 };
 
-class LlmClient {
+class LlmClient final : public ChatBackend {
  public:
-  using Done = std::function<void(ChatResult&&)>;
   LlmClient(HttpClientOptions http, std::string model, LlmPrices prices = {});
 
   // Queues one chat; `done` runs inside run() (and may queue more).
-  void chat_async(const std::vector<ChatMessage>& messages, const ChatOptions& options, Done done);
+  void chat_async(const std::vector<ChatMessage>& messages, const ChatOptions& options, Done done) override;
   // Runs queued chats to completion.
-  void run() { http_.run(); }
-  // One chat, synchronously.
-  ChatResult chat(const std::vector<ChatMessage>& messages, const ChatOptions& options);
+  void run() override { http_.run(); }
 
-  const LlmUsage& usage() const { return usage_; }
+  const LlmUsage& usage() const override { return usage_; }
   const HttpClientStats& http_stats() const { return http_.stats(); }
-  const std::string& model() const { return model_; }
+  const std::string& model() const override { return model_; }
 
  private:
   JsonHttpClient http_;

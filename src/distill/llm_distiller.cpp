@@ -49,11 +49,12 @@ struct LlmDistiller::Conversation {
   int n_batches = 0;
   int step = 0;               // 0..n_batches-1 = batches, n_batches = reflection
   std::vector<ChatMessage> messages;
+  ChatOptions options;        // settings_.chat + the answer shape of this step
   bool repaired = false, shortened = false;
   std::string statistics, traits;
 };
 
-LlmDistiller::LlmDistiller(LlmClient& client, PromptSet prompts, LlmDistillSettings settings)
+LlmDistiller::LlmDistiller(ChatBackend& client, PromptSet prompts, LlmDistillSettings settings)
     : client_(client), prompts_(std::move(prompts)), settings_(std::move(settings)) {}
 
 void LlmDistiller::start(const Dataset& data, const User& user, std::int64_t index, const UserStats& stats,
@@ -113,12 +114,19 @@ void LlmDistiller::begin_step(const std::shared_ptr<Conversation>& c) {
                            "reflect.txt");
   }
   c->messages = {{"system", prompts_.system}, {"user", prompt}};
+  c->options = settings_.chat;
+  c->options.shape.known = true;
+  c->options.shape.n_notes = -1;
+  if (c->step < c->n_batches) {
+    auto n_train = static_cast<int>(c->data->train_of(*c->user).size());
+    c->options.shape.n_notes = std::min(settings_.batch_size, n_train - c->step * settings_.batch_size);
+  }
   send(c);
 }
 
 void LlmDistiller::send(const std::shared_ptr<Conversation>& c) {
   ++c->outcome.calls;
-  client_.chat_async(c->messages, settings_.chat, [this, c](ChatResult&& r) { on_answer(c, std::move(r)); });
+  client_.chat_async(c->messages, c->options, [this, c](ChatResult&& r) { on_answer(c, std::move(r)); });
 }
 
 void LlmDistiller::finish(const std::shared_ptr<Conversation>& c, bool ok, std::string reason) {

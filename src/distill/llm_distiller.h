@@ -5,8 +5,9 @@
 // against the user's statistics and traits. Answers are JSON: an unusable one
 // gets one repair request, then the user fails with the reason; a profile over
 // max_words gets one request to shorten, then is truncated with a warning.
-// Many users run at once on one LlmClient (each has at most one request in
-// flight); the client's run() drives them all.
+// Many users run at once on one ChatBackend (each has at most one request in
+// flight); the backend's run() drives them all. Each request carries the
+// AnswerShape it asks for (the local engine's scaffold mode builds it).
 #pragma once
 
 #include <functional>
@@ -14,7 +15,7 @@
 #include <vector>
 
 #include "data/dataset.h"
-#include "distill/llm_client.h"
+#include "distill/chat_backend.h"
 #include "distill/memories.h"
 #include "distill/prompts.h"
 #include "distill/user_stats.h"
@@ -41,7 +42,7 @@ struct LlmDistillSettings {
 
 class LlmDistiller {
  public:
-  LlmDistiller(LlmClient& client, PromptSet prompts, LlmDistillSettings settings);
+  LlmDistiller(ChatBackend& client, PromptSet prompts, LlmDistillSettings settings);
   // Starts the user's conversation; `done` runs inside client.run(). `data`
   // and `stats` must outlive the run.
   void start(const Dataset& data, const User& user, std::int64_t index, const UserStats& stats,
@@ -53,7 +54,7 @@ class LlmDistiller {
   void on_answer(const std::shared_ptr<Conversation>& c, ChatResult&& answer);
   void begin_step(const std::shared_ptr<Conversation>& c);
   void finish(const std::shared_ptr<Conversation>& c, bool ok, std::string reason);
-  LlmClient& client_;
+  ChatBackend& client_;
   PromptSet prompts_;
   LlmDistillSettings settings_;
 };

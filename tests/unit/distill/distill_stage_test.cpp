@@ -1,6 +1,7 @@
 // The distill stage on in-memory data: the offline writer's content, the LLM
 // conversation against the scripted fake server (faults, repair, shorten,
-// failure), resume after a kill, --retry-failed, and load_memories.
+// failure), resume after a kill, --retry-failed, and load_memories (provider
+// local: local_chat_test.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -115,21 +116,6 @@ TEST(DistillOffline, ReasonFollowsTheUsersTaste) {
   EXPECT_NE(bad.find(data.genre_names[static_cast<std::size_t>(s.disliked_genres[0])] + " movies rarely work for me"),
             std::string::npos) << bad;
   EXPECT_NE(bad.find("harder on it than most viewers"), std::string::npos) << bad;
-}
-
-TEST(DistillOffline, LocalProviderSaysNotBuiltYet) {
-  auto data = testing::tiny_dataset(3);
-  testing::TempDir tmp;
-  auto comm = make_local_comm();
-  DistillConfig config;
-  config.provider = "local";
-  try {
-    run_distill(RunDir(tmp.path()), data, config, {}, *comm);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::config);
-    EXPECT_NE(e.message().find("not built yet"), std::string::npos);
-  }
 }
 
 TEST(DistillLlm, TransportFaultsAreRetriedAndOutputsAreAsScripted) {

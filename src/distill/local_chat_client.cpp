@@ -1,0 +1,292 @@
+#include "distill/local_chat_client.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/strings.h"
+
+namespace personas {
+
+LocalFormat parse_local_format(const std::string& name) {
+  if (name == "scaffold") return LocalFormat::scaffold;
+  if (name == "free") return LocalFormat::free;
+  PERSONAS_FAIL(config, "distill.local_format: '{}' is not scaffold or free", name);
+}
+
+ChatFormat chat_format_of(const Tokenizer& tokenizer) {
+  if (tokenizer.data().chat_template != ChatTemplate::phi3) return ChatFormat::transcript;
+  for (const char* t : {"<|system|>", "<|user|>", "<|assistant|>", "<|end|>"})
+    if (tokenizer.piece_to_id(t) < 0) return ChatFormat::transcript;
+  return ChatFormat::phi3;
+}
+
+std::string render_chat(const std::vector<ChatMessage>& messages, ChatFormat format) {
+  std::string out;
+  for (const auto& m : messages) {
+    PERSONAS_CHECK(m.role == "system" || m.role == "user" || m.role == "assistant", internal,
+                   "chat message role '{}' is not system, user or assistant", m.role);
+    if (format == ChatFormat::phi3) {
+      out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
+    } else {
+      std::string role = m.role;
+      role[0] = static_cast<char>(role[0] - 'a' + 'A');
+      out += role + ": " + m.content + "\n\n";
+    }
+  }
+  out += format == ChatFormat::phi3 ? "<|assistant|>\n" : "Assistant:";
+  return out;
+}
+
+std::string clean_generated_text(std::string_view text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0, n = text.size();
+  while (i < n) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c >= 0x20 && c != 0x7f) out.push_back(static_cast<char>(c));
+      else if (c == '\t') out.push_back(' ');
+      else if (c == '\n') out.push_back(keep_newlines ? '\n' : ' ');
+      ++i;
+      continue;
+    }
+    // A multi-byte sequence: keep it only when it is complete and well formed.
+    std::size_t len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    if (len == 0 || i + len > n || !is_valid_utf8(text.substr(i, len))) {
+      ++i;  // a stray byte: dropped
+      continue;
+    }
+    out.append(text.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+namespace {
+
+std::string json_string_body(const std::string& value) {
+  auto quoted = nlohmann::json(value).dump();
+  return quoted.substr(1, quoted.size() - 2);
+}
+
+std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::string build_scaffold_answer(const AnswerShape& shape,
+                                  const std::function<std::string(const std::string&, const std::string&)>& fill) {
+  auto value = [&](const std::string& so_far, const std::string& slot) {
+    return std::string(trim(clean_generated_text(fill(so_far, slot), false)));
+  };
+  std::string a = "{";
+  if (shape.n_notes >= 0) {
+    a += "\"notes\": [";
+    for (int k = 1; k <= shape.n_notes; ++k) {
+      if (k > 1) a += ", ";
+      a += fmt::format("{{\"item\": {}, \"reason\": \"", k);
+      auto reason = value(a + "because ", "reason");
+      if (!reason.empty()) a += json_string_body("because " + reason);
+      a += "\"}";
+    }
+    a += "], ";
+  }
+  a += "\"profile\": \"";
+  a += json_string_body(value(a, "profile"));
+  a += "\"}";
+  return a;
+}
+
+LocalChatClient::LocalChatClient(LoraModel& model, const Tokenizer& tokenizer, LocalChatOptions options)
+    : model_(model), tokenizer_(tokenizer), options_(std::move(options)), format_(chat_format_of(tokenizer)) {
+  const auto& mc = model_.config();
+  max_seq_ = static_cast<int>(std::min<std::int64_t>(options_.max_seq, mc.max_position_embeddings));
+  PERSONAS_CHECK(max_seq_ >= 16, config, "model.max_seq: {} (capped by the model's {} positions) must be >= 16",
+                 max_seq_, mc.max_position_embeddings);
+  stop_ids_ = tokenizer_.stop_ids();
+  if (auto end = tokenizer_.piece_to_id("<|end|>"); end >= 0 && std::find(stop_ids_.begin(), stop_ids_.end(), end) == stop_ids_.end())
+    stop_ids_.push_back(end);
+  // Ids the model may emit that the tokenizer cannot decode (an embedding
+  // rounded up to a multiple of 64) are skipped in the text.
+  decodable_.assign(static_cast<std::size_t>(mc.vocab_size), 0);
+  const auto n_tok = std::min<std::int64_t>(tokenizer_.vocab_size(), mc.vocab_size);
+  for (std::int32_t id = 0; id < n_tok; ++id) {
+    try {
+      tokenizer_.id_to_piece(id);
+      decodable_[static_cast<std::size_t>(id)] = 1;
+    } catch (const Error&) {
+    }
+  }
+}
+
+void LocalChatClient::chat_async(const std::vector<ChatMessage>& messages, const ChatOptions& options, Done done) {
+  queue_.push_back({messages, options, std::move(done)});
+}
+
+void LocalChatClient::run() {
+  while (!queue_.empty()) {
+    Pending p = std::move(queue_.front());
+    queue_.pop_front();
+    ChatResult r;
+    try {
+      r = answer(p.messages, p.options);
+    } catch (const Error& e) {  // one chat's failure, not the run's
+      r = {};
+      r.status = ChatStatus::failed;
+      r.error = e.message();
+    }
+    ++usage_.calls;
+    if (!r.ok()) ++usage_.failed_calls;
+    usage_.prompt_tokens += r.prompt_tokens;
+    usage_.completion_tokens += r.completion_tokens;
+    p.done(std::move(r));
+  }
+}
+
+std::string LocalChatClient::generate(const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed,
+                                      double temperature, ChatResult& result) {
+  max_new = std::max(1, std::min(max_new, max_seq_ / 2));
+  auto ids = tokenizer_.encode(prompt_text, /*add_bos=*/true);
+  const auto budget = static_cast<std::size_t>(max_seq_ - max_new);
+  if (ids.size() > budget) {  // keep BOS and the most recent tokens
+    ++truncated_prompts_;
+    std::vector<std::int32_t> cut;
+    cut.reserve(budget);
+    cut.push_back(ids.front());
+    cut.insert(cut.end(), ids.end() - static_cast<std::ptrdiff_t>(budget - 1), ids.end());
+    ids = std::move(cut);
+  }
+  TokenStreamer streamer(tokenizer_);
+  std::string text;
+  bool cut = false;
+  // Ends the text at a stop marker; true when one was found.
+  auto apply_stops = [&] {
+    if (slot) {
+      while (true) {
+        auto pos = text.find_first_of("\"\n");
+        if (pos == std::string::npos) return false;
+        if (trim(std::string_view(text).substr(0, pos)).empty()) {  // a leading quote/newline: skipped
+          text.erase(0, pos + 1);
+          continue;
+        }
+        text.resize(pos);
+        return true;
+      }
+    }
+    if (format_ == ChatFormat::transcript) {
+      for (const char* marker : {"\nUser:", "\nSystem:"})
+        if (auto pos = text.find(marker); pos != std::string::npos) {
+          text.resize(pos);
+          return true;
+        }
+    }
+    return false;
+  };
+  GenerateOptions g;
+  g.max_new_tokens = max_new;
+  g.sampling.temperature = static_cast<float>(temperature);
+  g.sampling.seed = seed;
+  g.stop_tokens = stop_ids_;
+  g.on_token = [&](std::int32_t id) {
+    if (id < 0 || static_cast<std::size_t>(id) >= decodable_.size() || !decodable_[static_cast<std::size_t>(id)])
+      return true;
+    text += streamer.push(id);
+    cut = apply_stops();
+    return !cut;
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto out = model_.generate(ids, g, /*adapter=*/-1);
+  generate_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!cut) {
+    text += streamer.finish();
+    cut = apply_stops();
+  }
+  result.prompt_tokens += static_cast<std::int64_t>(ids.size());
+  result.completion_tokens += static_cast<std::int64_t>(out.size());
+  const bool stopped = cut || (!out.empty() && std::find(stop_ids_.begin(), stop_ids_.end(), out.back()) != stop_ids_.end());
+  if (!stopped) result.finish_reason = "length";
+  return text;
+}
+
+ChatResult LocalChatClient::answer(const std::vector<ChatMessage>& messages, const ChatOptions& options) {
+  ChatResult r;
+  r.attempts = 1;
+  r.finish_reason = "stop";
+  std::string all;
+  for (const auto& m : messages) all += m.role + '\0' + m.content + '\0';
+  const auto chat_seed = mix_seed(static_cast<std::uint64_t>(std::max<std::int64_t>(options.seed, 0)), fnv1a64(all));
+  const std::string prompt = render_chat(messages, format_);
+  if (options_.format == LocalFormat::free || !options.shape.known) {
+    auto text = generate(prompt, options.max_tokens, /*slot=*/false, chat_seed, options.temperature, r);
+    r.text = std::string(trim(clean_generated_text(text, true)));
+    return r;
+  }
+  // Scaffold: the answer's structure is ours; every string value is the
+  // model's continuation of the conversation plus the answer so far.
+  const std::string joiner = format_ == ChatFormat::transcript ? " " : "";
+  std::uint64_t slot_index = 0;
+  r.text = build_scaffold_answer(options.shape, [&](const std::string& so_far, const std::string& slot) {
+    ChatResult part;
+    auto text = generate(prompt + joiner + so_far, slot == "profile" ? options_.profile_tokens : options_.note_tokens,
+                         /*slot=*/true, mix_seed(chat_seed, slot_index++), options.temperature, part);
+    r.prompt_tokens += part.prompt_tokens;
+    r.completion_tokens += part.completion_tokens;
+    return text;
+  });
+  return r;
+}
+
+namespace {
+
+void check_checkpoint_exists(const fs::path& checkpoint) {
+  PERSONAS_CHECK_HINT(fs::is_regular_file(checkpoint), io,
+                      "set model.path to a checkpoint (`personas convert` or `personas init-model` output), or make "
+                      "RUN/model/base.h5 first with `personas model`",
+                      "distill.provider = local: the checkpoint '{}' does not exist", checkpoint.string());
+}
+
+}  // namespace
+
+std::string checkpoint_file_fingerprint(const fs::path& checkpoint) {
+  check_checkpoint_exists(checkpoint);
+  const auto size = static_cast<std::uint64_t>(fs::file_size(checkpoint));
+  std::ifstream in(checkpoint, std::ios::binary);
+  PERSONAS_CHECK(in.good(), io, "cannot read '{}'", checkpoint.string());
+  constexpr std::uint64_t kBlock = 64 * 1024, kBlocks = 16;
+  std::string block(kBlock, '\0');
+  std::uint64_t h = mix_seed(size, 0);
+  for (std::uint64_t b = 0; b < kBlocks; ++b) {
+    const std::uint64_t offset = size > kBlock ? (size - kBlock) * b / (kBlocks - 1) : 0;
+    in.seekg(static_cast<std::streamoff>(offset));
+    in.read(block.data(), static_cast<std::streamsize>(std::min(kBlock, size)));
+    h = fnv1a64(std::string_view(block.data(), static_cast<std::size_t>(in.gcount())), h);
+    in.clear();
+  }
+  return fmt::format("{:016x}", h);
+}
+
+LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index) {
+  check_checkpoint_exists(checkpoint);
+  LocalEngine e;
+  e.checkpoint = load_checkpoint(checkpoint);
+  const auto& mc = e.checkpoint.weights.config;
+  e.tokenizer = std::make_unique<Tokenizer>(e.checkpoint.tokenizer);
+  PERSONAS_CHECK(e.tokenizer->vocab_size() <= mc.vocab_size, data,
+                 "'{}': the tokenizer has {} tokens but the model's embedding only {} rows", checkpoint.string(),
+                 e.tokenizer->vocab_size(), mc.vocab_size);
+  e.backend = make_backend(backend_kind, device_index);
+  e.model = std::make_unique<LoraModel>(e.checkpoint.weights, *e.backend, LoraSpec{}, 1);
+  return e;
+}
+
+}  // namespace personas

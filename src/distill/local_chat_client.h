@@ -1,0 +1,126 @@
+// LocalChatClient: the ChatBackend of distill.provider = local. Chats are
+// answered by our own engine (LoraModel::generate on the base checkpoint, no
+// adapter) instead of an HTTP endpoint:
+//   - the messages are rendered with a chat template: Phi-3's
+//     "<|system|>\n...<|end|>\n<|user|>\n...<|end|>\n<|assistant|>\n" when the
+//     tokenizer has those tokens, else a plain "System: ...\n\nUser: ...\n\n
+//     Assistant:" transcript;
+//   - the prompt is cut from the left (the BOS token kept) to fit max_seq
+//     minus the tokens to generate;
+//   - every chat samples with its own seed, derived from the configured seed
+//     and the chat's text (so the user and the step): answers do not depend on
+//     the order of the queue, hence not on the number of ranks;
+//   - generation stops at EOS / <|end|> (or, in a transcript, at the next
+//     "User:" turn); prompt and completion tokens are counted (cost 0).
+// Two formats (distill.local_format):
+//   free      the model writes the whole answer (instruct checkpoints: Phi-3);
+//   scaffold  the client writes the JSON answer asked for (ChatOptions::shape)
+//             itself and the model generates only each string value,
+//             prompted with the conversation and the answer so far, up to a
+//             quote, a newline, the end of turn or a per-slot token cap. Every
+//             answer parses, whatever the checkpoint (a random one included).
+// Queued chats run one at a time: LoraModel::generate takes one sequence, so
+// there is no batched decoding yet.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "distill/chat_backend.h"
+#include "model/checkpoint.h"
+#include "model/lora_model.h"
+#include "model/tokenizer.h"
+
+namespace personas {
+
+enum class LocalFormat { scaffold, free };
+LocalFormat parse_local_format(const std::string& name);  // ErrorKind::config when unknown
+
+enum class ChatFormat { phi3, transcript };
+// phi3 when the tokenizer has the Phi-3 template and its <|system|>, <|user|>,
+// <|assistant|> and <|end|> tokens; transcript otherwise.
+ChatFormat chat_format_of(const Tokenizer& tokenizer);
+// The prompt text for `messages`, ending where the assistant's answer begins.
+std::string render_chat(const std::vector<ChatMessage>& messages, ChatFormat format);
+
+// The scaffold's JSON answer for `shape`. `fill(answer_so_far, slot)` returns
+// the raw text of one string value (slot: "reason" or "profile"); the answer
+// so far ends with the opening quote of the value (and "because " for a
+// reason). Values are JSON-escaped; an empty reason or profile stays empty
+// (the distiller then asks for a repair), so the result always parses.
+std::string build_scaffold_answer(const AnswerShape& shape,
+                                  const std::function<std::string(const std::string& answer_so_far,
+                                                                  const std::string& slot)>& fill);
+
+// `text` with invalid UTF-8 sequences and control characters (tab kept in
+// free text, newline kept when `keep_newlines`) removed.
+std::string clean_generated_text(std::string_view text, bool keep_newlines);
+
+struct LocalChatOptions {
+  std::string model_name;         // stored with outputs (the checkpoint path)
+  int max_seq = 512;              // prompt + generated tokens (capped by the model's positions)
+  LocalFormat format = LocalFormat::scaffold;
+  int note_tokens = 48;           // scaffold: cap of one reason
+  int profile_tokens = 160;       // scaffold: cap of the profile
+};
+
+class LocalChatClient final : public ChatBackend {
+ public:
+  // `model` and `tokenizer` must outlive the client.
+  LocalChatClient(LoraModel& model, const Tokenizer& tokenizer, LocalChatOptions options);
+
+  void chat_async(const std::vector<ChatMessage>& messages, const ChatOptions& options, Done done) override;
+  void run() override;
+  const LlmUsage& usage() const override { return usage_; }
+  const std::string& model() const override { return options_.model_name; }
+
+  ChatFormat chat_format() const { return format_; }
+  std::int64_t truncated_prompts() const { return truncated_prompts_; }  // prompts cut to fit max_seq
+  double generate_seconds() const { return generate_seconds_; }          // time spent in the engine
+
+ private:
+  struct Pending {
+    std::vector<ChatMessage> messages;
+    ChatOptions options;
+    Done done;
+  };
+  ChatResult answer(const std::vector<ChatMessage>& messages, const ChatOptions& options);
+  // Generates after `prompt_text` (tokenized, cut from the left to leave room
+  // for max_new tokens); in slot mode stops at a quote or newline (a leading
+  // one is skipped). Adds to the result's token counts.
+  std::string generate(const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed, double temperature,
+                       ChatResult& result);
+
+  LoraModel& model_;
+  const Tokenizer& tokenizer_;
+  LocalChatOptions options_;
+  ChatFormat format_;
+  int max_seq_ = 0;
+  std::vector<std::int32_t> stop_ids_;
+  std::vector<char> decodable_;  // per model token id: the tokenizer can decode it
+  std::deque<Pending> queue_;
+  LlmUsage usage_;
+  std::int64_t truncated_prompts_ = 0;
+  double generate_seconds_ = 0;
+};
+
+// A checkpoint loaded for local chats: weights, tokenizer, backend and model.
+struct LocalEngine {
+  Checkpoint checkpoint;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<LoraModel> model;
+};
+// ErrorKind::io naming the file (with a hint) when the checkpoint is missing.
+LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index);
+// A cheap content fingerprint of a checkpoint file (its size and 16 sampled
+// 64 KiB blocks), part of the stage's hash: another checkpoint at the same
+// path redoes the stage. ErrorKind::io (with a hint) when the file is missing.
+std::string checkpoint_file_fingerprint(const fs::path& checkpoint);
+
+}  // namespace personas
