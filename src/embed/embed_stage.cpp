@@ -138,7 +138,11 @@ void embed_stage(const Config& config, const RunDir& run, Comm& comm, const std:
   const Dataset ds = load_dataset(run, comm);
   std::optional<std::vector<UserMemory>> memories;
   const bool have_distill = fs::exists(run.stage_dir("distill"));
-  if (have_distill) memories = load_memories(run, comm);
+  // Behaviour features read ratings only: memories (every note of every user:
+  // ~8 KB per user, 80 GB at 10M users) are loaded only when a text part,
+  // item or note vectors need them.
+  const bool need_memories = config.embed.features != "behavior" || config.embed.items || config.embed.notes;
+  if (have_distill && need_memories) memories = load_memories(run, comm);
   EmbedResult r = embed_users(config, ds, memories ? &*memories : nullptr, comm);
   const std::int64_t missing = comm.allreduce_sum(r.users_without_profile);
   if (missing > 0)
