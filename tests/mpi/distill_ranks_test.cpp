@@ -1,7 +1,8 @@
 // Distillation is independent of the number of ranks: the same users
 // distilled with 1, 2 or 3 ranks (this binary runs under each) give
 // byte-identical records to a one-process reference run, with the offline
-// provider and with the scripted fake server; load_memories returns each
+// provider, with the scripted fake server and with the local engine on a
+// tiny random checkpoint; load_memories returns each
 // rank's block whatever the writer's rank count.
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include "unit/distill/fake_openai_server.h"
 #include "unit/distill/scripted_llm.h"
 #include "unit/distill/tiny_dataset.h"
+#include "unit/distill/tiny_local_model.h"
 
 // The fake server is compiled into the unit test binary; this binary takes
 // its one source file directly.
@@ -53,26 +55,35 @@ struct SharedDir {
   }
 };
 
-void check_same_as_one_process(const DistillConfig& config, const testing::FakeOpenAiServer* server) {
+void check_same_as_one_process(const DistillConfig& config, const testing::FakeOpenAiServer* server,
+                               int n_users = 11, bool local_model = false) {
   Comm& comm = testing::world();
-  auto full = testing::tiny_dataset(11);
+  auto full = testing::tiny_dataset(n_users);
   auto shard = testing::shard_of(full, comm.rank(), comm.size());
   SharedDir dir(comm);
+  DistillRunOptions options;
+  if (local_model) {  // distill.provider = local: a tiny random checkpoint, written once
+    options.local_checkpoint = (dir.path / "tiny.h5").string();
+    options.local_max_seq = 192;
+    options.backend = "cpu";
+    if (comm.is_root()) testing::write_tiny_local_checkpoint(options.local_checkpoint);
+    comm.barrier();
+  }
   RunDir run(dir.path / "run");
-  auto summary = run_distill(run, shard, config, {}, comm);
-  EXPECT_EQ(summary.users_ok, 11);
+  auto summary = run_distill(run, shard, config, options, comm);
+  EXPECT_EQ(summary.users_ok, n_users);
   EXPECT_EQ(summary.users_failed, 0);
   if (comm.is_root()) {
     auto local = make_local_comm();
     RunDir reference(dir.path / "reference");
-    run_distill(reference, full, config, {}, *local);
+    run_distill(reference, full, config, options, *local);
     auto got = all_records(run), want = all_records(reference);
     EXPECT_FALSE(want.empty());
     EXPECT_EQ(got, want) << "outputs differ between " << comm.size() << " ranks and 1";
   }
   // Each rank's block, whatever the writer count: here written by comm.size()
   // ranks and by 1 process (the reference), read by comm.size() ranks.
-  auto [lo, hi] = block_range(11, comm.rank(), comm.size());
+  auto [lo, hi] = block_range(n_users, comm.rank(), comm.size());
   auto mine = load_memories(run, comm);
   ASSERT_EQ(static_cast<std::int64_t>(mine.size()), hi - lo);
   for (std::int64_t i = lo; i < hi; ++i) EXPECT_EQ(mine[static_cast<std::size_t>(i - lo)].user_id, full.users[static_cast<std::size_t>(i)].id);
@@ -112,6 +123,18 @@ TEST(DistillRanks, FakeServerOutputsDoNotDependOnRankCount) {
   config.users_per_chunk = 3;
   check_same_as_one_process(config, server.get());
   comm.barrier();
+}
+
+TEST(DistillRanks, LocalEngineOutputsDoNotDependOnRankCount) {
+  DistillConfig config;
+  config.provider = "local";
+  config.prompts = (testing::source_dir() / "configs/prompts/distill-v1").string();
+  config.batch_size = 6;
+  config.temperature = 0.7;  // sampled, not greedy: the per-chat seeds must not depend on the rank
+  config.local_note_tokens = 8;
+  config.local_profile_tokens = 16;
+  config.users_per_chunk = 2;
+  check_same_as_one_process(config, nullptr, /*n_users=*/5, /*local_model=*/true);
 }
 
 }  // namespace
