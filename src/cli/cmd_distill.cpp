@@ -41,7 +41,10 @@ Command make_distill_command() {
       // Nothing distilled at all: the endpoint (or its settings) is at fault,
       // not single users. DONE lists them as failed; --retry-failed redoes them.
       PERSONAS_CHECK_HINT(summary.users_ok > 0 || summary.users_failed == 0, provider,
-                          "check distill.base_url, distill.model and the API key, then rerun with --retry-failed",
+                          ctx.config.distill.resolved_provider() == "local"
+                              ? "check model.path; a model that does not write JSON needs distill.local_format = "
+                                "scaffold (rerun with the changed setting)"
+                              : "check distill.base_url, distill.model and the API key, then rerun with --retry-failed",
                           "distill: all {} users failed (reasons in {}/failed-rank-*.jsonl)", summary.users_failed,
                           run.stage_dir("distill").string());
       if (summary.users_failed > 0)
