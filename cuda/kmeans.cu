@@ -19,12 +19,17 @@ __global__ void kmeans_assign_kernel(const float* points, const float* centroids
   std::int64_t my_index = -1;
   for (std::int64_t c = threadIdx.x; c < k; c += blockDim.x) {
     const float* cc = centroids + c * d;
-    double acc = 0.0;
+    // Sixteen partial sums s[t mod 16] combined in a fixed tree, with explicit
+    // rounding (no FMA contraction): the CPU's exact_squared_distance bit for bit.
+    double s[16];
+    for (int j = 0; j < 16; ++j) s[j] = 0.0;
     for (std::int64_t t = 0; t < d; ++t) {
-      // Explicit rounding: no FMA contraction, so the sum equals the CPU's.
       const double diff = __dsub_rn(static_cast<double>(x[t]), static_cast<double>(cc[t]));
-      acc = __dadd_rn(acc, __dmul_rn(diff, diff));
+      s[t % 16] = __dadd_rn(s[t % 16], __dmul_rn(diff, diff));
     }
+    double v[4];
+    for (int l = 0; l < 4; ++l) v[l] = __dadd_rn(__dadd_rn(s[l], s[4 + l]), __dadd_rn(s[8 + l], s[12 + l]));
+    const double acc = __dadd_rn(__dadd_rn(v[0], v[1]), __dadd_rn(v[2], v[3]));
     if (my_index < 0 || acc < my_best) {  // c increases, so ties keep the lower index
       my_best = acc;
       my_index = c;

@@ -54,70 +54,110 @@ PERSONAS_HOT double squared_norm(const float* a, std::int64_t d) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-// Centroids packed for dots_avx2: [d / 8][k rounded up to 8][8] floats, zero
-// centroids as padding.
-std::vector<float> pack_centroids(const float* centroids, std::int64_t k, std::int64_t d) {
+// Centroids packed for dots_avx2: groups of 16 centroids (the last group 8
+// wide when k mod 16 <= 8), each group [d][width] floats so that one t gives
+// the group's coordinates as contiguous vectors; zero centroids pad k up to a
+// multiple of 8.
+struct PackedCentroids {
+  std::vector<float> data;
+  std::int64_t k = 0, d = 0;
+};
+
+std::int64_t group_width(std::int64_t c0, std::int64_t k) { return k - c0 > 8 ? 16 : 8; }
+
+PackedCentroids pack_centroids(const float* centroids, std::int64_t k, std::int64_t d) {
   const std::int64_t kp = (k + 7) / 8 * 8;
-  std::vector<float> packed(static_cast<std::size_t>(d / 8 * kp * 8), 0.0f);
-  for (std::int64_t tb = 0; tb < d / 8; ++tb)
-    for (std::int64_t c = 0; c < k; ++c)
-      for (int j = 0; j < 8; ++j)
-        packed[static_cast<std::size_t>((tb * kp + c) * 8 + j)] = centroids[c * d + tb * 8 + j];
-  return packed;
+  PackedCentroids p{std::vector<float>(static_cast<std::size_t>(kp * d), 0.0f), k, d};
+  for (std::int64_t c0 = 0; c0 < k; c0 += group_width(c0, k)) {
+    const std::int64_t w = group_width(c0, k);
+    float* g = p.data.data() + c0 * d;
+    for (std::int64_t t = 0; t < d; ++t)
+      for (std::int64_t j = 0; j < w && c0 + j < k; ++j) g[t * w + j] = centroids[(c0 + j) * d + t];
+  }
+  return p;
 }
 
-// Sum of the 8 lanes in a fixed order.
-__attribute__((target("avx2,fma"))) inline float lane_sum(__m256 v) {
-  const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  __m128 s = _mm_add_ps(lo, hi);
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
-// dots[r][c] = x_r . c_c in float, for d a multiple of 8: three rows x four
-// centroids per step (12 accumulators + 3 rows + 1 centroid = 16 registers, no
-// spills). Each dot is computed the same way whatever the row's position in
-// the block, unlike OpenBLAS sgemm (whose packing and edge kernels did half the
-// work of the assignment step at k = 16: the data block is repacked for every
-// call).
-__attribute__((target("avx2,fma"))) void dots_avx2(const float* x, std::int64_t rows, const float* packed,
-                                                   std::int64_t k, std::int64_t d, float* dots) {
-  constexpr int R = 3, C = 4;
-  const std::int64_t kp = (k + 7) / 8 * 8, blocks = d / 8;
+// dots[r][c0 + j] for one group of W vectors (8 W centroids): a register-tiled
+// micro-kernel, six rows at a time, each x_t broadcast against the group's
+// coordinates (6 x 2 accumulators + 2 centroid vectors + 1 broadcast = 15 of
+// the 16 registers). The accumulators are named variables: as an array GCC
+// kept a copy on the stack, stored every step. Every dot is one FMA chain over
+// t in index order, so it does not depend on the row's position in the block
+// (the last row is repeated as padding).
+#define PERSONAS_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+template <int W>
+__attribute__((target("avx2,fma"))) void dots_group(const float* x, std::int64_t rows, const float* group,
+                                                    std::int64_t c0, std::int64_t k, std::int64_t d, float* dots) {
+  constexpr int R = 6;
   for (std::int64_t r = 0; r < rows; r += R) {
-    const float* xr[R];
-    for (int i = 0; i < R; ++i) xr[i] = x + std::min(r + i, rows - 1) * d;  // the last row again as padding
-    for (std::int64_t c0 = 0; c0 < k; c0 += C) {
-      __m256 acc[R][C];
-      for (int i = 0; i < R; ++i)
-        for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();
-      for (std::int64_t tb = 0; tb < blocks; ++tb) {
-        __m256 v[R];
-        for (int i = 0; i < R; ++i) v[i] = _mm256_loadu_ps(xr[i] + tb * 8);
-        const float* cp = packed + (tb * kp + c0) * 8;
-        for (int j = 0; j < C; ++j) {
-          const __m256 cv = _mm256_loadu_ps(cp + j * 8);
-          for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(v[i], cv, acc[i][j]);
-        }
-      }
-      for (int i = 0; i < R && r + i < rows; ++i)
-        for (int j = 0; j < C && c0 + j < k; ++j) dots[(r + i) * k + c0 + j] = lane_sum(acc[i][j]);
+#define PERSONAS_ROW_PTR(i) const float* x##i = x + std::min<std::int64_t>(r + i, rows - 1) * d;
+#define PERSONAS_ACC_INIT(i) __m256 a##i##0 = _mm256_setzero_ps(), a##i##1 = _mm256_setzero_ps();
+    PERSONAS_ROWS6(PERSONAS_ROW_PTR)
+    PERSONAS_ROWS6(PERSONAS_ACC_INIT)
+    // The next six rows stream in from memory while these are computed (the
+    // hardware prefetcher alone left the kernel waiting on DRAM: it ran at half
+    // its in-cache speed); one 64-byte line of each next row per 16 t.
+    const float* next = x + std::min<std::int64_t>(r + R, rows - 1) * d;
+    const std::int64_t next_rows = std::min<std::int64_t>(R, std::max<std::int64_t>(rows - r - R, 0));
+    for (std::int64_t t = 0; t < d; ++t) {
+      if ((t & 15) == 0)
+        for (std::int64_t i = 0; i < next_rows; ++i) _mm_prefetch(reinterpret_cast<const char*>(next + i * d + t), _MM_HINT_T0);
+      const __m256 c0v = _mm256_loadu_ps(group + t * 8 * W);
+      const __m256 c1v = W == 2 ? _mm256_loadu_ps(group + t * 8 * W + 8) : c0v;
+#define PERSONAS_FMA(i)                                        \
+  {                                                            \
+    const __m256 xv = _mm256_broadcast_ss(x##i + t);           \
+    a##i##0 = _mm256_fmadd_ps(xv, c0v, a##i##0);                \
+    if constexpr (W == 2) a##i##1 = _mm256_fmadd_ps(xv, c1v, a##i##1); \
+  }
+      PERSONAS_ROWS6(PERSONAS_FMA)
     }
+    alignas(32) float lanes[R][16];
+#define PERSONAS_STORE(i)                         \
+  _mm256_store_ps(lanes[i], a##i##0);             \
+  if constexpr (W == 2) _mm256_store_ps(lanes[i] + 8, a##i##1); \
+  else (void)a##i##1;
+    PERSONAS_ROWS6(PERSONAS_STORE)
+#undef PERSONAS_ROW_PTR
+#undef PERSONAS_ACC_INIT
+#undef PERSONAS_FMA
+#undef PERSONAS_STORE
+    for (int i = 0; i < R && r + i < rows; ++i)
+      for (int j = 0; j < 8 * W && c0 + j < k; ++j) dots[(r + i) * k + c0 + j] = lanes[i][j];
+  }
+}
+#undef PERSONAS_ROWS6
+
+__attribute__((target("avx2,fma"))) void dots_avx2(const float* x, std::int64_t rows, const PackedCentroids& packed,
+                                                   float* dots) {
+  const std::int64_t k = packed.k, d = packed.d;
+  for (std::int64_t c0 = 0; c0 < k; c0 += group_width(c0, k)) {
+    const float* group = packed.data.data() + c0 * d;
+    if (group_width(c0, k) == 16)
+      dots_group<2>(x, rows, group, c0, k, d, dots);
+    else
+      dots_group<1>(x, rows, group, c0, k, d, dots);
   }
 }
 
-bool use_avx2_dots(std::int64_t d) {
-  static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return cpu && d % 8 == 0;
+// v_c = ||c||^2 - 2 x.c for one row (a vectorised loop; v is per-row scratch).
+constexpr std::int64_t kMaxScoredCentroids = 4096;
+PERSONAS_HOT void centroid_scores(const double* c_norm, const float* dots, std::int64_t k, double* v) {
+  for (std::int64_t c = 0; c < k; ++c) v[c] = c_norm[c] - 2.0 * static_cast<double>(dots[c]);
 }
 
-void assign_block(const float* x, std::int64_t rows, const float* centroids, const float* packed,
+bool use_avx2_dots() {
+  static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return cpu;
+}
+
+void assign_block(const float* x, std::int64_t rows, const float* centroids, const PackedCentroids* packed,
                   const double* c_norm, double c_norm_max, std::int64_t k, std::int64_t d, float* dots,
                   std::int32_t* labels, float* distances) {
+  double v[kMaxScoredCentroids];
   // dots[r][c] = x_r . c_c
   if (packed != nullptr)
-    dots_avx2(x, rows, packed, k, d, dots);
+    dots_avx2(x, rows, *packed, dots);
   else
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(k),
               static_cast<int>(d), 1.0f, x, static_cast<int>(d), centroids, static_cast<int>(d), 0.0f, dots,
@@ -127,12 +167,12 @@ void assign_block(const float* x, std::int64_t rows, const float* centroids, con
     const float* dr = dots + r * k;
     // v_c = ||c||^2 - 2 x.c orders the centroids like the squared distance
     // (||x||^2 is the same for all of them, so it is not computed).
+    centroid_scores(c_norm, dr, k, v);
     double best = DBL_MAX;
     std::int64_t best_c = 0;
     for (std::int64_t c = 0; c < k; ++c) {
-      const double v = c_norm[c] - 2.0 * static_cast<double>(dr[c]);
-      if (v < best) {
-        best = v;
+      if (v[c] < best) {
+        best = v[c];
         best_c = c;
       }
     }
@@ -147,10 +187,10 @@ void assign_block(const float* x, std::int64_t rows, const float* centroids, con
     const double bound = 8.0 * (static_cast<double>(d) + 2.0) * 0.5 * static_cast<double>(FLT_EPSILON) * x_len *
                              std::sqrt(c_norm_max) +
                          1e-12 * (x_len * x_len + c_norm_max);
+    const std::int64_t first_best = best_c;
     for (std::int64_t c = 0; c < k; ++c) {
-      if (c == best_c) continue;
-      const double v = c_norm[c] - 2.0 * static_cast<double>(dr[c]);
-      if (v > best + bound) continue;
+      if (c == first_best) continue;
+      if (v[c] > best + bound) continue;
       const double e = exact_squared_distance(xr, centroids + c * d, d);
       if (e < exact_best || (e == exact_best && c < best_c)) {
         exact_best = e;
@@ -164,30 +204,60 @@ void assign_block(const float* x, std::int64_t rows, const float* centroids, con
 
 }  // namespace
 
-PERSONAS_HOT double exact_squared_distance(const float* a, const float* b, std::int64_t d) {
-  // Four independent partial sums in a fixed order: vectorisable and deterministic.
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+namespace {
+
+// exact_squared_distance with AVX2 intrinsics: accumulator j holds s[4j..4j+3],
+// so the sums and their combination are those of the portable version below.
+__attribute__((target("avx2"))) double exact_squared_distance_avx2(const float* a, const float* b, std::int64_t d) {
+  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
   std::int64_t t = 0;
-  for (; t + 4 <= d; t += 4) {
-    const double e0 = static_cast<double>(a[t]) - b[t];
-    const double e1 = static_cast<double>(a[t + 1]) - b[t + 1];
-    const double e2 = static_cast<double>(a[t + 2]) - b[t + 2];
-    const double e3 = static_cast<double>(a[t + 3]) - b[t + 3];
-    s0 += e0 * e0;
-    s1 += e1 * e1;
-    s2 += e2 * e2;
-    s3 += e3 * e3;
-  }
-  for (; t < d; ++t) {
+  for (; t + 16 <= d; t += 16)
+    for (int j = 0; j < 4; ++j) {
+      const __m256d e = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + t + 4 * j)), _mm256_cvtps_pd(_mm_loadu_ps(b + t + 4 * j)));
+      acc[j] = _mm256_add_pd(acc[j], _mm256_mul_pd(e, e));
+    }
+  alignas(32) double s[16];
+  for (int j = 0; j < 4; ++j) _mm256_store_pd(s + 4 * j, acc[j]);
+  for (int j = 0; t < d; ++t, ++j) {
     const double e = static_cast<double>(a[t]) - b[t];
-    s0 += e * e;
+    s[j] += e * e;
   }
-  return (s0 + s1) + (s2 + s3);
+  double v[4];
+  for (int l = 0; l < 4; ++l) v[l] = (s[l] + s[4 + l]) + (s[8 + l] + s[12 + l]);
+  return (v[0] + v[1]) + (v[2] + v[3]);
+}
+
+double exact_squared_distance_portable(const float* a, const float* b, std::int64_t d) {
+  // Sixteen partial sums (s[t mod 16]) combined in a fixed tree: the same bits
+  // as the AVX2 version above and as cuda/kmeans.cu.
+  double s[16] = {};
+  std::int64_t t = 0;
+  for (; t + 16 <= d; t += 16)
+    for (int j = 0; j < 16; ++j) {
+      const double e = static_cast<double>(a[t + j]) - b[t + j];
+      s[j] += e * e;
+    }
+  for (int j = 0; t < d; ++t, ++j) {
+    const double e = static_cast<double>(a[t]) - b[t];
+    s[j] += e * e;
+  }
+  double v[4];
+  for (int l = 0; l < 4; ++l) v[l] = (s[l] + s[4 + l]) + (s[8 + l] + s[12 + l]);
+  return (v[0] + v[1]) + (v[2] + v[3]);
+}
+
+}  // namespace
+
+double exact_squared_distance(const float* a, const float* b, std::int64_t d) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2 ? exact_squared_distance_avx2(a, b, d) : exact_squared_distance_portable(a, b, d);
 }
 
 void cpu_kmeans_assign(const float* points, std::int64_t n, const float* centroids, std::int64_t k, std::int64_t d,
                        std::int32_t* labels, float* distances) {
   PERSONAS_CHECK(k >= 1 && d >= 1 && n >= 0, internal, "kmeans_assign: bad shape n={} k={} d={}", n, k, d);
+  PERSONAS_CHECK(k <= kMaxScoredCentroids, config, "kmeans_assign: k = {} is above the supported {}", k,
+                 kMaxScoredCentroids);
   if (n == 0) return;
   std::vector<double> c_norm(static_cast<std::size_t>(k));
   double c_norm_max = 0.0;
@@ -196,7 +266,7 @@ void cpu_kmeans_assign(const float* points, std::int64_t n, const float* centroi
     c_norm_max = std::max(c_norm_max, c_norm[static_cast<std::size_t>(c)]);
   }
   const std::int64_t n_blocks = (n + kBlockRows - 1) / kBlockRows;
-  const std::vector<float> packed = use_avx2_dots(d) ? pack_centroids(centroids, k, d) : std::vector<float>{};
+  const PackedCentroids packed = use_avx2_dots() ? pack_centroids(centroids, k, d) : PackedCentroids{};
   SingleThreadedBlas single_blas;
 #pragma omp parallel
   {
@@ -205,8 +275,8 @@ void cpu_kmeans_assign(const float* points, std::int64_t n, const float* centroi
     for (std::int64_t b = 0; b < n_blocks; ++b) {
       const std::int64_t begin = b * kBlockRows;
       const std::int64_t rows = std::min(kBlockRows, n - begin);
-      assign_block(points + begin * d, rows, centroids, packed.empty() ? nullptr : packed.data(), c_norm.data(), c_norm_max, k, d, dots.data(), labels + begin,
-                   distances + begin);
+      assign_block(points + begin * d, rows, centroids, packed.data.empty() ? nullptr : &packed, c_norm.data(),
+                   c_norm_max, k, d, dots.data(), labels + begin, distances + begin);
     }
   }
 }

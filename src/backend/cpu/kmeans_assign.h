@@ -10,9 +10,10 @@ namespace personas {
 // distances[i] = that squared distance. points [n, d], centroids [k, d], row-major f32.
 //
 // How: rows go in blocks of 256 (OpenMP over blocks); the dot products x.c of a
-// block come from one sgemm, giving ||x||^2 - 2 x.c + ||c||^2. That expansion
+// block come from a register-tiled AVX2 kernel (sgemm on CPUs without AVX2),
+// giving ||x||^2 - 2 x.c + ||c||^2. That expansion
 // has rounding error, so every centroid within a bound of the best one (the
-// bound covers the sgemm error) is re-checked with the direct difference
+// bound covers the dot products' error) is re-checked with the direct difference
 // sum_t (x_t - c_t)^2 accumulated in double, and the lowest index wins on an
 // exact tie. The reported distance is always the direct one. Each row's result
 // is a function of that row and the centroids only: it does not depend on the

@@ -67,6 +67,62 @@ TEST(KMeansAssign, AgreesWithDirectComputationOnRandomData) {
   }
 }
 
+// The register-tiled kernel handles groups of 16 and 8 centroids and blocks of
+// six rows: every shape around those edges must give brute-force results, and
+// a row's result must not depend on where it sits in the block.
+TEST(KMeansAssign, EdgeShapesMatchBruteForceAndRowsAreIndependent) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g;
+  for (const int k : {1, 5, 8, 9, 16, 17, 24, 37})
+    for (const int d : {1, 7, 16, 19, 256})
+      for (const int n : {1, 5, 6, 7, 301}) {
+        std::vector<float> x(static_cast<std::size_t>(n) * d), c(static_cast<std::size_t>(k) * d);
+        for (auto& v : x) v = g(rng);
+        for (auto& v : c) v = g(rng);
+        std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
+        std::vector<float> dist(static_cast<std::size_t>(n));
+        cpu_kmeans_assign(x.data(), n, c.data(), k, d, labels.data(), dist.data());
+        for (int i = 0; i < n; ++i) {
+          const float* xi = &x[static_cast<std::size_t>(i) * d];
+          double best = 1e300;
+          int arg = 0;
+          for (int j = 0; j < k; ++j) {
+            const double e = exact_squared_distance(xi, &c[static_cast<std::size_t>(j) * d], d);
+            if (e < best) best = e, arg = j;
+          }
+          ASSERT_EQ(labels[static_cast<std::size_t>(i)], arg) << "k " << k << " d " << d << " n " << n << " row " << i;
+          ASSERT_EQ(dist[static_cast<std::size_t>(i)], static_cast<float>(best));
+          std::int32_t alone_label = -1;
+          float alone_dist = -1;
+          cpu_kmeans_assign(xi, 1, c.data(), k, d, &alone_label, &alone_dist);
+          ASSERT_EQ(alone_label, labels[static_cast<std::size_t>(i)]);
+          ASSERT_EQ(alone_dist, dist[static_cast<std::size_t>(i)]);
+        }
+      }
+}
+
+// exact_squared_distance is defined as sixteen partial sums s[t mod 16]
+// combined as ((s0+s4)+(s8+s12)) + ... (cuda/kmeans.cu does the same); the
+// AVX2 path must give those bits for every length.
+TEST(KMeansAssign, ExactDistanceHasTheDefinedSummationOrder) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0.0f, 3.0f);
+  for (const int d : {1, 3, 15, 16, 17, 31, 64, 100, 256, 1024}) {
+    std::vector<float> a(static_cast<std::size_t>(d)), b(static_cast<std::size_t>(d));
+    for (auto& v : a) v = g(rng);
+    for (auto& v : b) v = g(rng);
+    double s[16] = {};
+    for (int t = 0; t < d; ++t) {
+      const double e = static_cast<double>(a[static_cast<std::size_t>(t)]) - b[static_cast<std::size_t>(t)];
+      s[t % 16] += e * e;
+    }
+    double v[4];
+    for (int l = 0; l < 4; ++l) v[l] = (s[l] + s[4 + l]) + (s[8 + l] + s[12 + l]);
+    const double expected = (v[0] + v[1]) + (v[2] + v[3]);
+    EXPECT_EQ(exact_squared_distance(a.data(), b.data(), d), expected) << "d " << d;
+  }
+}
+
 // Six points in two obvious groups; worked out by hand:
 //   group A = (0,0), (0,2), (2,0)  mean (2/3, 2/3)
 //   group B = (10,10), (10,12), (12,10)  mean (32/3, 32/3)
