@@ -159,7 +159,10 @@ std::string LocalChatClient::generate(const std::string& prompt_text, int max_ne
   auto ids = tokenizer_.encode(prompt_text, /*add_bos=*/true);
   const auto budget = static_cast<std::size_t>(max_seq_ - max_new);
   if (ids.size() > budget) {  // keep BOS and the most recent tokens
-    ++truncated_prompts_;
+    if (truncated_prompts_++ == 0)
+      plog::warn("distill: a prompt of {} tokens is cut from the left to {} (model.max_seq {} minus {} to generate); "
+                 "raise model.max_seq (up to the model's {} positions) to keep whole conversations",
+                 ids.size(), budget, max_seq_, max_new, model_.config().max_position_embeddings);
     std::vector<std::int32_t> cut;
     cut.reserve(budget);
     cut.push_back(ids.front());

@@ -218,7 +218,7 @@ TEST(DistillLocal, KilledRunResumesAndOutputsMatchAnUninterruptedRun) {
   auto comm = make_local_comm();
   DistillRunOptions options;
   options.local_checkpoint = (tmp / "tiny.h5").string();
-  options.local_max_seq = 256;
+  options.local_max_seq = 192;
   options.backend = "cpu";
   auto config = local_config();
   config.reflection = false;
