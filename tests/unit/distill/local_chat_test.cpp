@@ -239,9 +239,9 @@ TEST(DistillLocal, KilledRunResumesAndOutputsMatchAnUninterruptedRun) {
             read_file(whole.rank_file("distill", "memories", 0, "jsonl")));
 }
 
-TEST(DistillLocal, FreeFormatFailuresAreListedWithReasons) {
+TEST(DistillLocal, FreeFormatFailuresAreListedAndRetried) {
   // A random model does not write JSON: every user fails after one repair
-  // request, and is listed with the reason.
+  // request, and is listed with the reason; --retry-failed redoes them.
   testing::TempDir tmp;
   testing::write_tiny_local_checkpoint(tmp / "tiny.h5");
   auto data = testing::tiny_dataset(2);
@@ -260,6 +260,16 @@ TEST(DistillLocal, FreeFormatFailuresAreListedWithReasons) {
   auto failed = read_records(run.rank_file("distill", "failed", 0, "jsonl"));
   ASSERT_EQ(failed.size(), 2u);
   for (const auto& r : failed) EXPECT_NE(r.reason.find("answer not usable after one repair request"), std::string::npos) << r.reason;
+  // --retry-failed redoes exactly them (and, deterministic, they fail the same way).
+  auto retry = options;
+  retry.retry_failed = true;
+  auto again = run_distill(run, data, config, retry, *comm);
+  EXPECT_EQ(again.users_done_now, 2);
+  EXPECT_EQ(again.calls, 4);
+  EXPECT_EQ(again.users_failed, 2);
+  auto failed_again = read_records(run.rank_file("distill", "failed", 0, "jsonl"));
+  ASSERT_EQ(failed_again.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) EXPECT_EQ(failed_again[i].reason, failed[i].reason);
 }
 
 TEST(DistillLocal, MissingCheckpointIsAnIoErrorWithAHint) {
