@@ -36,7 +36,11 @@ std::vector<std::string> stage_hashes(const ConfigSchema& schema) {
   for (const auto& stage : pipeline_stages()) {
     // Only sections that exist in this build count (a room not built yet has none).
     std::vector<std::string> present;
-    for (const auto& section : stage.sections) {
+    std::vector<std::string> sections = stage.sections;
+    // Distilling with our own engine reads the [model] checkpoint: a new one redoes distill.
+    if (stage.name == "distill" && schema.has("distill.provider") && schema.get("distill.provider") == "local")
+      sections.push_back("model");
+    for (const auto& section : sections) {
       for (const auto& s : schema.sections())
         if (s == section) present.push_back(section);
     }

@@ -2,7 +2,9 @@
 # e2e fault: one rank is killed (SIGKILL) in the middle of training. Every rank
 # must stop within a bounded time (no hang) with a non-zero exit, and running
 # `personas run` again resumes (finished stages skipped, training from its
-# checkpoints) and completes every stage.
+# checkpoints), completes every stage, and gives the same results as an
+# uninterrupted run of the same configuration: the same per-user predictions
+# and metrics (timings aside) and the same training losses step by step.
 set -euo pipefail
 
 SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -48,4 +50,42 @@ for stage in prepare distill model embed cluster train eval report; do
 done
 [[ $(grep -c "done already with this configuration, skipped" "$tmp/second.log") -ge 5 ]] ||
   fail "the rerun must skip the stages finished before the kill"
+
+echo "== an uninterrupted run of the same configuration, to compare"
+ref_args=("${args[@]}")
+ref_args[4]="$tmp/ref"
+mpirun -np 2 --oversubscribe "$BIN" "${ref_args[@]}" > "$tmp/ref.log" 2>&1 ||
+  { tail -40 "$tmp/ref.log" >&2; fail "the uninterrupted run failed"; }
+cmp -s "$tmp/run/eval/per-user.jsonl" "$tmp/ref/eval/per-user.jsonl" ||
+  { diff "$tmp/run/eval/per-user.jsonl" "$tmp/ref/eval/per-user.jsonl" | head -5 >&2;
+    fail "per-user predictions of the resumed run differ from the uninterrupted run"; }
+# metrics.json without timings; the loss of every training step (the resumed
+# log holds the steps before the kill, possibly again after the checkpoint).
+/usr/bin/python3 - "$tmp/run" "$tmp/ref" <<'PY' || fail "the resumed run's results differ from the uninterrupted run"
+import json, sys, glob, os
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if "second" not in k and "time" not in k}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+resumed, ref = (strip(json.load(open(os.path.join(d, "eval/metrics.json")))) for d in sys.argv[1:])
+if resumed != ref:
+    sys.exit("metrics.json differs")
+def losses(d):
+    steps = {}
+    for path in glob.glob(os.path.join(d, "train/log-rank-*.jsonl")):
+        for line in open(path):
+            r = json.loads(line)
+            if "loss" in r and "step" in r and "adapter" in r:
+                steps.setdefault((r["adapter"], r["step"]), set()).add(r["loss"])
+    return steps
+a, b = losses(sys.argv[1]), losses(sys.argv[2])
+if set(a) != set(b):
+    sys.exit(f"different training steps: {len(a)} resumed, {len(b)} uninterrupted")
+bad = [k for k in a if a[k] != b[k]]
+if bad:
+    sys.exit(f"{len(bad)} steps have different losses, e.g. {bad[0]}: {a[bad[0]]} vs {b[bad[0]]}")
+print(f"{len(a)} training steps with identical losses; metrics identical")
+PY
 echo "rank_kill: ok"
