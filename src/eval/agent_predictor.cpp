@@ -48,6 +48,8 @@ AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& in, const 
   options.max_items_per_user = in.eval.agent_max_items;
   options.sample.style = parse_prompt_style(in.train.prompt_style);
   options.sample.retrieve_k = kind == "zero_shot" && in.eval.zero_shot_profile_only ? 0 : in.train.retrieve_k;
+  options.sample.profile_words = in.train.profile_words;
+  options.sample.traits = in.train.traits;
   options.sample.answer_with_reason = in.train.answer == "digit+reason";
   options.sample.reason_words = in.train.reason_words;
   options.sample.max_len = std::min<int>(in.train.max_seq_len > 0 ? in.train.max_seq_len : in.default_max_len,

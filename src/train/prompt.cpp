@@ -74,7 +74,7 @@ PromptParts render_paper(const PromptInputs& in) {
   PromptParts p;
   std::string profile = first_words(std::string(trim(m.profile)), in.profile_words);
   p.system = "You are a movie viewer in a recommender system. Rate movies exactly as the person described below would.\n\n"
-             "PERSONA:\n" + traits(m);
+             "PERSONA:\n" + (in.traits ? traits(m) : std::string());
   if (!profile.empty()) p.system += "\n" + profile;
   std::string user;
   if (!in.retrieved.empty()) {
@@ -93,7 +93,7 @@ PromptParts render_compact(const PromptInputs& in) {
   const UserMemory& m = *in.memory;
   PromptParts p;
   std::string profile = first_words(std::string(trim(m.profile)), in.profile_words);
-  p.system = traits(m);
+  p.system = in.traits ? traits(m) : std::string();
   if (!profile.empty()) p.system += (p.system.empty() ? "" : " ") + profile;
   std::string user;
   for (const ItemNote* note : in.retrieved) user += "Memory: " + std::string(trim(note->text)) + "\n";

@@ -45,6 +45,7 @@ struct PromptInputs {
   ItemLine target;
   std::vector<const ItemNote*> retrieved;  // best first
   int profile_words = -1;                  // -1 = whole profile; else the first N words
+  bool traits = true;                      // the activity/conformity/diversity sentences
 };
 
 PromptParts render_prompt(PromptStyle style, const PromptInputs& in);

@@ -53,6 +53,11 @@ Fitted fit_prompt(PromptInputs in, const PromptEncoder& encoder, const SampleOpt
                   const std::string& answer) {
   Fitted f;
   int profile_words = static_cast<int>(count_words(in.memory->profile));
+  if (options.profile_words > 0 && options.profile_words < profile_words) {
+    profile_words = options.profile_words;
+    in.profile_words = profile_words;
+  }
+  in.traits = options.traits;
   for (;;) {
     auto parts = render_prompt(options.style, in);
     parts.answer = answer;

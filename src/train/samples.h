@@ -51,6 +51,8 @@ struct SampleOptions {
   bool answer_with_reason = false;
   int reason_words = 24;
   int retrieve_k = 1;
+  int profile_words = 0;        // cap on the profile's words (0 = all)
+  bool traits = true;           // the trait sentences in the prompt
   int max_len = 4096;           // tokens
   double val_fraction = 0.1;    // latest slice of each user's training period
 };

@@ -64,6 +64,11 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
                "the trained answer: the rating digit, or the digit then a short reason from the user's note");
   s.add("train.retrieve_k", &retrieve_k, "memories retrieved per sample (RAFT; paper: 1; 0 = profile only)");
+  s.add("train.profile_words", &profile_words,
+        "at most this many words of the profile in each prompt, from its start (0 = the whole profile); the offline "
+        "profile opens with the count, average rating and offset from item averages");
+  s.add("train.traits", &traits,
+        "put the activity/conformity/diversity sentences in each prompt (paper: yes; small models spend tokens on them)");
   s.add("train.max_seq_len", &max_seq_len, "longest sample in tokens (0 = model.max_seq); never above the model's context");
   s.add("train.reason_words", &reason_words, "digit+reason: at most this many words of reason");
   s.add("train.val_fraction", &val_fraction,
@@ -92,6 +97,7 @@ void TrainConfig::describe(ConfigSchema& s) {
       p.add("train.global_batch: {} is not a multiple of train.micro_batch {}", global_batch, micro_batch);
     if (max_steps < 0) p.add("train.max_steps: {} must be >= 0", max_steps);
     if (retrieve_k < 0) p.add("train.retrieve_k: {} must be >= 0", retrieve_k);
+    if (profile_words < 0) p.add("train.profile_words: {} must be >= 0 (0 = the whole profile)", profile_words);
     if (max_seq_len < 0) p.add("train.max_seq_len: {} must be >= 0 (0 = model context)", max_seq_len);
     if (reason_words < 1) p.add("train.reason_words: {} must be >= 1", reason_words);
     if (!(val_fraction >= 0 && val_fraction < 1)) p.add("train.val_fraction: {} must be in [0, 1)", val_fraction);

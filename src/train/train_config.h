@@ -48,6 +48,8 @@ struct TrainConfig {
   std::string prompt_style = "paper"; // paper|compact
   std::string answer = "digit";       // digit|digit+reason
   int retrieve_k = 1;                 // memories retrieved per sample
+  int profile_words = 0;              // at most this many words of the profile in a prompt (0 = all)
+  bool traits = true;                 // the activity/conformity/diversity sentences in prompts
   int max_seq_len = 0;                // 0 = model.max_seq (capped by the model's context)
   int reason_words = 24;              // digit+reason: words of the note kept
   // validation

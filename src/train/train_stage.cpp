@@ -88,6 +88,8 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   so.answer_with_reason = tc.answer == "digit+reason";
   so.reason_words = tc.reason_words;
   so.retrieve_k = tc.retrieve_k;
+  so.profile_words = tc.profile_words;
+  so.traits = tc.traits;
   so.max_len = max_len;
   so.val_fraction = tc.val_fraction;
   SampleStats stats;

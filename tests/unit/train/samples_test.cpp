@@ -180,3 +180,25 @@ TEST(Samples, ValidationCount) {
   EXPECT_EQ(validation_count(1, 0.5), 0);
   EXPECT_EQ(validation_count(10, 0.0), 0);
 }
+
+TEST(Samples, ProfileCapAndTraitsOff) {
+  Fixture f;
+  ByteEncoder enc;
+  SampleOptions o;
+  o.style = PromptStyle::compact;
+  o.profile_words = 3;
+  o.traits = false;
+  auto samples = build_training_samples(f.data, {f.memory}, item_vectors_from_features(f.data), enc, o, nullptr);
+  ASSERT_FALSE(samples.empty());
+  const std::string prompt = text_of(samples[0], false);
+  EXPECT_EQ(prompt.rfind("I love comedies|", 0), 0u) << prompt;  // the first 3 words, no trait sentence
+  EXPECT_EQ(prompt.find("I watch a lot."), std::string::npos);
+  EXPECT_FALSE(samples[0].shortened);  // a configured cap is not a shortening
+  o.traits = true;
+  o.profile_words = 0;
+  const std::string full = text_of(
+      build_training_samples(f.data, {f.memory}, item_vectors_from_features(f.data), enc, o, nullptr)[0], false);
+  EXPECT_NE(full.find("I watch a lot. I follow the crowd. I like few genres. I love comedies and old films"),
+            std::string::npos)
+      << full;
+}
