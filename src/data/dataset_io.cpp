@@ -133,9 +133,6 @@ Dataset load_dataset(const RunDir& run, Comm& comm) {
     auto occupation_names = f.read_strings("/users/occupation_names");
     const std::uint64_t i0 = static_cast<std::uint64_t>(first.front());
     const std::uint64_t i1 = static_cast<std::uint64_t>(first.back() + n_train.back() + n_test.back());
-    auto item = f.read_rows<std::int32_t>("/interactions/item", i0, i1);
-    auto rating = f.read_rows<float>("/interactions/rating", i0, i1);
-    auto timestamp = f.read_rows<std::int64_t>("/interactions/timestamp", i0, i1);
     const std::int64_t base = static_cast<std::int64_t>(ds.interactions.size());
     for (std::size_t i = 0; i < id.size(); ++i) {
       User u;
@@ -152,12 +149,21 @@ Dataset load_dataset(const RunDir& run, Comm& comm) {
       u.n_test = n_test[i];
       ds.users.push_back(std::move(u));
     }
-    ds.interactions.reserve(ds.interactions.size() + item.size());
-    for (std::size_t j = 0; j < item.size(); ++j) {
-      PERSONAS_CHECK(item[j] >= 0 && static_cast<std::size_t>(item[j]) < ds.items.size(), data,
-                     "'{}': interaction {} names item index {} of {}", file_path.string(), i0 + j, item[j],
-                     ds.items.size());
-      ds.interactions.push_back(Interaction{item[j], rating[j], timestamp[j]});
+    // Interactions in slices: reading the whole block's columns first would
+    // hold every interaction twice (columns + structs, 2 x 16 bytes each).
+    constexpr std::uint64_t kSlice = 1 << 20;
+    ds.interactions.reserve(ds.interactions.size() + static_cast<std::size_t>(i1 - i0));
+    for (std::uint64_t s0 = i0; s0 < i1; s0 += kSlice) {
+      const std::uint64_t s1 = std::min(i1, s0 + kSlice);
+      auto item = f.read_rows<std::int32_t>("/interactions/item", s0, s1);
+      auto rating = f.read_rows<float>("/interactions/rating", s0, s1);
+      auto timestamp = f.read_rows<std::int64_t>("/interactions/timestamp", s0, s1);
+      for (std::size_t j = 0; j < item.size(); ++j) {
+        PERSONAS_CHECK(item[j] >= 0 && static_cast<std::size_t>(item[j]) < ds.items.size(), data,
+                       "'{}': interaction {} names item index {} of {}", file_path.string(), s0 + j, item[j],
+                       ds.items.size());
+        ds.interactions.push_back(Interaction{item[j], rating[j], timestamp[j]});
+      }
     }
   }
   PERSONAS_CHECK(static_cast<std::int64_t>(ds.users.size()) == end - begin, data,
