@@ -89,6 +89,7 @@ def run_stage(args, stage, users, ranks, run_dir, log_dir):
         "load_avg_before": round(os.getloadavg()[0], 2),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": args.commit,
+        "binary": args.personas,
     }
 
 
@@ -118,19 +119,19 @@ def fmt_users(n):
 
 
 def table(results):
-    lines = ["| users | ranks | stage | wall s | us/user | peak RSS (sum over ranks) MiB | per rank MiB | "
-             "bytes/user (RSS) | disk bytes/user | CPU s | load before |",
-             "| ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| users | ranks | stage | wall s | wall us/user | CPU s (all ranks) | CPU us/user | peak RSS MiB (sum "
+             "over ranks) | per rank MiB | RSS bytes/user | disk bytes/user | load before | binary |",
+             "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
     for r in results:
         u = r["users"]
         lines.append(f"| {fmt_users(u)} | {r['ranks']} | {r['stage']} | {r['wall_s']:.1f} | "
-                     f"{1e6 * r['wall_s'] / u:.1f} | {r['peak_rss_sum_mib']:.0f} | "
-                     f"{', '.join(f'{x:.0f}' for x in r['rss_per_rank_mib'])} | "
-                     f"{r['peak_rss_sum_mib'] * 1048576 / u:.0f} | {r['disk_bytes'] / u:.0f} | {r['cpu_s']:.0f} | "
-                     f"{r.get('load_avg_before', 0):.1f} |")
+                     f"{1e6 * r['wall_s'] / u:.1f} | {r['cpu_s']:.1f} | {1e6 * r['cpu_s'] / u:.1f} | "
+                     f"{r['peak_rss_sum_mib']:.0f} | {', '.join(f'{x:.0f}' for x in r['rss_per_rank_mib'])} | "
+                     f"{r['peak_rss_sum_mib'] * 1048576 / u:.0f} | {r['disk_bytes'] / u:.0f} | "
+                     f"{r.get('load_avg_before', 0):.1f} | {os.path.basename(r.get('binary', '?'))} |")
     # Sum of distill + embed + cluster per (users, ranks): the goal.
-    lines += ["", "| users | ranks | distill+embed+cluster wall s | us/user | max peak RSS of the three (MiB) | all "
-              "stages wall s |", "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += ["", "| users | ranks | distill+embed+cluster wall s | wall us/user | CPU us/user | max peak RSS of the "
+              "three (MiB) | all stages wall s |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     keys = sorted({(r["users"], r["ranks"]) for r in results})
     for u, n in keys:
         rows = {r["stage"]: r for r in results if r["users"] == u and r["ranks"] == n}
@@ -142,6 +143,7 @@ def table(results):
             note = ""
         w = sum(r["wall_s"] for r in goal)
         lines.append(f"| {fmt_users(u)} | {n} | {w:.0f} {note} | {1e6 * w / u:.1f} | "
+                     f"{1e6 * sum(r['cpu_s'] for r in goal) / u:.1f} | "
                      f"{max((r['peak_rss_sum_mib'] for r in goal), default=0):.0f} | "
                      f"{sum(r['wall_s'] for r in rows.values()):.0f} |")
     return "\n".join(lines)
