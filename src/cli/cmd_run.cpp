@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <optional>
 #include <fstream>
 
 #include "cli/commands.h"
@@ -88,10 +89,21 @@ int run_pipeline(CommandContext& ctx) {
       outcomes.push_back({stage.name, "not run", 0});
       continue;
     }
-    auto marker = run.done_marker(stage.name);
+    // Rank 0 reads the marker and every rank decides from its copy: a rank
+    // reading the file itself could see it vanish when rank 0, ahead,
+    // clears it for the redo (seen with --from) and take another branch.
+    std::string marker_text;
+    if (comm.is_root()) {
+      const auto on_disk = run.done_marker(stage.name);
+      marker_text = on_disk ? on_disk->dump() : std::string();
+    }
+    comm.broadcast_string(marker_text, 0);
+    const std::optional<nlohmann::json> marker =
+        marker_text.empty() ? std::nullopt : std::optional<nlohmann::json>(nlohmann::json::parse(marker_text));
+    const bool done_here = marker && marker->value("config_hash", "") == hashes[i];
     const bool forced = !from.empty() && i >= first;
-    if (i < first || (!forced && !stage.always_redo && run.is_done(stage.name, hashes[i]))) {
-      if (!run.is_done(stage.name, hashes[i]) && i < first) {
+    if (i < first || (!forced && !stage.always_redo && done_here)) {
+      if (!done_here && i < first) {
         PERSONAS_CHECK_HINT(marker.has_value(), config, "drop --from, or run the earlier stages first",
                             "stage '{}' comes before run.from '{}' but has not finished in {}", stage.name,
                             from, run.root().string());

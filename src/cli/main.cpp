@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "backend/cpu/host_threads.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/fs.h"
@@ -86,7 +87,7 @@ void set_threads(const Config& config, const Comm& comm) {
     int cores = omp_get_num_procs();
     threads = std::max(1, cores / std::max(1, comm.local_size()));
   }
-  omp_set_num_threads(threads);
+  set_host_threads(threads);  // OpenMP and OpenBLAS alike: ranks x threads <= cores
 }
 
 int run_command(const Command& command, int argc, char** argv, Comm& comm) {

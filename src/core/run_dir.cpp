@@ -30,6 +30,9 @@ std::optional<nlohmann::json> RunDir::done_marker(const std::string& stage) cons
     return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a damaged marker means "not done"
+  } catch (const Error&) {
+    if (!fs::exists(path)) return std::nullopt;  // removed between the check and the read
+    throw;
   }
 }
 

@@ -99,8 +99,13 @@ ModelWeights random_weights(const Phi3Config& config, std::uint64_t seed, double
     if (norm) {
       std::fill(t.data.begin(), t.data.end(), 1.0f);
     } else {
+      // The output projection gets fan-in scale (1/sqrt(hidden)): with 0.02 a
+      // logit could never exceed 0.02 * hidden (the final norm is frozen at 1),
+      // 2.6 at hidden 128, so no adapter on a frozen random base could make a
+      // token likely: training plateaued at a loss of ln(vocab) - 2.6.
+      const double std = spec.name == "lm_head.weight" ? 1.0 / std::sqrt(static_cast<double>(config.hidden_size)) : init_std;
       // One stream per tensor: the seed mixed with the tensor's position.
-      fill_normal(t.data, seed * 0x100000001b3ull + (++index) * 0x9e3779b97f4a7c15ull, init_std);
+      fill_normal(t.data, seed * 0x100000001b3ull + (++index) * 0x9e3779b97f4a7c15ull, std);
     }
     w.tensors.emplace(spec.name, std::move(t));
   }

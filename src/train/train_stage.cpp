@@ -8,7 +8,9 @@
 
 #include "backend/backend.h"
 #include "core/errors.h"
+#include "core/fs.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "data/dataset_io.h"
 #include "distill/memories.h"
 #include "io/hdf5_file.h"
@@ -46,15 +48,41 @@ LoraSpec make_spec(const LoraConfig& lora, std::uint64_t seed) {
 }
 
 // True when the adapter's HDF5 export exists and was made with this config.
-bool already_exported(const fs::path& path, const std::string& config_hash) {
+// An adapter counts as trained only for this configuration and this base model.
+bool already_exported(const fs::path& path, const std::string& config_hash, const std::string& fingerprint) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return false;
   try {
     h5::File f(path, h5::File::Mode::read);
-    return f.has_attr("/", "config_hash") && f.attr_string("/", "config_hash") == config_hash;
+    return f.has_attr("/", "config_hash") && f.attr_string("/", "config_hash") == config_hash &&
+           f.has_attr("/", "base_fingerprint") && f.attr_string("/", "base_fingerprint") == fingerprint;
   } catch (const Error&) {
     return false;
   }
+}
+
+// Resuming is only right from checkpoints of this configuration and base
+// model: the adapter's checkpoint folder carries KEY (config hash and base
+// fingerprint); another key means an older run's state, which is removed.
+void discard_foreign_checkpoints(const fs::path& dir, const std::string& key, Comm& group) {
+  if (group.rank() == 0) {
+    const fs::path key_file = dir / "KEY";
+    std::error_code ec;
+    std::string found;
+    if (fs::exists(key_file, ec)) found = std::string(trim(read_file(key_file)));
+    if (found != key) {
+      if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+        plog::info("train: {} holds checkpoints of another configuration or base model; starting afresh",
+                   dir.string());
+        fs::remove_all(dir, ec);
+        PERSONAS_CHECK(!ec, io, "cannot remove {}: {}", dir.string(), ec.message());
+      }
+      fs::create_directories(dir, ec);
+      PERSONAS_CHECK(!ec, io, "cannot create {}: {}", dir.string(), ec.message());
+      write_file_atomic(key_file, key + "\n");
+    }
+  }
+  group.barrier();
 }
 
 }  // namespace
@@ -174,7 +202,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     for (auto& s : mine[i]) (s.validation ? ad.val : ad.train).push_back(std::move(s));
     mine[i].clear();
     const fs::path h5_path = adapters_dir / (ad.name + ".h5");
-    if (already_exported(h5_path, options.config_hash)) {
+    if (already_exported(h5_path, options.config_hash, fingerprint)) {
       plog::info("train: {} already trained with this configuration; skipped", ad.name);
       adapters_summary.push_back({{"name", ad.name}, {"adapter", a}, {"skipped", true}});
       continue;
@@ -188,6 +216,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     to.seed = mix_seed(seed, static_cast<std::uint64_t>(a), 0xADA);
     to.pad_id = pad_id;
     to.checkpoint_dir = stage / "checkpoints" / ad.name;
+    discard_foreign_checkpoints(to.checkpoint_dir, options.config_hash + " " + fingerprint, *group);
     to.log = &log;
     to.interrupt_after = options.interrupt_after;
     auto result = train_adapter(model, 0, ad, *group, to);

@@ -88,4 +88,10 @@ if bad:
     sys.exit(f"{len(bad)} steps have different losses, e.g. {bad[0]}: {a[bad[0]]} vs {b[bad[0]]}")
 print(f"{len(a)} training steps with identical losses; metrics identical")
 PY
+
+# --from redoes stages on every rank: rank 0 clears a marker that the other
+# ranks must not read on their own (they once failed on the vanished file).
+mpirun -np 2 --oversubscribe "$BIN" "${ref_args[@]}" --from embed --until cluster > "$tmp/from.log" 2>&1 ||
+  { tail -20 "$tmp/from.log" >&2; fail "run --from embed failed"; }
+grep -q "cluster: redone (run.from = embed)" "$tmp/from.log" || fail "run --from embed did not redo cluster"
 echo "rank_kill: ok"
