@@ -43,7 +43,8 @@ def main():
     args = ap.parse_args()
     common = ["--n", str(args.n), "--d", str(args.d), "--k", str(args.k), "--iters", str(args.iters)]
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1",
+               OPENBLAS_NUM_THREADS="1")
     with tempfile.TemporaryDirectory() as tmp:
         data_path = os.path.join(tmp, "kmeans.bin")
         ours1 = run([args.bench, *common, "--threads", str(args.threads), "--write", data_path], env)

@@ -206,6 +206,17 @@ void assign_block(const float* x, std::int64_t rows, const float* centroids, con
 
 namespace {
 
+// The last d - t terms into s[0..], then the fixed combination tree.
+double finish_partial_sums(double* s, const float* a, const float* b, std::int64_t t, std::int64_t d) {
+  for (int j = 0; t < d; ++t, ++j) {
+    const double e = static_cast<double>(a[t]) - b[t];
+    s[j] += e * e;
+  }
+  double v[4];
+  for (int l = 0; l < 4; ++l) v[l] = (s[l] + s[4 + l]) + (s[8 + l] + s[12 + l]);
+  return (v[0] + v[1]) + (v[2] + v[3]);
+}
+
 // exact_squared_distance with AVX2 intrinsics: accumulator j holds s[4j..4j+3],
 // so the sums and their combination are those of the portable version below.
 __attribute__((target("avx2"))) double exact_squared_distance_avx2(const float* a, const float* b, std::int64_t d) {
@@ -218,13 +229,7 @@ __attribute__((target("avx2"))) double exact_squared_distance_avx2(const float* 
     }
   alignas(32) double s[16];
   for (int j = 0; j < 4; ++j) _mm256_store_pd(s + 4 * j, acc[j]);
-  for (int j = 0; t < d; ++t, ++j) {
-    const double e = static_cast<double>(a[t]) - b[t];
-    s[j] += e * e;
-  }
-  double v[4];
-  for (int l = 0; l < 4; ++l) v[l] = (s[l] + s[4 + l]) + (s[8 + l] + s[12 + l]);
-  return (v[0] + v[1]) + (v[2] + v[3]);
+  return finish_partial_sums(s, a, b, t, d);
 }
 
 double exact_squared_distance_portable(const float* a, const float* b, std::int64_t d) {
@@ -237,13 +242,7 @@ double exact_squared_distance_portable(const float* a, const float* b, std::int6
       const double e = static_cast<double>(a[t + j]) - b[t + j];
       s[j] += e * e;
     }
-  for (int j = 0; t < d; ++t, ++j) {
-    const double e = static_cast<double>(a[t]) - b[t];
-    s[j] += e * e;
-  }
-  double v[4];
-  for (int l = 0; l < 4; ++l) v[l] = (s[l] + s[4 + l]) + (s[8 + l] + s[12 + l]);
-  return (v[0] + v[1]) + (v[2] + v[3]);
+  return finish_partial_sums(s, a, b, t, d);
 }
 
 }  // namespace
