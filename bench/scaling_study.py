@@ -53,7 +53,8 @@ def parse_time_file(path):
     # /usr/bin/time -f "%e %M %U %S": wall seconds, max RSS in KiB, user and system CPU seconds.
     with open(path) as f:
         parts = f.read().split()
-    return {"wall_s": float(parts[-4]), "max_rss_kib": int(parts[-3]), "cpu_s": float(parts[-2]) + float(parts[-1])}
+    return {"wall_s": float(parts[-4]), "max_rss_kib": int(parts[-3]), "user_s": float(parts[-2]),
+            "sys_s": float(parts[-1]), "cpu_s": float(parts[-2]) + float(parts[-1])}
 
 
 def run_stage(args, stage, users, ranks, run_dir, log_dir):
@@ -85,6 +86,8 @@ def run_stage(args, stage, users, ranks, run_dir, log_dir):
         "rss_per_rank_mib": [round(r["max_rss_kib"] / 1024, 1) for r in per_rank],
         "peak_rss_sum_mib": round(sum(r["max_rss_kib"] for r in per_rank) / 1024, 1),
         "cpu_s": round(sum(r["cpu_s"] for r in per_rank), 1),
+        "user_cpu_s": round(sum(r["user_s"] for r in per_rank), 1),
+        "system_cpu_s": round(sum(r["sys_s"] for r in per_rank), 1),
         "disk_bytes": dir_bytes(stage_dir) if os.path.isdir(stage_dir) else 0,
         "load_avg_before": round(os.getloadavg()[0], 2),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
