@@ -239,11 +239,19 @@ ChatResult LocalChatClient::answer(const std::vector<ChatMessage>& messages, con
   const std::string joiner = format_ == ChatFormat::transcript ? " " : "";
   std::uint64_t slot_index = 0;
   r.text = build_scaffold_answer(options.shape, [&](const std::string& so_far, const std::string& slot) {
-    ChatResult part;
-    auto text = generate(prompt + joiner + so_far, slot == "profile" ? options_.profile_tokens : options_.note_tokens,
-                         /*slot=*/true, mix_seed(chat_seed, slot_index++), options.temperature, part);
-    r.prompt_tokens += part.prompt_tokens;
-    r.completion_tokens += part.completion_tokens;
+    // A sampled slot that ends at once (a stop token or a quote first) is
+    // drawn again with the next derived seed, a few times, before the empty
+    // value goes to the distiller's repair round (greedy decoding would repeat
+    // itself, so it is not retried).
+    constexpr int kSlotDraws = 4;
+    std::string text;
+    for (int draw = 0; draw < kSlotDraws && trim(text).empty() && (draw == 0 || options.temperature > 0); ++draw) {
+      ChatResult part;
+      text = generate(prompt + joiner + so_far, slot == "profile" ? options_.profile_tokens : options_.note_tokens,
+                      /*slot=*/true, mix_seed(chat_seed, slot_index++), options.temperature, part);
+      r.prompt_tokens += part.prompt_tokens;
+      r.completion_tokens += part.completion_tokens;
+    }
     return text;
   });
   return r;
