@@ -15,6 +15,7 @@
 #   EVAL_ALL_USERS=20000      every baseline incl. MF (MF replicates all ratings on every rank)
 #   EVAL_BIG_USERS=1000000    the distributed baselines (global_mean,user_mean,item_mean,bias)
 #   THREADS=2                 threads per run (all runs use the same number of cores)
+#   AGENT_RUN=runs/quickstart  a finished run with persona adapters for bench_agent_bench (skipped if absent)
 #   TORCH_PYTHON=/work/venvs/NAME/bin/python   default: the first /work/venvs/*/bin/python with torch,
 #                                              transformers and peft; none = PyTorch comparison skipped
 set -uo pipefail
@@ -84,6 +85,11 @@ run eval_all2 mpiexec -n 2 --bind-to none "$BENCH/bench_eval_bench" --users "$EV
 run eval_big1 "$BENCH/bench_eval_bench" --users "$EVAL_BIG_USERS" --baselines global_mean,user_mean,item_mean,bias
 run eval_big2 mpiexec -n 2 --bind-to none "$BENCH/bench_eval_bench" --users "$EVAL_BIG_USERS" \
     --baselines global_mean,user_mean,item_mean,bias
+# Agents' scoring speed needs a finished run with persona adapters (scripts/quickstart.sh makes one).
+AGENT_RUN=${AGENT_RUN:-$ROOT/runs/quickstart}
+if [[ -x $BENCH/bench_agent_bench && -f $AGENT_RUN/train/DONE ]]; then
+  run agents "$BENCH/bench_agent_bench" "$AGENT_RUN" --pairs 128 --generate-pairs 32 --threads "$THREADS"
+fi
 TOTAL=$(( $(date +%s) - START ))
 
 # ---- the report -------------------------------------------------------------
@@ -173,6 +179,14 @@ PY
     best=$(grep '^{' "$TMP/$e.out" | /usr/bin/python3 -c "import json,sys; r=[json.loads(l) for l in sys.stdin]; b=[x for x in r if x['baseline']=='bias']; g=[x for x in r if x['baseline']=='global_mean']; print(f\"{b[0]['test_ratings_per_second']/1e6:.2f} M ratings/s (bias) | global mean {g[0]['test_ratings_per_second']/1e6:.2f} M/s | {b[0]['test_ratings_per_second']/g[0]['test_ratings_per_second']:.2f}x\" if b and g else '? | ? | ?')")
     echo "| evaluation, $(grab "$e" '^eval_bench:' | grep -o '[0-9]* users') on $(grab "$e" '^eval_bench:' | grep -o '[0-9] rank(s)') | $best |"
   done
+  if [[ -f $TMP/agents.out ]]; then
+    grep '^{"measure"' "$TMP/agents.out" | /usr/bin/python3 -c "
+import json, sys
+for r in map(json.loads, sys.stdin):
+    print(f\"| agents, {r['measure']} ({r['personas']} personas, {r['threads']} thread(s)) | {r['ratings_per_cpu_s']:.1f} ratings per CPU s, {r['ratings_per_s']:.1f}/s wall | - | - |\")"
+  else
+    echo "| agents (expected vs generate, mixed vs one adapter) | skipped: no finished run at \$AGENT_RUN (run scripts/quickstart.sh) | - | - |"
+  fi
   echo
   echo "## Evaluation throughput of the classical baselines"
   echo
@@ -198,5 +212,11 @@ PY
   section eval_all2 "Evaluation baselines, every baseline, 2 ranks"
   section eval_big1 "Evaluation baselines, distributed ones, 1 rank"
   section eval_big2 "Evaluation baselines, distributed ones, 2 ranks"
+  if [[ -f $TMP/agents.out ]]; then
+    section agents "Agents: expected vs generate mode, mixed-persona batches vs one adapter at a time"
+    echo '```'
+    grep '^{' "$TMP/agents.out"
+    echo '```'
+  fi
 } > "$OUT"
 echo "wrote $OUT in ${TOTAL} s" >&2
