@@ -1,6 +1,8 @@
 #include "distill/distill_stage.h"
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <cstdlib>
 #include <map>
 #include <regex>
@@ -16,6 +18,7 @@
 #include "distill/memory_records.h"
 #include "distill/offline_writer.h"
 #include "distill/prompts.h"
+#include "distill/record_index.h"
 #include "distill/user_stats.h"
 #include "io/jsonl.h"
 
@@ -25,32 +28,30 @@ namespace {
 
 constexpr const char* kStage = "distill";
 
-// Records of users in [lo, hi) found in earlier runs' files. A success
-// overrides a failure (a retried user); otherwise the first record wins.
-std::map<std::int64_t, MemoryRecord> scan_existing(const fs::path& dir, std::int64_t lo, std::int64_t hi) {
-  std::map<std::int64_t, MemoryRecord> found;
-  auto take = [&](const fs::path& file) {
-    read_jsonl(file, [&](const nlohmann::json& j, std::size_t line) {
-      auto r = record_from_json(j, fmt::format("{}:{}", file.string(), line));
-      if (r.index < lo || r.index >= hi) return;
-      auto it = found.find(r.index);
-      if (it == found.end()) found.emplace(r.index, std::move(r));
-      else if (it->second.failed && !r.failed) it->second = std::move(r);
-    });
-  };
+// Records of users in [lo, hi) found in earlier runs' files (final files and
+// parts), located without being kept. A success overrides a failure (a
+// retried user); otherwise the first record wins.
+RecordIndex index_existing(const fs::path& dir, std::int64_t lo, std::int64_t hi) {
+  RecordIndex found(lo, hi);
   static const std::regex final_name(R"((memories|failed)-rank-\d+\.jsonl)");
   static const std::regex part_name(R"(part-(\d+)-(\d+)-.*\.jsonl)");
+  std::vector<fs::path> files;  // in name order: the result must not depend on the directory's order
   if (fs::is_directory(dir))
     for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_regular_file() && std::regex_match(e.path().filename().string(), final_name)) take(e.path());
+      if (e.is_regular_file() && std::regex_match(e.path().filename().string(), final_name)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<fs::path> parts;
   if (fs::is_directory(dir / "parts"))
     for (const auto& e : fs::directory_iterator(dir / "parts")) {
       std::smatch m;
       auto name = e.path().filename().string();
       if (!e.is_regular_file() || !std::regex_match(name, m, part_name)) continue;
       if (std::stoll(m[2].str()) < lo || std::stoll(m[1].str()) >= hi) continue;  // no overlap
-      take(e.path());
+      parts.push_back(e.path());
     }
+  std::sort(parts.begin(), parts.end());
+  for (const auto& f : files) found.scan(f, /*replace=*/false);
+  for (const auto& f : parts) found.scan(f, /*replace=*/false);
   return found;
 }
 
@@ -74,13 +75,15 @@ class PartWriter {
       hi = std::max(hi, r.index);
       text += record_to_json(r, &items_).dump() + "\n";
     }
-    write_file_atomic(dir_ / fmt::format("part-{:010d}-{:010d}-r{:05d}-{}-{:06d}.jsonl", lo, hi, rank_, nonce_, seq_++), text);
+    const auto path = dir_ / fmt::format("part-{:010d}-{:010d}-r{:05d}-{}-{:06d}.jsonl", lo, hi, rank_, nonce_, seq_++);
+    write_file_atomic(path, text);
+    written_.push_back(path);
     saved_ += static_cast<std::int64_t>(pending_.size());
-    for (auto& r : pending_) done_.push_back(std::move(r));
     pending_.clear();
   }
   std::int64_t saved() const { return saved_; }
-  std::vector<MemoryRecord>& done() { return done_; }
+  // This run's part files, in the order written.
+  const std::vector<fs::path>& written() const { return written_; }
 
  private:
   fs::path dir_;
@@ -89,7 +92,8 @@ class PartWriter {
   std::string nonce_;
   int seq_ = 0;
   std::int64_t saved_ = 0;
-  std::vector<MemoryRecord> pending_, done_;
+  std::vector<MemoryRecord> pending_;
+  std::vector<fs::path> written_;
 };
 
 MemoryRecord to_record(UserOutcome&& o) {
@@ -114,10 +118,19 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   const std::int64_t lo = data.first_user, hi = lo + static_cast<std::int64_t>(data.users.size());
 
   // Statistics and traits (thresholds over every rank's users).
+  // The offline writer needs one user's statistics at a time: they are
+  // recomputed in its loop rather than kept for every user (a few hundred
+  // bytes each); LLM conversations hold references to them, so they keep all.
   std::vector<UserStats> stats;
-  stats.reserve(data.users.size());
-  for (const auto& u : data.users) stats.push_back(compute_user_stats(data, u));
-  auto thresholds = trait_thresholds(stats, comm);
+  std::vector<double> trait_values;
+  trait_values.reserve(data.users.size() * 3);
+  for (const auto& u : data.users) {
+    UserStats s = compute_user_stats(data, u);
+    append_trait_values(s, trait_values);
+    if (provider != "offline") stats.push_back(std::move(s));
+  }
+  const auto thresholds = trait_thresholds(trait_values, comm);
+  trait_values = {};
   for (auto& s : stats) assign_traits(s, thresholds);
 
   PromptSet prompts;
@@ -170,11 +183,11 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   }
   comm.barrier();
 
-  auto existing = scan_existing(dir, lo, hi);
+  RecordIndex records = index_existing(dir, lo, hi);
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < data.users.size(); ++i) {
-    auto it = existing.find(lo + static_cast<std::int64_t>(i));
-    if (it == existing.end() || (options.retry_failed && it->second.failed)) todo.push_back(i);
+    const std::int64_t g = lo + static_cast<std::int64_t>(i);
+    if (!records.has(g) || (options.retry_failed && records.failed(g))) todo.push_back(i);
   }
   std::int64_t resumed = static_cast<std::int64_t>(data.users.size() - todo.size());
   plog::info("distill: provider {}, model {}, prompts {}; {} users on rank 0 ({} to do, {} done earlier)", provider,
@@ -195,7 +208,9 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     for (auto i : todo) {
       MemoryRecord r;
       r.index = lo + static_cast<std::int64_t>(i);
-      r.memory = write_offline_memory(data, data.users[i], stats[i]);
+      UserStats user_stats = compute_user_stats(data, data.users[i]);
+      assign_traits(user_stats, thresholds);
+      r.memory = write_offline_memory(data, data.users[i], user_stats);
       save(std::move(r));
     }
   } else if (!todo.empty()) {
@@ -263,18 +278,31 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   parts.flush();
   progress.finish();
 
-  // This rank's block: earlier records + this run's.
-  for (auto& r : parts.done()) existing[r.index] = std::move(r);
-  std::string ok_text, failed_text;
+  // This rank's block: earlier records + this run's, copied line by line in
+  // user order. Staged first and renamed after a barrier: another rank may
+  // still be reading an earlier run's file of the same name (another rank count).
+  for (const auto& path : parts.written()) records.scan(path, /*replace=*/true);
   std::int64_t n_ok = 0, n_failed = 0;
-  for (auto& [index, r] : existing) {
-    if (index < lo || index >= hi) continue;
-    (r.failed ? failed_text : ok_text) += record_to_json(r, &data.items).dump() + "\n";
-    (r.failed ? n_failed : n_ok) += 1;
-  }
+  const fs::path ok_path = run.rank_file(kStage, "memories", comm.rank(), "jsonl");
+  const fs::path failed_path = run.rank_file(kStage, "failed", comm.rank(), "jsonl");
+  auto staged = [](const fs::path& path) { return fs::path(path.string() + ".staged"); };
+  auto stage_copy = [&](const fs::path& path, bool failed, std::int64_t& count) {
+    write_atomically(staged(path), [&](const fs::path& tmp) {
+      std::ofstream out(tmp, std::ios::binary);
+      count = records.copy_lines(out, failed);
+      out.flush();
+      PERSONAS_CHECK(out, io, "cannot write '{}'", tmp.string());
+    });
+  };
+  stage_copy(ok_path, false, n_ok);
+  stage_copy(failed_path, true, n_failed);
   PERSONAS_ASSERT(n_ok + n_failed == hi - lo, "distill: {} records for a block of {} users", n_ok + n_failed, hi - lo);
-  write_file_atomic(run.rank_file(kStage, "memories", comm.rank(), "jsonl"), ok_text);
-  write_file_atomic(run.rank_file(kStage, "failed", comm.rank(), "jsonl"), failed_text);
+  comm.barrier();
+  for (const auto& path : {ok_path, failed_path}) {
+    std::error_code ec;
+    fs::rename(staged(path), path, ec);
+    PERSONAS_CHECK(!ec, io, "cannot rename '{}' to '{}': {}", staged(path).string(), path.string(), ec.message());
+  }
 
   std::vector<double> sums = {static_cast<double>(n_ok), static_cast<double>(n_failed),
                               static_cast<double>(todo.size()), static_cast<double>(resumed),

@@ -91,14 +91,20 @@ int level(double value, double low, double high) { return value <= low ? 1 : val
 
 }  // namespace
 
+void append_trait_values(const UserStats& s, std::vector<double>& values) {
+  values.push_back(s.n_ratings);
+  values.push_back(s.squared_gap);
+  values.push_back(s.genre_spread);
+}
+
 TraitThresholds trait_thresholds(const std::vector<UserStats>& local, Comm& comm) {
   std::vector<double> mine;
   mine.reserve(local.size() * 3);
-  for (const auto& s : local) {
-    mine.push_back(s.n_ratings);
-    mine.push_back(s.squared_gap);
-    mine.push_back(s.genre_spread);
-  }
+  for (const auto& s : local) append_trait_values(s, mine);
+  return trait_thresholds(mine, comm);
+}
+
+TraitThresholds trait_thresholds(const std::vector<double>& mine, Comm& comm) {
   auto parts = comm.allgatherv(std::as_bytes(std::span<const double>(mine)));
   std::vector<double> activity, conformity, diversity;
   for (const auto& part : parts) {

@@ -56,6 +56,10 @@ UserStats compute_user_stats(const Dataset& data, const User& user);
 
 // Collective: thresholds from every rank's users (identical on all ranks).
 TraitThresholds trait_thresholds(const std::vector<UserStats>& local, Comm& comm);
+// The same from each user's three trait values (append_trait_values), so a
+// caller need not keep every user's statistics.
+void append_trait_values(const UserStats& stats, std::vector<double>& values);
+TraitThresholds trait_thresholds(const std::vector<double>& trait_values, Comm& comm);
 void assign_traits(UserStats& stats, const TraitThresholds& thresholds);
 
 // Agent4Rec's trait sentences, level 1..3.
