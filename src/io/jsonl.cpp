@@ -1,5 +1,9 @@
 #include "io/jsonl.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
 #include "core/errors.h"
 #include "core/strings.h"
 
@@ -18,10 +22,15 @@ void JsonlAppender::write(const nlohmann::json& object) {
 }
 
 void read_jsonl(const fs::path& path, const std::function<void(const nlohmann::json&, std::size_t)>& visit) {
-  auto text = read_file(path);
+  // Line by line: these files reach gigabytes (distill's memories at 1M
+  // users: 4 GB per rank), which must not be read into one string.
+  std::ifstream in(path, std::ios::binary);
+  PERSONAS_CHECK_HINT(in.good(), io, "check the path and its permissions", "cannot open '{}' for reading: {}",
+                      path.string(), std::strerror(errno));
   std::size_t line_no = 0;
-  for (auto line : split_lines(text)) {
+  for (std::string line; std::getline(in, line);) {
     ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
     nlohmann::json object;
     try {
@@ -31,6 +40,7 @@ void read_jsonl(const fs::path& path, const std::function<void(const nlohmann::j
     }
     visit(object, line_no);
   }
+  PERSONAS_CHECK(!in.bad(), io, "error while reading '{}'", path.string());
 }
 
 }  // namespace personas
