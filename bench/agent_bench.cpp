@@ -12,7 +12,6 @@
 // pairs belong to different personas. Prints one JSON line per measurement and
 // checks that mixed and grouped batches give the same expected ratings.
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +21,7 @@
 #include <string>
 
 #include "backend/cpu/host_threads.h"
+#include "process_cpu.h"
 #include "comm/comm.h"
 #include "core/config_schema.h"
 #include "core/fs.h"
@@ -40,15 +40,9 @@ namespace {
 // machine the CPU figure is the steadier one.
 struct Clock {
   std::chrono::steady_clock::time_point wall = std::chrono::steady_clock::now();
-  double cpu = cpu_now();
-  static double cpu_now() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-  }
+  double cpu = process_cpu_seconds();
   double wall_seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count(); }
-  double cpu_seconds() const { return cpu_now() - cpu; }
+  double cpu_seconds() const { return process_cpu_seconds() - cpu; }
 };
 
 }  // namespace
@@ -89,14 +83,7 @@ int main(int argc, char** argv) try {
   std::vector<fs::path> files;
   for (int a = 0; a < n_personas; ++a) files.push_back(adapter_path(run_dir, fmt::format("persona-{:04d}", a)));
 
-  AgentPredictorInputs in;
-  in.run_dir = run_dir;
-  in.model_path = config.model.checkpoint(run_dir.string());
-  in.default_max_len = config.model.max_seq;
-  in.train = config.train;
-  in.eval = config.eval;
-  in.backend = config.run.backend;
-  in.seed = static_cast<std::uint64_t>(config.run.seed);
+  const auto in = agent_inputs(config.run, config.model, config.train, config.eval);  // run.dir = RUN_DIR above
   auto agent = load_agent_model(in, files, 0);
   std::vector<int> adapter_of_user(persona_of_user.begin(), persona_of_user.end());
 

@@ -12,7 +12,6 @@
 // fit_cpu_seconds (user + system time of every rank's threads during the fit)
 // is the figure to compare on a shared, loaded machine, where wall time is not.
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -21,6 +20,7 @@
 #include <fstream>
 #include <string>
 
+#include "process_cpu.h"
 #include "cluster/kmeans.h"
 #include "cluster/kmeans_init.h"
 #include "comm/comm.h"
@@ -29,14 +29,6 @@
 using namespace personas;
 
 namespace {
-
-// CPU seconds (user + system) of this process so far, all threads.
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
 
 double normal(std::uint64_t i, std::uint64_t t) {
   const double u1 = hash_uniform(11, i, t), u2 = hash_uniform(12, i, t);
@@ -92,10 +84,10 @@ int main(int argc, char** argv) {
   o.initial_centroids = init;
   comm->barrier();
   const auto t0 = std::chrono::steady_clock::now();
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = process_cpu_seconds();
   const KMeansResult r = kmeans_fit(*comm, x.data(), rows, d, begin, o, cpu_assign_fn());
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu = comm->allreduce_sum(cpu_seconds() - cpu0);  // every rank's threads
+  const double cpu = comm->allreduce_sum(process_cpu_seconds() - cpu0);  // every rank's threads
   double iter_sum = 0;
   for (const auto& h : r.history) iter_sum += h.seconds;
   if (comm->is_root())

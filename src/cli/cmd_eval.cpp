@@ -18,14 +18,7 @@ Command make_eval_command() {
     EvalStageOptions options;
     options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
     options.config_hash = stage_config_hash(ctx.schema, "eval");
-    AgentPredictorInputs agents;
-    agents.run_dir = ctx.config.run.dir;
-    agents.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
-    agents.default_max_len = ctx.config.model.max_seq;
-    agents.train = ctx.config.train;
-    agents.eval = ctx.config.eval;
-    agents.backend = ctx.config.run.backend;
-    agents.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
+    const auto agents = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
     eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options, agent_predictors(agents));
     return 0;
   };

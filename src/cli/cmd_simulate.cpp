@@ -59,14 +59,7 @@ int run_simulate(CommandContext& ctx) {
   const std::string kind = args["agent"].as<std::string>();
   PERSONAS_CHECK(kind == "persona" || kind == "global" || kind == "zero_shot", usage,
                  "--agent '{}' is not persona, global or zero_shot", kind);
-  AgentPredictorInputs in;
-  in.run_dir = ctx.config.run.dir;
-  in.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
-  in.default_max_len = ctx.config.model.max_seq;
-  in.train = ctx.config.train;
-  in.eval = ctx.config.eval;
-  in.backend = ctx.config.run.backend;
-  in.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
+  const auto in = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
   std::vector<fs::path> files;
   int persona = -1;
   if (kind == "persona") {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 
+#include "backend/cpu/host_threads.h"
 #include "backend/cpu/kmeans_assign.h"
 #include "cluster/exact_sum.h"
 #include "cluster/kmeans_init.h"
@@ -90,7 +91,7 @@ class Lloyd {
                      std::vector<std::int64_t>(static_cast<std::size_t>(k_), 0), 0};
     const std::int64_t n_chunks = (p_.n_local + kChunkRows - 1) / kChunkRows;
     if (!in_threads_) assign_(p_.data, p_.n_local, centroids.data(), k_, d, labels_.data(), distances_.data());
-    const int saved_blas = openblas_threads_one();
+    const SingleThreadedBlas single_blas;  // BLAS runs inside our OpenMP threads
 #pragma omp parallel
     {
       std::vector<std::int64_t> sums(total.sums.size(), 0), counts(total.counts.size(), 0);
@@ -131,7 +132,6 @@ class Lloyd {
         total.objective += objective;
       }
     }
-    openblas_threads_restore(saved_blas);
     std::vector<std::int64_t> packed = total.sums;
     packed.insert(packed.end(), total.counts.begin(), total.counts.end());
     packed.push_back(total.objective);
@@ -215,8 +215,6 @@ class Lloyd {
   std::vector<float>& distances() { return distances_; }
 
  private:
-  static int openblas_threads_one();
-  static void openblas_threads_restore(int saved);
 
   Comm& comm_;
   const ShardedPoints& p_;
@@ -228,21 +226,6 @@ class Lloyd {
   std::vector<std::int32_t> labels_;
   std::vector<float> distances_;
 };
-
-}  // namespace
-}  // namespace personas
-
-// cblas.h after our headers (it defines macros that clash with nothing of ours, but keep it last).
-#include <cblas.h>
-
-namespace personas {
-namespace {
-int Lloyd::openblas_threads_one() {
-  const int saved = openblas_get_num_threads();
-  openblas_set_num_threads(1);  // BLAS runs inside our OpenMP threads
-  return saved;
-}
-void Lloyd::openblas_threads_restore(int saved) { openblas_set_num_threads(saved); }
 
 bool all_finite(const float* data, std::int64_t count) {
   for (std::int64_t i = 0; i < count; ++i)

@@ -16,6 +16,19 @@
 
 namespace personas {
 
+AgentPredictorInputs agent_inputs(const RunConfig& run, const ModelConfig& model, const TrainConfig& train,
+                                  const EvalConfig& eval) {
+  AgentPredictorInputs in;
+  in.run_dir = run.dir;
+  in.model_path = model.checkpoint(run.dir);
+  in.default_max_len = model.max_seq;
+  in.train = train;
+  in.eval = eval;
+  in.backend = run.backend;
+  in.seed = static_cast<std::uint64_t>(run.seed);
+  return in;
+}
+
 fs::path adapter_path(const fs::path& run_dir, const std::string& name) {
   return run_dir / "train" / "adapters" / (name + ".h5");
 }

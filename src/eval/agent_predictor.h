@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/run_config.h"
 #include "core/run_dir.h"
 #include "eval/agent_scoring.h"
 #include "model/checkpoint.h"
+#include "model/model_config.h"
 #include "eval/eval_config.h"
 #include "eval/evaluation.h"
 #include "train/train_config.h"
@@ -31,6 +33,10 @@ struct AgentPredictorInputs {
   std::string backend = "auto";
   std::uint64_t seed = 1234;
 };
+
+// The inputs as the [run], [model], [train] and [eval] sections give them.
+AgentPredictorInputs agent_inputs(const RunConfig& run, const ModelConfig& model, const TrainConfig& train,
+                                  const EvalConfig& eval);
 
 // RUN/train/adapters/<name>.h5
 fs::path adapter_path(const fs::path& run_dir, const std::string& name);

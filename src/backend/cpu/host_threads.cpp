@@ -13,4 +13,15 @@ void set_host_threads(int threads) {
   openblas_set_num_threads(threads);
 }
 
+SingleThreadedBlas::SingleThreadedBlas() {
+  if (!omp_in_parallel()) {
+    previous_ = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+  }
+}
+
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (previous_ > 0) openblas_set_num_threads(previous_);
+}
+
 }  // namespace personas

@@ -10,4 +10,18 @@ namespace personas {
 
 void set_host_threads(int threads);
 
+// While alive (created outside an OpenMP parallel region): one OpenBLAS
+// thread, for BLAS called from inside our own OpenMP threads, which would
+// otherwise each start the whole pool; the previous count comes back after.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas();
+  ~SingleThreadedBlas();
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
 }  // namespace personas

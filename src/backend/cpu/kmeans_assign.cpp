@@ -9,32 +9,13 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/host_threads.h"
 #include "core/errors.h"
 
 namespace personas {
 namespace {
 
 constexpr std::int64_t kBlockRows = 256;
-
-// OpenBLAS (pthread build) would start its own threads inside each of our
-// OpenMP threads; one BLAS thread per OpenMP thread while we run, then restore.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() {
-    if (!omp_in_parallel()) {
-      previous_ = openblas_get_num_threads();
-      openblas_set_num_threads(1);
-    }
-  }
-  ~SingleThreadedBlas() {
-    if (previous_ > 0) openblas_set_num_threads(previous_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int previous_ = 0;
-};
 
 // The per-row loops below run once per point per iteration next to a small
 // sgemm, so they matter: the build has no -march, hence AVX2 clones picked at
