@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/errors.h"
 #include "io/hdf5_file.h"
 #include "model/init_model.h"
@@ -179,6 +181,24 @@ TEST(InitModel, PresetsAndSeededWeights) {
   EXPECT_NEAR(sum / e.size(), 0.0, 0.005);
   EXPECT_NEAR(std::sqrt(sq / e.size()), 0.02, 0.002);
   EXPECT_EQ(a.at("model.norm.weight").data, std::vector<float>(16, 1.0f));
+}
+
+// A frozen random base must let adapters make a token likely: its output
+// projection is drawn at fan-in scale (1/sqrt(hidden)); the other matrices at
+// init_std. With lm_head at 0.02 no logit could exceed 0.02 * hidden.
+TEST(RandomWeights, OutputProjectionAtFanInScale) {
+  auto c = small_config();
+  c.hidden_size = 64;
+  c.intermediate_size = 96;
+  c.vocab_size = 512;
+  const auto w = random_weights(c, 9);
+  auto sample_std = [](const HostTensor& t) {
+    double s = 0;
+    for (float v : t.data) s += static_cast<double>(v) * v;
+    return std::sqrt(s / static_cast<double>(t.data.size()));
+  };
+  EXPECT_NEAR(sample_std(w.tensors.at("lm_head.weight")), 1.0 / 8.0, 0.01);
+  EXPECT_NEAR(sample_std(w.tensors.at("model.embed_tokens.weight")), 0.02, 0.002);
 }
 
 }  // namespace
