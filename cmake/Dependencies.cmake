@@ -10,6 +10,7 @@ find_package(Threads REQUIRED)
 find_package(ZLIB REQUIRED)  # data/: gzip-compressed ratings files
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)  # io/: distill's compressed memories (libzstd-dev)
 
 set(BLA_VENDOR OpenBLAS)
 find_package(BLAS REQUIRED)

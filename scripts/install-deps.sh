@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev nlohmann-json3-dev
   libsentencepiece-dev sentencepiece libopenblas-dev
+  libzstd-dev
   python3 ccache
 )
 if [[ "${1:-}" == "--with-slurm" ]]; then

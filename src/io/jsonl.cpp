@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/strings.h"
+#include "io/line_file.h"
 
 namespace personas {
 
@@ -22,16 +23,12 @@ void JsonlAppender::write(const nlohmann::json& object) {
 }
 
 void read_jsonl(const fs::path& path, const std::function<void(const nlohmann::json&, std::size_t)>& visit) {
-  // Line by line: these files reach gigabytes (distill's memories at 1M
-  // users: 4 GB per rank), which must not be read into one string.
-  std::ifstream in(path, std::ios::binary);
-  PERSONAS_CHECK_HINT(in.good(), io, "check the path and its permissions", "cannot open '{}' for reading: {}",
-                      path.string(), std::strerror(errno));
-  std::size_t line_no = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (trim(line).empty()) continue;
+  // Line by line, plain or zstd (io/line_file.h): these files reach gigabytes
+  // (distill's memories at 1M users: 4 GB per rank), which must not be read
+  // into one string.
+  scan_lines(path, /*tolerate_truncated_tail=*/false, [&](std::string_view line, const LinePlace&, std::size_t line_no) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (trim(line).empty()) return;
     nlohmann::json object;
     try {
       object = nlohmann::json::parse(line);
@@ -39,8 +36,7 @@ void read_jsonl(const fs::path& path, const std::function<void(const nlohmann::j
       fail(ErrorKind::data, fmt::format("{}:{}: not valid JSON: {}", path.string(), line_no, e.what()));
     }
     visit(object, line_no);
-  }
-  PERSONAS_CHECK(!in.bad(), io, "error while reading '{}'", path.string());
+  });
 }
 
 }  // namespace personas

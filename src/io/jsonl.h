@@ -24,6 +24,7 @@ class JsonlAppender {
 };
 
 // Calls `visit(object, line_no)` for each line; blank lines are skipped.
+// A name ending in ".zst" is read as zstd (io/line_file.h).
 void read_jsonl(const fs::path& path, const std::function<void(const nlohmann::json&, std::size_t)>& visit);
 
 }  // namespace personas
