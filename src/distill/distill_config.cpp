@@ -31,6 +31,9 @@ void DistillConfig::describe(ConfigSchema& s) {
   s.add("distill.price_completion_per_mtok", &price_completion_per_mtok,
         "USD per million completion tokens (cost estimate)");
   s.add("distill.users_per_chunk", &users_per_chunk, "progress is saved to disk every this many finished users");
+  s.add_choice("distill.compress", &compress, {"none", "zstd"},
+               "the stage's files: none = memories-rank-N.jsonl; zstd = memories-rank-N.jsonl.zst (one zstd frame "
+               "per users_per_chunk users, ~10x smaller; every reader takes either)");
   s.add_choice("distill.local_format", &local_format, {"scaffold", "free"},
                "provider local: scaffold = the engine builds the JSON answer and the model writes only its strings "
                "(every answer parses, any checkpoint); free = the model writes the whole answer (instruct "
@@ -69,11 +72,15 @@ std::string DistillConfig::resolved_provider() const {
 
 std::string DistillConfig::content_key() const {
   auto p = resolved_provider();
-  if (p == "offline") return "offline";
-  auto key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection, temperature,
-                         max_tokens);
-  // The local engine's checkpoint is added by the stage (it is in [model]).
-  if (p == "local") key += fmt::format("|{}|{}|{}", local_format, local_note_tokens, local_profile_tokens);
+  std::string key = "offline";
+  if (p != "offline") {
+    key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection, temperature,
+                      max_tokens);
+    // The local engine's checkpoint is added by the stage (it is in [model]).
+    if (p == "local") key += fmt::format("|{}|{}|{}", local_format, local_note_tokens, local_profile_tokens);
+  }
+  // The files' form: another one redoes the stage (none keeps earlier hashes).
+  if (compress != "none") key += "|compress=" + compress;
   return key;
 }
 

@@ -35,6 +35,7 @@ struct DistillConfig {
   double price_prompt_per_mtok = 0;                // USD per million prompt tokens
   double price_completion_per_mtok = 0;            // USD per million completion tokens
   int users_per_chunk = 8;                         // progress is saved every this many users
+  std::string compress = "none";                   // none|zstd: the stage's files as .jsonl or .jsonl.zst
   // provider = local only:
   std::string local_format = "scaffold";           // scaffold|free: who writes the JSON structure
   int local_note_tokens = 48;                      // scaffold: token cap of one note's reason

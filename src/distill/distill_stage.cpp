@@ -1,10 +1,14 @@
 #include "distill/distill_stage.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <regex>
 
 #include "comm/sharding.h"
@@ -21,6 +25,7 @@
 #include "distill/record_index.h"
 #include "distill/user_stats.h"
 #include "io/jsonl.h"
+#include "io/line_file.h"
 
 namespace personas {
 
@@ -33,8 +38,8 @@ constexpr const char* kStage = "distill";
 // retried user); otherwise the first record wins.
 RecordIndex index_existing(const fs::path& dir, std::int64_t lo, std::int64_t hi) {
   RecordIndex found(lo, hi);
-  static const std::regex final_name(R"((memories|failed)-rank-\d+\.jsonl)");
-  static const std::regex part_name(R"(part-(\d+)-(\d+)-.*\.jsonl)");
+  static const std::regex final_name(R"((memories|failed)-rank-\d+\.jsonl(\.zst)?)");
+  static const std::regex part_name(R"(part-(\d+)-(\d+)-.*\.jsonl(\.zst)?)");
   std::vector<fs::path> files;  // in name order: the result must not depend on the directory's order
   if (fs::is_directory(dir))
     for (const auto& e : fs::directory_iterator(dir))
@@ -55,45 +60,73 @@ RecordIndex index_existing(const fs::path& dir, std::int64_t lo, std::int64_t hi
   return found;
 }
 
-// Buffers finished users and saves them atomically every `chunk` users.
+// Appends this run's records to one part file per rank and run
+// (part-FIRST-LAST-rRANK-NONCE.jsonl[.zst], FIRST/LAST bounding the users to
+// do), durable every `chunk` users (the progress a resumed run finds), and
+// notes each record's place in the index as it goes (nothing is read back).
 class PartWriter {
  public:
-  PartWriter(fs::path dir, int rank, int chunk, const std::vector<Item>& items)
-      : dir_(std::move(dir)), rank_(rank), chunk_(chunk), items_(items) {
-    nonce_ = fmt::format("{:x}", std::chrono::system_clock::now().time_since_epoch().count());
+  PartWriter(fs::path dir, int rank, int chunk, LineCompression compression, const std::vector<Item>& items,
+             RecordIndex& index)
+      : dir_(std::move(dir)), rank_(rank), chunk_(chunk), compression_(compression), items_(items), index_(index) {}
+  // Creates the file for users with indices in [first, last].
+  void open(std::int64_t first, std::int64_t last) {
+    fs::create_directories(dir_);
+    const auto nonce = fmt::format("{:x}", std::chrono::system_clock::now().time_since_epoch().count());
+    const auto path = dir_ / fmt::format("part-{:010d}-{:010d}-r{:05d}-{}.jsonl{}", first, last, rank_, nonce,
+                                         compression_ == LineCompression::zstd ? ".zst" : "");
+    writer_ = std::make_unique<LineWriter>(path, compression_);
+    fsync_dir(dir_);  // the new name survives a crash along with the data synced later
+    file_id_ = index_.add_file(path);
   }
-  void add(MemoryRecord record) {
-    pending_.push_back(std::move(record));
-    if (static_cast<int>(pending_.size()) >= chunk_) flush();
+  void add(const MemoryRecord& record) {
+    PERSONAS_ASSERT(writer_, "distill: PartWriter::add before open");
+    const LinePlace place = writer_->append(record_to_json(record, &items_).dump());
+    index_.put(record.index, record.failed, file_id_, place);
+    in_order_ = in_order_ && record.index > last_index_;
+    last_index_ = record.index;
+    ++written_;
+    if (++pending_ >= chunk_) flush();
   }
   void flush() {
-    if (pending_.empty()) return;
-    std::int64_t lo = pending_.front().index, hi = lo;
-    std::string text;
-    for (const auto& r : pending_) {
-      lo = std::min(lo, r.index);
-      hi = std::max(hi, r.index);
-      text += record_to_json(r, &items_).dump() + "\n";
-    }
-    const auto path = dir_ / fmt::format("part-{:010d}-{:010d}-r{:05d}-{}-{:06d}.jsonl", lo, hi, rank_, nonce_, seq_++);
-    write_file_atomic(path, text);
-    written_.push_back(path);
-    saved_ += static_cast<std::int64_t>(pending_.size());
-    pending_.clear();
+    if (!writer_ || pending_ == 0) return;
+    writer_->end_chunk();
+    saved_ += pending_;
+    pending_ = 0;
   }
+  void close() {
+    if (!writer_) return;
+    flush();
+    writer_->close();
+    index_.set_frame_bounds(file_id_, writer_->frame_bounds());
+  }
+  // Durable records.
   std::int64_t saved() const { return saved_; }
-  // This run's part files, in the order written.
-  const std::vector<fs::path>& written() const { return written_; }
+  // The file holds exactly the block's records, once each, in user order:
+  // it can become the final file as it is.
+  bool is_whole_block(std::int64_t block_size) const {
+    return writer_ && in_order_ && written_ == block_size && index_.all_ok_in(file_id_);
+  }
+  const fs::path& path() const { return writer_->path(); }
 
  private:
+  static void fsync_dir(const fs::path& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  }
   fs::path dir_;
   int rank_, chunk_;
+  LineCompression compression_;
   const std::vector<Item>& items_;
-  std::string nonce_;
-  int seq_ = 0;
-  std::int64_t saved_ = 0;
-  std::vector<MemoryRecord> pending_;
-  std::vector<fs::path> written_;
+  RecordIndex& index_;
+  std::unique_ptr<LineWriter> writer_;
+  std::int32_t file_id_ = -1;
+  std::int64_t saved_ = 0, written_ = 0, last_index_ = -1;
+  int pending_ = 0;
+  bool in_order_ = true;
 };
 
 MemoryRecord to_record(UserOutcome&& o) {
@@ -193,11 +226,13 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   plog::info("distill: provider {}, model {}, prompts {}; {} users on rank 0 ({} to do, {} done earlier)", provider,
              model_name, prompt_version, data.users.size(), todo.size(), resumed);
 
-  PartWriter parts(dir / "parts", comm.rank(), config.users_per_chunk, data.items);
+  const LineCompression compression = config.compress == "zstd" ? LineCompression::zstd : LineCompression::none;
+  PartWriter parts(dir / "parts", comm.rank(), config.users_per_chunk, compression, data.items, records);
+  if (!todo.empty()) parts.open(lo + static_cast<std::int64_t>(todo.front()), lo + static_cast<std::int64_t>(todo.back()));
   Progress progress("distill", static_cast<std::int64_t>(todo.size()), "users");
   auto save = [&](MemoryRecord&& r) {
     if (r.failed) plog::warn("distill: user {} failed: {}", r.memory.user_id, r.reason);
-    parts.add(std::move(r));
+    parts.add(r);
     progress.advance();
     if (options.stop_after_users >= 0 && parts.saved() >= options.stop_after_users)
       fail(ErrorKind::interrupted, fmt::format("stopped after {} users (test hook)", parts.saved()));
@@ -275,26 +310,44 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       converse(client, config.in_flight);
     }
   }
-  parts.flush();
+  parts.close();
   progress.finish();
 
-  // This rank's block: earlier records + this run's, copied line by line in
-  // user order. Staged first and renamed after a barrier: another rank may
-  // still be reading an earlier run's file of the same name (another rank count).
-  for (const auto& path : parts.written()) records.scan(path, /*replace=*/true);
+  // This rank's block: this run's part file renamed when it holds the whole
+  // block in user order (a fresh offline run), else earlier records + this
+  // run's, copied line by line in user order. Staged first and renamed after
+  // a barrier: another rank may still be reading an earlier run's file of the
+  // same name (another rank count).
   std::int64_t n_ok = 0, n_failed = 0;
-  const fs::path ok_path = run.rank_file(kStage, "memories", comm.rank(), "jsonl");
-  const fs::path failed_path = run.rank_file(kStage, "failed", comm.rank(), "jsonl");
+  const std::string ext = compression == LineCompression::zstd ? "jsonl.zst" : "jsonl";
+  const fs::path ok_path = run.rank_file(kStage, "memories", comm.rank(), ext);
+  const fs::path failed_path = run.rank_file(kStage, "failed", comm.rank(), ext);
   auto staged = [](const fs::path& path) { return fs::path(path.string() + ".staged"); };
   auto stage_copy = [&](const fs::path& path, bool failed, std::int64_t& count) {
     write_atomically(staged(path), [&](const fs::path& tmp) {
-      std::ofstream out(tmp, std::ios::binary);
-      count = records.copy_lines(out, failed);
-      out.flush();
-      PERSONAS_CHECK(out, io, "cannot write '{}'", tmp.string());
+      LineWriter out(tmp, compression);
+      std::int64_t in_frame = 0;
+      count = records.copy_lines(
+          [&](std::string_view line) {
+            out.append(line);
+            if (++in_frame == config.users_per_chunk) {  // zstd: one frame per chunk, as the part files
+              out.end_chunk(/*sync=*/false);
+              in_frame = 0;
+            }
+          },
+          failed);
+      out.close();
     });
   };
-  stage_copy(ok_path, false, n_ok);
+  if (parts.is_whole_block(hi - lo)) {
+    std::error_code ec;
+    fs::rename(parts.path(), staged(ok_path), ec);
+    PERSONAS_CHECK(!ec, io, "cannot rename '{}' to '{}': {}", parts.path().string(), staged(ok_path).string(),
+                   ec.message());
+    n_ok = hi - lo;
+  } else {
+    stage_copy(ok_path, false, n_ok);
+  }
   stage_copy(failed_path, true, n_failed);
   PERSONAS_ASSERT(n_ok + n_failed == hi - lo, "distill: {} records for a block of {} users", n_ok + n_failed, hi - lo);
   comm.barrier();
@@ -320,11 +373,15 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
 
   if (comm.is_root()) {
     // Files of ranks beyond this run's count belong to an earlier, larger run.
-    static const std::regex final_name(R"((memories|failed)-rank-(\d+)\.jsonl)");
+    // So do files of the other form (none/zstd) of an earlier run. (Another
+    // distill.compress changes the config hash, which clears the folder
+    // first; this keeps a folder of one form whatever happened before.)
+    static const std::regex final_name(R"((memories|failed)-rank-(\d+)\.(jsonl(\.zst)?))");
     for (const auto& e : fs::directory_iterator(dir)) {
       std::smatch m;
       auto name = e.path().filename().string();
-      if (std::regex_match(name, m, final_name) && std::stoi(m[2].str()) >= comm.size()) fs::remove(e.path());
+      if (std::regex_match(name, m, final_name) && (std::stoi(m[2].str()) >= comm.size() || m[3].str() != ext))
+        fs::remove(e.path());
     }
     fs::remove_all(dir / "parts");
     run.mark_done(kStage, summary.config_hash,

@@ -32,6 +32,12 @@ struct UserMemory {
   std::string prompt_version;
 };
 
+// RUN/distill/<name>-rank-0000r.jsonl or .jsonl.zst (distill.compress),
+// whichever exists (the .jsonl name when neither does); name = "memories" or
+// "failed". Every reader of the stage's files finds them here and reads them
+// with read_jsonl (io/jsonl.h), which takes either form.
+fs::path distill_rank_file(const RunDir& run, const std::string& name, int rank);
+
 // Collective: this rank's block of users (same block as load_dataset), in
 // selection order. Users that failed distillation are absent.
 std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm);

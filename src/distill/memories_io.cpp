@@ -8,6 +8,15 @@
 
 namespace personas {
 
+fs::path distill_rank_file(const RunDir& run, const std::string& name, int rank) {
+  const auto plain = run.rank_file("distill", name, rank, "jsonl");
+  const auto packed = run.rank_file("distill", name, rank, "jsonl.zst");
+  const bool has_plain = fs::exists(plain), has_packed = fs::exists(packed);
+  PERSONAS_CHECK_HINT(!(has_plain && has_packed), data, "remove RUN/distill and run `personas distill` again",
+                      "both '{}' and '{}' exist: which one is current is unknown", plain.string(), packed.string());
+  return has_packed ? packed : plain;
+}
+
 std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm) {
   auto marker = run.done_marker("distill");
   PERSONAS_CHECK_HINT(marker.has_value(), io, "run `personas distill` on this run directory first",
@@ -22,7 +31,7 @@ std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm) {
   for (int w = 0; w < writers; ++w) {
     auto [wlo, whi] = block_range(n_total, w, writers);
     if (whi <= lo || wlo >= hi) continue;
-    auto path = run.rank_file("distill", "memories", w, "jsonl");
+    auto path = distill_rank_file(run, "memories", w);
     read_jsonl(path, [&](const nlohmann::json& j, std::size_t line) {
       auto r = record_from_json(j, fmt::format("{}:{}", path.string(), line));
       if (r.index >= lo && r.index < hi && !r.failed) records.push_back(std::move(r));

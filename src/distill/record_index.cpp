@@ -1,6 +1,6 @@
 #include "distill/record_index.h"
 
-#include <fstream>
+#include <memory>
 
 #include "core/errors.h"
 #include "core/strings.h"
@@ -12,16 +12,12 @@ RecordIndex::RecordIndex(std::int64_t lo, std::int64_t hi)
     : lo_(lo), at_(static_cast<std::size_t>(std::max<std::int64_t>(hi - lo, 0))) {}
 
 void RecordIndex::scan(const fs::path& file, bool replace) {
-  std::ifstream in(file, std::ios::binary);
-  PERSONAS_CHECK(in, io, "cannot open '{}' for reading", file.string());
-  const auto file_id = static_cast<std::int32_t>(files_.size());
-  files_.push_back(file);
-  std::string line;
-  std::uint64_t offset = 0;
-  for (std::size_t line_no = 1; std::getline(in, line); ++line_no) {
-    const std::uint64_t start = offset;
-    offset += line.size() + 1;
-    if (trim(line).empty()) continue;
+  const auto file_id = add_file(file);
+  // Records are taken once their lines are known complete (a zstd frame may
+  // turn out to be cut short at the end of the file).
+  std::vector<std::pair<std::size_t, Location>> pending;
+  auto visit = [&](std::string_view line, const LinePlace& place, std::size_t line_no) {
+    if (trim(line).empty()) return;
     const std::string where = fmt::format("{}:{}", file.string(), line_no);
     nlohmann::json object;
     try {
@@ -31,11 +27,35 @@ void RecordIndex::scan(const fs::path& file, bool replace) {
     }
     const MemoryRecord r = record_from_json(object, where);
     const std::int64_t slot = r.index - lo_;
-    if (slot < 0 || slot >= static_cast<std::int64_t>(at_.size())) continue;
-    Location& known = at_[static_cast<std::size_t>(slot)];
-    if (!replace && known.file >= 0 && !(known.failed && !r.failed)) continue;
-    known = {file_id, r.failed, start, line.size()};
-  }
+    if (slot < 0 || slot >= static_cast<std::int64_t>(at_.size())) return;
+    pending.emplace_back(static_cast<std::size_t>(slot), Location{file_id, r.failed, place.frame, place.offset, place.length});
+  };
+  auto commit = [&] {
+    for (const auto& [slot, found] : pending) {
+      Location& known = at_[slot];
+      if (!replace && known.file >= 0 && !(known.failed && !found.failed)) continue;
+      known = found;
+    }
+    pending.clear();
+  };
+  auto result = scan_lines(file, /*tolerate_truncated_tail=*/true, visit, commit);
+  files_[static_cast<std::size_t>(file_id)].frame_bounds = std::move(result.frame_bounds);
+}
+
+std::int32_t RecordIndex::add_file(const fs::path& file) {
+  files_.push_back({file, {}});
+  return static_cast<std::int32_t>(files_.size() - 1);
+}
+
+void RecordIndex::set_frame_bounds(std::int32_t file, std::vector<std::uint64_t> bounds) {
+  files_.at(static_cast<std::size_t>(file)).frame_bounds = std::move(bounds);
+}
+
+void RecordIndex::put(std::int64_t index, bool failed, std::int32_t file, const LinePlace& place) {
+  const std::int64_t slot = index - lo_;
+  PERSONAS_ASSERT(slot >= 0 && slot < static_cast<std::int64_t>(at_.size()), "RecordIndex::put: user {} outside the block",
+                  index);
+  at_[static_cast<std::size_t>(slot)] = {file, failed, place.frame, place.offset, place.length};
 }
 
 bool RecordIndex::has(std::int64_t index) const {
@@ -47,29 +67,33 @@ bool RecordIndex::failed(std::int64_t index) const {
   return has(index) && at_[static_cast<std::size_t>(index - lo_)].failed;
 }
 
-std::int64_t RecordIndex::copy_lines(std::ostream& out, bool failed) const {
+bool RecordIndex::all_ok_in(std::int32_t file) const {
+  for (const Location& at : at_)
+    if (at.file != file || at.failed) return false;
+  return true;
+}
+
+std::int64_t RecordIndex::copy_lines(const std::function<void(std::string_view)>& emit, bool failed) const {
   std::int64_t copied = 0;
-  std::int32_t open_id = -1;
-  std::ifstream in;
-  std::string buffer;
+  // One reader per file, opened when first needed: a retried user's record
+  // lies in another file than its neighbours', and a zstd reader keeps its
+  // last decompressed frame for the next user.
+  std::vector<std::unique_ptr<LineFetcher>> readers(files_.size());
   for (const Location& at : at_) {
     if (at.file < 0 || at.failed != failed) continue;
-    if (at.file != open_id) {  // users of one part file come one after another
-      in.close();
-      in.clear();
-      in.open(files_[static_cast<std::size_t>(at.file)], std::ios::binary);
-      PERSONAS_CHECK(in, io, "cannot reopen '{}'", files_[static_cast<std::size_t>(at.file)].string());
-      open_id = at.file;
+    auto& in = readers[static_cast<std::size_t>(at.file)];
+    if (!in) {
+      const File& f = files_[static_cast<std::size_t>(at.file)];
+      in = std::make_unique<LineFetcher>(f.path, f.frame_bounds);
     }
-    buffer.resize(at.length);
-    in.seekg(static_cast<std::streamoff>(at.offset));
-    in.read(buffer.data(), static_cast<std::streamsize>(at.length));
-    PERSONAS_CHECK(in, io, "'{}' changed while the distill stage read it (offset {})",
-                   files_[static_cast<std::size_t>(at.file)].string(), at.offset);
-    out << buffer << '\n';
+    emit(in->fetch(LinePlace{at.frame, at.offset, at.length}));
     ++copied;
   }
   return copied;
+}
+
+std::int64_t RecordIndex::copy_lines(std::ostream& out, bool failed) const {
+  return copy_lines([&](std::string_view line) { out << line << '\n'; }, failed);
 }
 
 }  // namespace personas
