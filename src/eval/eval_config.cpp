@@ -42,6 +42,9 @@ void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.bootstrap_samples", &bootstrap_samples,
         "resamples of users (with replacement) for the RMSE/MAE confidence intervals; 0 = no intervals");
   s.add("eval.confidence", &confidence, "two-sided level of the bootstrap percentile intervals");
+  s.add("eval.write_predictions", &write_predictions,
+        "write every prediction to RUN/eval/predictions-rank-N.jsonl (predictor, user, item, truth, predicted, "
+        "persona, unrelated); about 100 bytes per rating and predictor");
   s.add_check([this](Problems& p) {
     if (agent_batch < 1) p.add("eval.agent_batch: {} must be >= 1", agent_batch);
     if (agent_max_items < 0) p.add("eval.agent_max_items: {} must be >= 0", agent_max_items);

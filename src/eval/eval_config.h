@@ -46,6 +46,10 @@ struct EvalConfig {
   int bootstrap_samples = 1000;  // resamples of users for the confidence intervals (0 = none)
   double confidence = 0.95;      // two-sided level of the percentile intervals
 
+  // One line per predicted rating in RUN/eval/predictions-rank-N.jsonl (for
+  // analysis; ~100 bytes per rating and predictor, so off by default).
+  bool write_predictions = false;
+
   void describe(ConfigSchema& schema);
   std::vector<std::string> baseline_list() const;
 };

@@ -1,8 +1,10 @@
 #include "eval/evaluation.h"
 
 #include <chrono>
+#include <fstream>
 
 #include "core/errors.h"
+#include "core/strings.h"
 #include "core/log.h"
 #include "data/dataset_io.h"
 #include "eval/baselines.h"
@@ -32,11 +34,12 @@ std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::ui
 
 EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, const Dataset& data,
                                 std::span<const std::int32_t> persona_of_user, Comm& comm,
-                                const MetricsOptions& options) {
+                                const MetricsOptions& options, const PredictionSink& sink) {
   EvalOutcome outcome;
   for (const auto& p : predictors) {
     const auto start = std::chrono::steady_clock::now();
     const auto records = p.predict(data, persona_of_user, comm);
+    if (sink) sink(p, records);
     auto m = compute_metrics(p.name, p.kind, records, comm, options);
     const double seconds =
         comm.allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -54,6 +57,18 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
     outcome.seconds.push_back(seconds);
   }
   return outcome;
+}
+
+std::string prediction_lines(const std::string& predictor, const std::vector<PredictionRecord>& records) {
+  std::string out;
+  for (const auto& r : records) {
+    nlohmann::json j = {{"predictor", predictor}, {"user", r.user_id},        {"item", r.item_id},
+                        {"truth", r.truth},       {"persona", r.persona},     {"unrelated", r.unrelated}};
+    if (r.unrelated) j["predicted"] = nullptr;
+    else j["predicted"] = r.predicted;
+    out += j.dump() + "\n";
+  }
+  return out;
 }
 
 nlohmann::json metrics_document(const std::vector<EvalPredictor>& predictors, const EvalOutcome& outcome,
@@ -89,6 +104,9 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
   PERSONAS_CHECK_HINT(run.done_marker("prepare").has_value(), io, "run `personas prepare` (or `synth`) first",
                       "eval: {} has no finished prepare stage", run.stage_dir("prepare").string());
   run.clear_done(kEvalStage);
+  if (comm.is_root() && fs::is_directory(run.stage_dir(kEvalStage)))  // an earlier run's (other rank count)
+    for (const auto& e : fs::directory_iterator(run.stage_dir(kEvalStage)))
+      if (starts_with(e.path().filename().string(), "predictions-rank-")) fs::remove(e.path());
   const Dataset data = load_dataset(run, comm);
   const auto personas = read_persona_assignments(run, data);
   const auto n_missing = comm.allreduce_sum(personas.n_missing);
@@ -114,7 +132,25 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
   metrics_options.bootstrap_samples = config.bootstrap_samples;
   metrics_options.confidence = config.confidence;
   metrics_options.seed = options.seed;
-  const auto outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options);
+  // Each rank's predictions go to a temporary file, renamed once every predictor has run.
+  const fs::path predictions_path = run.rank_file(kEvalStage, "predictions", comm.rank(), "jsonl");
+  const fs::path predictions_tmp = fs::path(predictions_path.string() + ".tmp");
+  std::ofstream predictions_out;
+  PredictionSink sink;
+  if (config.write_predictions) {
+    predictions_out.open(predictions_tmp, std::ios::binary | std::ios::trunc);
+    PERSONAS_CHECK(predictions_out, io, "cannot write '{}'", predictions_tmp.string());
+    sink = [&](const EvalPredictor& p, const std::vector<PredictionRecord>& records) {
+      predictions_out << prediction_lines(p.name, records);
+      PERSONAS_CHECK(predictions_out, io, "cannot write '{}'", predictions_tmp.string());
+    };
+  }
+  const auto outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options, sink);
+  if (config.write_predictions) {
+    predictions_out.close();
+    PERSONAS_CHECK(predictions_out, io, "cannot write '{}'", predictions_tmp.string());
+    fs::rename(predictions_tmp, predictions_path);
+  }
 
   nlohmann::json context;
   context["data"] = {{"source", data.source}, {"n_users", counts[0]}, {"n_items", data.items.size()},

@@ -43,10 +43,16 @@ struct EvalOutcome {
   std::vector<double> seconds;            // wall time of each predictor (max over ranks)
 };
 
+// Sees each predictor's records on this rank (e.g. to write them out).
+using PredictionSink = std::function<void(const EvalPredictor&, const std::vector<PredictionRecord>&)>;
+
 // Collective: runs every predictor and reduces its metrics.
 EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, const Dataset& data,
                                 std::span<const std::int32_t> persona_of_user, Comm& comm,
-                                const MetricsOptions& options);
+                                const MetricsOptions& options, const PredictionSink& sink = {});
+
+// One JSON line per record: predictor, user, item, truth, predicted, persona, unrelated.
+std::string prediction_lines(const std::string& predictor, const std::vector<PredictionRecord>& records);
 
 // The metrics.json document (`context` is merged in at the top: split, personas...).
 nlohmann::json metrics_document(const std::vector<EvalPredictor>& predictors, const EvalOutcome& outcome,
