@@ -81,7 +81,7 @@ class PartWriter {
   }
   void add(const MemoryRecord& record) {
     PERSONAS_ASSERT(writer_, "distill: PartWriter::add before open");
-    const LinePlace place = writer_->append(record_to_json(record, &items_).dump());
+    const LinePlace place = writer_->append(record_to_line(record, &items_));
     index_.put(record.index, record.failed, file_id_, place);
     in_order_ = in_order_ && record.index > last_index_;
     last_index_ = record.index;

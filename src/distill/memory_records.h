@@ -23,6 +23,9 @@ struct MemoryRecord {
 
 // `items` gives item ids for readability; pass nullptr to omit them.
 nlohmann::json record_to_json(const MemoryRecord& record, const std::vector<Item>* items);
+// The same as record_to_json(record, items).dump(), byte for byte, written
+// directly (record_line.cpp): the distill stage's hot path.
+std::string record_to_line(const MemoryRecord& record, const std::vector<Item>* items);
 // ErrorKind::data naming `where` (file:line) on a malformed line.
 MemoryRecord record_from_json(const nlohmann::json& j, const std::string& where);
 
