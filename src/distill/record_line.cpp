@@ -5,7 +5,9 @@
 // nlohmann objects. Anything unusual (a non-ASCII string, a rating that is
 // not a multiple of 0.5) goes through nlohmann itself, so the bytes (and its
 // error on invalid UTF-8) stay the same.
+#include <array>
 #include <cmath>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -15,15 +17,30 @@ namespace personas {
 
 namespace {
 
+// 0: copied as is; 1: escaped; 2: non-ASCII (the whole string goes to nlohmann).
+constexpr auto kEscape = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 1;
+  t['"'] = t['\\'] = 1;
+  for (int c = 0x80; c < 0x100; ++c) t[static_cast<std::size_t>(c)] = 2;
+  return t;
+}();
+
 void append_string(std::string& out, const std::string& s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) {  // UTF-8: nlohmann validates it
+  const std::size_t mark = out.size();
+  out += '"';
+  std::size_t run = 0;  // start of the bytes not yet copied
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto kind = kEscape[static_cast<unsigned char>(s[i])];
+    if (kind == 0) continue;
+    if (kind == 2) {  // UTF-8: nlohmann validates and writes it
+      out.resize(mark);
       out += nlohmann::json(s).dump();
       return;
     }
-  out += '"';
-  for (char c : s) {
-    switch (c) {
+    out.append(s, run, i - run);
+    run = i + 1;
+    switch (s[i]) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\b': out += "\\b"; break;
@@ -31,15 +48,17 @@ void append_string(std::string& out, const std::string& s) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        else out += c;
+      default: fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(s[i])));
     }
   }
+  out.append(s, run, s.size() - run);
   out += '"';
 }
 
-void append_int(std::string& out, std::int64_t v) { fmt::format_to(std::back_inserter(out), "{}", v); }
+void append_int(std::string& out, std::int64_t v) {
+  const fmt::format_int text(v);
+  out.append(text.data(), text.size());
+}
 
 // nlohmann stores the float as a double and prints it shortest, with ".0"
 // on whole numbers: 4 -> "4.0", 3.5 -> "3.5"; other values are left to it.
@@ -47,7 +66,8 @@ void append_rating(std::string& out, float rating) {
   const double twice = 2.0 * static_cast<double>(rating);
   if (twice >= 1 && twice <= 20 && twice == std::floor(twice)) {  // 0.5 .. 10 (not -0.0: nlohmann writes "-0.0")
     const int t = static_cast<int>(twice);
-    fmt::format_to(std::back_inserter(out), "{}.{}", t / 2, t % 2 ? '5' : '0');
+    append_int(out, t / 2);
+    out += t % 2 ? ".5" : ".0";
   } else {
     out += nlohmann::json(rating).dump();
   }
@@ -64,7 +84,7 @@ void append_key(std::string& out, const char* key, bool first = false) {
 
 std::string record_to_line(const MemoryRecord& r, const std::vector<Item>* items) {
   std::string out;
-  out.reserve(256 + 160 * r.memory.notes.size());
+  out.reserve(512 + 256 * r.memory.notes.size());
   out += '{';
   if (r.failed) {
     append_key(out, "failed", true);

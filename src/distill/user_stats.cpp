@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
-#include <map>
 
 #include "core/strings.h"
 
@@ -18,7 +18,11 @@ UserStats compute_user_stats(const Dataset& data, const User& user) {
   if (train.empty()) return s;
   double sum = 0, gap_sum = 0, gap2_sum = 0;
   int gap_n = 0;
-  std::map<int, std::pair<int, double>> genre_acc, era_acc;
+  // (count, rating sum) per genre and per decade, in key order. Flat arrays,
+  // not std::map: this runs twice per user in the offline distiller (a
+  // tenth of its time with maps); sums are taken in the same order as before.
+  std::array<std::pair<int, double>, 32> genre_acc{};
+  std::vector<std::pair<int, std::pair<int, double>>> era_acc;  // sorted by decade
   int genre_tags = 0;
   for (const auto& x : train) {
     const Item& item = data.items[static_cast<std::size_t>(x.item)];
@@ -31,21 +35,27 @@ UserStats compute_user_stats(const Dataset& data, const User& user) {
     }
     for (int g = 0; g < static_cast<int>(data.genre_names.size()) && g < 32; ++g)
       if (item.genres & (1u << g)) {
-        auto& a = genre_acc[g];
+        auto& a = genre_acc[static_cast<std::size_t>(g)];
         ++a.first;
         a.second += x.rating;
         ++genre_tags;
       }
     if (item.year > 0) {
-      auto& a = era_acc[item.year / 10 * 10];
-      ++a.first;
-      a.second += x.rating;
+      const int decade = item.year / 10 * 10;
+      auto at = std::lower_bound(era_acc.begin(), era_acc.end(), decade,
+                                 [](const auto& e, int d) { return e.first < d; });
+      if (at == era_acc.end() || at->first != decade) at = era_acc.insert(at, {decade, {0, 0.0}});
+      ++at->second.first;
+      at->second.second += x.rating;
     }
   }
   s.mean = sum / s.n_ratings;
   s.offset = gap_n ? gap_sum / gap_n : 0.0;
   s.squared_gap = gap_n ? gap2_sum / gap_n : 0.0;
-  for (const auto& [g, a] : genre_acc) s.genres.push_back({g, a.first, a.second / a.first});
+  for (int g = 0; g < static_cast<int>(genre_acc.size()); ++g) {
+    const auto& a = genre_acc[static_cast<std::size_t>(g)];
+    if (a.first > 0) s.genres.push_back({g, a.first, a.second / a.first});
+  }
   std::stable_sort(s.genres.begin(), s.genres.end(), [](const auto& a, const auto& b) { return a.count > b.count; });
   int covered = 0;
   for (const auto& g : s.genres) {
