@@ -28,7 +28,7 @@ void RecordIndex::scan(const fs::path& file, bool replace) {
     const MemoryRecord r = record_from_json(object, where);
     const std::int64_t slot = r.index - lo_;
     if (slot < 0 || slot >= static_cast<std::int64_t>(at_.size())) return;
-    pending.emplace_back(static_cast<std::size_t>(slot), Location{file_id, r.failed, place.frame, place.offset, place.length});
+    pending.emplace_back(static_cast<std::size_t>(slot), Location{place.offset, file_id, place.frame, place.length, r.failed});
   };
   auto commit = [&] {
     for (const auto& [slot, found] : pending) {
@@ -55,7 +55,7 @@ void RecordIndex::put(std::int64_t index, bool failed, std::int32_t file, const 
   const std::int64_t slot = index - lo_;
   PERSONAS_ASSERT(slot >= 0 && slot < static_cast<std::int64_t>(at_.size()), "RecordIndex::put: user {} outside the block",
                   index);
-  at_[static_cast<std::size_t>(slot)] = {file, failed, place.frame, place.offset, place.length};
+  at_[static_cast<std::size_t>(slot)] = {place.offset, file, place.frame, place.length, failed};
 }
 
 bool RecordIndex::has(std::int64_t index) const {

@@ -50,12 +50,12 @@ class RecordIndex {
   std::int64_t copy_lines(std::ostream& out, bool failed) const;
 
  private:
-  struct Location {
-    std::int32_t file = -1;
-    bool failed = false;
-    std::uint32_t frame = LinePlace::kNoFrame;
+  struct Location {  // 24 bytes: one per user of the block
     std::uint64_t offset = 0;
+    std::int32_t file = -1;
+    std::uint32_t frame = LinePlace::kNoFrame;
     std::uint32_t length = 0;
+    bool failed = false;
   };
   struct File {
     fs::path path;
