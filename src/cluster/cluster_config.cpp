@@ -27,6 +27,9 @@ void ClusterConfig::describe(ConfigSchema& s) {
   s.add("cluster.silhouette_sample", &silhouette_sample,
         "users (sampled with the seed) on which the silhouette is computed; all users when fewer");
   s.add("cluster.describe_top", &describe_top, "most distinctive genres and words listed per persona");
+  s.add("cluster.describe_sample", &describe_sample,
+        "profiles read for the description words: a seeded sample of about this many users (0 = every user; "
+        "the profiles are ~8 KB records, 80 GB at 10M users)");
   s.add_check([this](Problems& p) {
     const int fixed = fixed_k();
     if (fixed < 0 || (fixed == 0 && k != "auto"))
@@ -41,6 +44,7 @@ void ClusterConfig::describe(ConfigSchema& s) {
     if (!(oversampling > 0)) p.add("cluster.oversampling: {} must be > 0", oversampling);
     if (silhouette_sample < 2) p.add("cluster.silhouette_sample: {} must be >= 2", silhouette_sample);
     if (describe_top < 1) p.add("cluster.describe_top: {} must be >= 1", describe_top);
+    if (describe_sample < 0) p.add("cluster.describe_sample: {} must be >= 0", describe_sample);
   });
 }
 

@@ -22,6 +22,7 @@ struct ClusterConfig {
   double oversampling = 2.0;       // k-means|| candidates per round, times k
   int silhouette_sample = 2000;    // silhouette on this many users (sampled by seed; all when fewer)
   int describe_top = 5;            // genres and words listed per persona
+  std::int64_t describe_sample = 20000;  // users whose profiles give the description words (0 = all)
 
   void describe(ConfigSchema& schema);
   // The fixed k, or 0 for "auto".

@@ -85,8 +85,15 @@ void cluster_stage(const Config& config, const RunDir& run, Comm& comm, const st
                         "RUN/prepare ({} users from {})", v.user_ids.size(), v.first_user, ds.users.size(), ds.first_user);
     std::vector<std::string> texts(ds.users.size());
     if (fs::exists(run.stage_dir("distill"))) {
+      // A seeded sample by selection index (the same users for any rank count).
+      const std::int64_t n_total = ds.n_users_total, sample = cc.describe_sample;
+      auto keep = [&](std::int64_t index) {
+        return sample == 0 || n_total <= sample ||
+               hash_mix(seed, 0x64657363ULL, static_cast<std::uint64_t>(index)) % static_cast<std::uint64_t>(n_total) <
+                   static_cast<std::uint64_t>(sample);
+      };
       std::unordered_map<std::int64_t, std::string> by_id;
-      for (const auto& m : load_memories(run, comm)) by_id[m.user_id] = profile_text(m);
+      for (const auto& m : load_memories(run, comm, keep)) by_id[m.user_id] = profile_text(m);
       for (std::size_t i = 0; i < ds.users.size(); ++i) {
         const auto it = by_id.find(ds.users[i].id);
         if (it != by_id.end()) texts[i] = it->second;

@@ -6,7 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "comm/comm.h"
@@ -39,7 +42,14 @@ struct UserMemory {
 fs::path distill_rank_file(const RunDir& run, const std::string& name, int rank);
 
 // Collective: this rank's block of users (same block as load_dataset), in
-// selection order. Users that failed distillation are absent.
-std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm);
+// selection order. Users that failed distillation are absent. With `keep`,
+// only users whose selection index it accepts are parsed and returned (the
+// others' lines are skipped unparsed: a sample costs little more than reading).
+std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm,
+                                      const std::function<bool(std::int64_t)>& keep = {});
+
+// The "index" (selection index) of a record's JSON line without parsing it;
+// nullopt when the line has none at top level before its first object or array.
+std::optional<std::int64_t> record_index_of(std::string_view line);
 
 }  // namespace personas

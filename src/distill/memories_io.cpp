@@ -17,7 +17,26 @@ fs::path distill_rank_file(const RunDir& run, const std::string& name, int rank)
   return has_packed ? packed : plain;
 }
 
-std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm) {
+std::optional<std::int64_t> record_index_of(std::string_view line) {
+  // Records are flat objects whose strings come before "notes" (keys sorted);
+  // a key match inside a string value is excluded by requiring the previous
+  // character to be '{' or ',' (a string's quote is escaped as \").
+  static constexpr std::string_view key = "\"index\":";
+  for (std::size_t at = line.find(key); at != std::string_view::npos; at = line.find(key, at + 1)) {
+    if (at == 0 || (line[at - 1] != '{' && line[at - 1] != ',')) continue;
+    std::size_t p = at + key.size();
+    while (p < line.size() && line[p] == ' ') ++p;
+    std::int64_t value = 0;
+    std::size_t digits = 0;
+    for (; p < line.size() && line[p] >= '0' && line[p] <= '9' && digits < 18; ++p, ++digits)
+      value = value * 10 + (line[p] - '0');
+    if (digits == 0) return std::nullopt;
+    return value;
+  }
+  return std::nullopt;
+}
+
+std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm, const std::function<bool(std::int64_t)>& keep) {
   auto marker = run.done_marker("distill");
   PERSONAS_CHECK_HINT(marker.has_value(), io, "run `personas distill` on this run directory first",
                       "'{}' has no DONE marker: distillation has not finished",
@@ -32,9 +51,14 @@ std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm) {
     auto [wlo, whi] = block_range(n_total, w, writers);
     if (whi <= lo || wlo >= hi) continue;
     auto path = distill_rank_file(run, "memories", w);
-    read_jsonl(path, [&](const nlohmann::json& j, std::size_t line) {
+    auto want = [&](std::string_view line) {
+      if (!keep) return true;
+      const auto index = record_index_of(line);
+      return !index || keep(*index);  // without a findable index: parse, then decide
+    };
+    read_jsonl(path, want, [&](const nlohmann::json& j, std::size_t line) {
       auto r = record_from_json(j, fmt::format("{}:{}", path.string(), line));
-      if (r.index >= lo && r.index < hi && !r.failed) records.push_back(std::move(r));
+      if (r.index >= lo && r.index < hi && !r.failed && (!keep || keep(r.index))) records.push_back(std::move(r));
     });
   }
   std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.index < b.index; });

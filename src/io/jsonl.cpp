@@ -23,12 +23,18 @@ void JsonlAppender::write(const nlohmann::json& object) {
 }
 
 void read_jsonl(const fs::path& path, const std::function<void(const nlohmann::json&, std::size_t)>& visit) {
+  read_jsonl(path, {}, visit);
+}
+
+void read_jsonl(const fs::path& path, const std::function<bool(std::string_view)>& want,
+                const std::function<void(const nlohmann::json&, std::size_t)>& visit) {
   // Line by line, plain or zstd (io/line_file.h): these files reach gigabytes
   // (distill's memories at 1M users: 4 GB per rank), which must not be read
   // into one string.
   scan_lines(path, /*tolerate_truncated_tail=*/false, [&](std::string_view line, const LinePlace&, std::size_t line_no) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (trim(line).empty()) return;
+    if (want && !want(line)) return;
     nlohmann::json object;
     try {
       object = nlohmann::json::parse(line);

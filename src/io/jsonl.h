@@ -27,4 +27,9 @@ class JsonlAppender {
 // A name ending in ".zst" is read as zstd (io/line_file.h).
 void read_jsonl(const fs::path& path, const std::function<void(const nlohmann::json&, std::size_t)>& visit);
 
+// As above, but a line for which want(line) is false is skipped without being
+// parsed (e.g. a sample of users out of gigabytes of records).
+void read_jsonl(const fs::path& path, const std::function<bool(std::string_view)>& want,
+                const std::function<void(const nlohmann::json&, std::size_t)>& visit);
+
 }  // namespace personas

@@ -217,3 +217,38 @@ TEST(DistillFiles, ChangingCompressRedoesTheStage) {
 
 }  // namespace
 }  // namespace personas
+
+namespace personas {
+namespace {
+
+// load_memories with `keep`: only the accepted users come back, and the others'
+// lines are recognised by their index without parsing (record_index_of).
+TEST(DistillFiles, LoadMemoriesKeepsASampleByIndex) {
+  auto data = testing::tiny_dataset(9);
+  auto comm = make_local_comm();
+  for (const std::string compress : {"none", "zstd"}) {
+    personas::testing::TempDir dir;
+    RunDir run(dir.path());
+    ASSERT_EQ(run_distill(run, data, offline(compress), {}, *comm).users_ok, 9);
+    const auto all = load_memories(run, *comm);
+    const auto odd = load_memories(run, *comm, [](std::int64_t index) { return index % 2 == 1; });
+    ASSERT_EQ(odd.size(), 4u);
+    for (std::size_t i = 0; i < odd.size(); ++i) EXPECT_EQ(odd[i].user_id, all[2 * i + 1].user_id);
+    std::size_t lines = 0;
+    scan_lines(distill_rank_file(run, "memories", 0), false, [&](std::string_view line, const LinePlace&, std::size_t) {
+      EXPECT_EQ(record_index_of(line), static_cast<std::int64_t>(lines));
+      ++lines;
+    });
+    EXPECT_EQ(lines, 9u);
+  }
+}
+
+TEST(DistillFiles, RecordIndexOfIgnoresTheKeyInsideStrings) {
+  EXPECT_EQ(record_index_of(R"({"activity":"x\",\"index\":7","index":12,"notes":[]})"), 12);
+  EXPECT_EQ(record_index_of(R"({"a":1, "index": 3})"), std::nullopt);  // a space before the key: not a record line
+  EXPECT_EQ(record_index_of(R"({"index":"3"})"), std::nullopt);
+  EXPECT_EQ(record_index_of(R"({"notes":[],"index":40})"), 40);
+}
+
+}  // namespace
+}  // namespace personas
