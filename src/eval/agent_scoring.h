@@ -20,6 +20,7 @@
 #include "distill/memories.h"
 #include "model/lora_model.h"
 #include "model/tokenizer.h"
+#include "train/rating_tokens.h"
 #include "train/retrieval.h"
 #include "train/samples.h"
 
@@ -48,14 +49,6 @@ struct AgentRating {
   std::string text;                // generate mode: the raw answer
 };
 
-// The token sequence that precedes the digit in an answer, and the five digit
-// tokens, as the encoder renders "1".."5" answers. ErrorKind::data when the
-// digits do not get distinct tokens.
-struct RatingTokens {
-  std::vector<std::int32_t> prefix;
-  std::array<std::int32_t, 5> digits{};
-};
-RatingTokens rating_tokens(const PromptEncoder& encoder);
 
 // One (user, item) to rate: user = index into Dataset::users, item = index into
 // Dataset::items, truth = the known rating (0 when none).

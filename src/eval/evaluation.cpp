@@ -138,6 +138,7 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
   std::ofstream predictions_out;
   PredictionSink sink;
   if (config.write_predictions) {
+    run.ensure_stage_dir(kEvalStage);
     predictions_out.open(predictions_tmp, std::ios::binary | std::ios::trunc);
     PERSONAS_CHECK(predictions_out, io, "cannot write '{}'", predictions_tmp.string());
     sink = [&](const EvalPredictor& p, const std::vector<PredictionRecord>& records) {

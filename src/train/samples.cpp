@@ -136,6 +136,8 @@ std::vector<Sample> build_training_samples(const Dataset& data, const std::vecto
       s.shortened = fitted.shortened;
       s.ids = std::move(fitted.encoded.ids);
       s.answer_begin = fitted.encoded.answer_begin;
+      if (options.answer_tokens > 0)
+        s.ids.resize(std::min(s.ids.size(), static_cast<std::size_t>(s.answer_begin + options.answer_tokens)));
       local.n_tokens += static_cast<std::int64_t>(s.ids.size());
       local.n_shortened += s.shortened ? 1 : 0;
       (s.validation ? local.n_validation : local.n_train) += 1;

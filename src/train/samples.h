@@ -55,6 +55,9 @@ struct SampleOptions {
   bool traits = true;           // the trait sentences in the prompt
   int max_len = 4096;           // tokens
   double val_fraction = 0.1;    // latest slice of each user's training period
+  // > 0: keep only this many answer tokens (the loss falls on them alone), e.g.
+  // the tokens up to the rating digit (train.loss_on = rating); 0 = all.
+  int answer_tokens = 0;
 };
 
 struct Sample {

@@ -63,6 +63,9 @@ void TrainConfig::describe(ConfigSchema& s) {
                "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
                "the trained answer: the rating digit, or the digit then a short reason from the user's note");
+  s.add_choice("train.loss_on", &loss_on, {"answer", "rating"},
+               "answer: the loss covers every answer token (digit, end tag, EOS; generation learns to stop); "
+               "rating: only the rating digit's token, the one expected-mode scoring reads");
   s.add("train.retrieve_k", &retrieve_k, "memories retrieved per sample (RAFT; paper: 1; 0 = profile only)");
   s.add("train.profile_words", &profile_words,
         "at most this many words of the profile in each prompt, from its start (0 = the whole profile); the offline "
@@ -81,6 +84,8 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add("train.log_every", &log_every, "optimiser steps between lines of RUN/train/log-rank-*.jsonl");
   s.add_check([this](Problems& p) {
     if (!(lr > 0)) p.add("train.lr: {} must be > 0", lr);
+    if (loss_on == "rating" && answer != "digit")
+      p.add("train.loss_on = rating trains the digit alone; train.answer = {} would train a reason it cuts off", answer);
     if (weight_decay < 0) p.add("train.weight_decay: {} must be >= 0", weight_decay);
     if (!(beta1 >= 0 && beta1 < 1)) p.add("train.beta1: {} must be in [0, 1)", beta1);
     if (!(beta2 >= 0 && beta2 < 1)) p.add("train.beta2: {} must be in [0, 1)", beta2);

@@ -47,6 +47,7 @@ struct TrainConfig {
   // samples
   std::string prompt_style = "paper"; // paper|compact
   std::string answer = "digit";       // digit|digit+reason
+  std::string loss_on = "answer";     // answer (every answer token) | rating (the digit's token only)
   int retrieve_k = 1;                 // memories retrieved per sample
   int profile_words = 0;              // at most this many words of the profile in a prompt (0 = all)
   bool traits = true;                 // the activity/conformity/diversity sentences in prompts

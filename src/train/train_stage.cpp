@@ -21,6 +21,7 @@
 #include "train/adapter_export.h"
 #include "train/batching.h"
 #include "train/persona_groups.h"
+#include "train/rating_tokens.h"
 #include "train/sample_exchange.h"
 #include "train/stage_inputs.h"
 #include "train/trainer.h"
@@ -120,6 +121,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   so.traits = tc.traits;
   so.max_len = max_len;
   so.val_fraction = tc.val_fraction;
+  if (tc.loss_on == "rating") so.answer_tokens = static_cast<int>(rating_tokens(encoder).prefix.size()) + 1;
   SampleStats stats;
   auto samples = build_training_samples(data, memories, vectors, encoder, so, &stats);
   std::int64_t counts[6] = {stats.n_train, stats.n_validation, stats.n_shortened, stats.n_dropped,

@@ -1,4 +1,5 @@
 #include "train/samples.h"
+#include "train/rating_tokens.h"
 
 #include <gtest/gtest.h>
 
@@ -201,4 +202,25 @@ TEST(Samples, ProfileCapAndTraitsOff) {
   EXPECT_NE(full.find("I watch a lot. I follow the crowd. I like few genres. I love comedies and old films"),
             std::string::npos)
       << full;
+}
+
+// train.loss_on = rating: the answer keeps the tokens up to the rating digit
+// (rating_tokens' prefix + 1), so the loss falls on the digit alone.
+TEST(Samples, LossOnTheRatingTokenOnly) {
+  Fixture f;
+  ByteEncoder enc;
+  const RatingTokens tokens = rating_tokens(enc);
+  EXPECT_TRUE(tokens.prefix.empty());
+  EXPECT_EQ(tokens.digits[2], static_cast<std::int32_t>('3'));
+  SampleOptions o;
+  o.answer_tokens = static_cast<int>(tokens.prefix.size()) + 1;
+  const auto full = build_training_samples(f.data, {f.memory}, item_vectors_from_features(f.data), enc, {});
+  const auto cut = build_training_samples(f.data, {f.memory}, item_vectors_from_features(f.data), enc, o);
+  ASSERT_EQ(cut.size(), full.size());
+  for (std::size_t i = 0; i < cut.size(); ++i) {
+    EXPECT_EQ(cut[i].n_answer_tokens(), 1);
+    EXPECT_EQ(cut[i].ids.back(), tokens.digits[static_cast<std::size_t>(cut[i].rating) - 1]);
+    EXPECT_EQ(cut[i].answer_begin, full[i].answer_begin);
+    EXPECT_TRUE(std::equal(cut[i].ids.begin(), cut[i].ids.end(), full[i].ids.begin()));  // a prefix of the full sample
+  }
 }
