@@ -23,8 +23,9 @@ Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab
 std::vector<std::string> preset_names();
 
 // Fills every tensor of `config` with seeded random values.
-// Normal(0, init_std) matrices, except lm_head.weight: Normal(0, 1/sqrt(hidden))
-// (see init_model.cpp); norm weights 1.
+// Normal(0, init_std) matrices, except lm_head.weight: Normal(0, kLmHeadGain /
+// sqrt(hidden)) (why: init_model.cpp); norm weights 1.
+inline constexpr double kLmHeadGain = 6.0;
 ModelWeights random_weights(const Phi3Config& config, std::uint64_t seed, double init_std = 0.02);
 
 }  // namespace personas

@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
 #include <random>
 
 #include "backend/backend.h"
 #include "comm/comm.h"
 #include "support/test_support.h"
+#include "model/init_model.h"
 #include "train/train_checkpoint.h"
 #include "unit/train/tiny_model.h"
 
@@ -135,4 +138,63 @@ TEST(Trainer, ResumedRunGivesExactlyTheSameLosses) {
   int complete = 0;
   for (const auto& e : fs::directory_iterator(o.checkpoint_dir)) complete += fs::exists(e.path() / "DONE") ? 1 : 0;
   EXPECT_EQ(complete, 2);
+}
+
+// When the prompt says nothing about the answer, the adapter must learn the
+// answers' marginal distribution (what a persona's agent falls back to).
+// Checked on the product's random base (the tiny preset). With lm_head at
+// 1/sqrt(hidden) the frozen final norm capped the logits and training gave
+// (0.003, 0.019, 0.15, 0.63, 0.20) here: the rare ratings were sacrificed, and
+// on ML-100K every agent over-predicted by 0.2-0.4 stars.
+TEST(Trainer, LearnsTheMarginalWhenThePromptIsUninformative) {
+  const auto config = preset_config("tiny", 1000);
+  const auto weights = random_weights(config, 21);
+  auto backend = make_backend("cpu");
+  LoraSpec spec = spec_all(16, 0.0f);
+  spec.alpha = 32;
+  LoraModel model(weights, *backend, spec);
+  const std::array<double, 5> marginal = {0.05, 0.10, 0.25, 0.35, 0.25};
+  const std::array<std::int32_t, 5> digits = {944, 961, 948, 949, 952};
+  std::mt19937_64 rng(8);
+  std::uniform_real_distribution<double> uniform(0, 1);
+  AdapterData d;
+  d.name = "marginal";
+  for (int i = 0; i < 600; ++i) {
+    Sample s;
+    for (int t = 0; t < 40; ++t) s.ids.push_back(20 + static_cast<int>(rng() % 900));
+    for (std::int32_t tail : {7, 18, 6, 18}) s.ids.push_back(tail);  // "<|end|>\n<|assistant|>\n"
+    s.answer_begin = static_cast<int>(s.ids.size());
+    double u = uniform(rng), acc = 0;
+    int r = 4;
+    for (int k = 0; k < 5; ++k)
+      if (u < (acc += marginal[static_cast<std::size_t>(k)])) {
+        r = k;
+        break;
+      }
+    s.ids.push_back(digits[static_cast<std::size_t>(r)]);
+    s.ids.push_back(7);
+    s.ids.push_back(3);
+    s.user_id = i;
+    (i % 6 == 5 ? d.val : d.train).push_back(std::move(s));
+  }
+  auto comm = make_local_comm();
+  auto o = options(6, 16, 8, 2e-3);
+  o.pad_id = 3;
+  train_adapter(model, 0, d, *comm, o);
+  std::vector<std::vector<std::int32_t>> prompts;
+  for (const auto& s : d.val) prompts.emplace_back(s.ids.begin(), s.ids.begin() + s.answer_begin);
+  auto batch = TokenBatch::from_sequences(prompts, {}, 3);
+  std::vector<ScorePosition> at;
+  for (std::size_t p = 0; p < prompts.size(); ++p) at.push_back({static_cast<int>(p), static_cast<int>(prompts[p].size()) - 1});
+  const auto logits = model.score(batch, at, digits);
+  std::array<double, 5> mean{};
+  for (std::size_t p = 0; p < prompts.size(); ++p) {
+    double z = 0, mx = -1e30;
+    for (int k = 0; k < 5; ++k) mx = std::max<double>(mx, logits[p * 5 + k]);
+    for (int k = 0; k < 5; ++k) z += std::exp(logits[p * 5 + k] - mx);
+    for (int k = 0; k < 5; ++k) mean[static_cast<std::size_t>(k)] += std::exp(logits[p * 5 + k] - mx) / z / prompts.size();
+  }
+  for (int k = 0; k < 5; ++k)
+    EXPECT_NEAR(mean[static_cast<std::size_t>(k)], marginal[static_cast<std::size_t>(k)], 0.04)
+        << "rating " << k + 1 << ": " << mean[0] << " " << mean[1] << " " << mean[2] << " " << mean[3] << " " << mean[4];
 }
