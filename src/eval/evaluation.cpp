@@ -133,24 +133,21 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
   metrics_options.confidence = config.confidence;
   metrics_options.seed = options.seed;
   // Each rank's predictions go to a temporary file, renamed once every predictor has run.
-  const fs::path predictions_path = run.rank_file(kEvalStage, "predictions", comm.rank(), "jsonl");
-  const fs::path predictions_tmp = fs::path(predictions_path.string() + ".tmp");
-  std::ofstream predictions_out;
-  PredictionSink sink;
+  EvalOutcome outcome;
   if (config.write_predictions) {
-    run.ensure_stage_dir(kEvalStage);
-    predictions_out.open(predictions_tmp, std::ios::binary | std::ios::trunc);
-    PERSONAS_CHECK(predictions_out, io, "cannot write '{}'", predictions_tmp.string());
-    sink = [&](const EvalPredictor& p, const std::vector<PredictionRecord>& records) {
-      predictions_out << prediction_lines(p.name, records);
-      PERSONAS_CHECK(predictions_out, io, "cannot write '{}'", predictions_tmp.string());
-    };
-  }
-  const auto outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options, sink);
-  if (config.write_predictions) {
-    predictions_out.close();
-    PERSONAS_CHECK(predictions_out, io, "cannot write '{}'", predictions_tmp.string());
-    fs::rename(predictions_tmp, predictions_path);
+    write_atomically(run.rank_file(kEvalStage, "predictions", comm.rank(), "jsonl"), [&](const fs::path& temp) {
+      std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+      PERSONAS_CHECK(out, io, "cannot write '{}'", temp.string());
+      outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options,
+                                    [&](const EvalPredictor& p, const std::vector<PredictionRecord>& records) {
+                                      out << prediction_lines(p.name, records);
+                                      PERSONAS_CHECK(out, io, "cannot write '{}'", temp.string());
+                                    });
+      out.close();
+      PERSONAS_CHECK(out, io, "cannot write '{}'", temp.string());
+    });
+  } else {
+    outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options);
   }
 
   nlohmann::json context;
