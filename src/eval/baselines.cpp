@@ -14,8 +14,6 @@ namespace personas {
 
 namespace {
 
-constexpr double kFixedScale = 4294967296.0;  // 2^32
-
 double clamp_rating(double r) { return std::clamp(r, 1.0, 5.0); }
 
 // ---- shared pieces -------------------------------------------------------------
@@ -344,15 +342,6 @@ class MfAls final : public BiasedFactorModel {
 
 }  // namespace
 
-void ExactSums::add(std::size_t i, double value) {
-  PERSONAS_ASSERT(std::isfinite(value) && std::abs(value) < 1e9, "term {} out of the exact range", value);
-  fixed_[i] += static_cast<std::int64_t>(std::llround(value * kFixedScale));
-}
-
-void ExactSums::allreduce(Comm& comm) { comm.allreduce(std::span<std::int64_t>(fixed_), ReduceOp::sum); }
-
-double ExactSums::value(std::size_t i) const { return double(fixed_[i]) / kFixedScale; }
-
 std::vector<std::string> known_baselines() {
   return {"global_mean", "user_mean", "item_mean", "bias", "mf_sgd", "mf_als"};
 }
@@ -373,11 +362,13 @@ std::unique_ptr<Baseline> make_baseline(const std::string& name, const EvalConfi
 }
 
 std::vector<PredictionRecord> predict_test_period(const Baseline& baseline, const Dataset& data,
-                                                  std::span<const std::int32_t> persona_of_user) {
+                                                  std::span<const std::int32_t> persona_of_user, std::size_t begin,
+                                                  std::size_t end) {
   PERSONAS_ASSERT(persona_of_user.empty() || persona_of_user.size() == data.users.size(),
                   "{} personas for {} users", persona_of_user.size(), data.users.size());
+  end = std::min(end, data.users.size());
   std::vector<PredictionRecord> out;
-  for (std::size_t k = 0; k < data.users.size(); ++k) {
+  for (std::size_t k = begin; k < end; ++k) {
     const auto& u = data.users[k];
     for (const auto& x : data.test_of(u)) {
       PredictionRecord r;

@@ -24,25 +24,10 @@
 #include "comm/comm.h"
 #include "data/dataset.h"
 #include "eval/eval_config.h"
+#include "eval/exact_sums.h"
 #include "eval/metrics.h"
 
 namespace personas {
-
-// Sums of doubles that are associative: each term is rounded to a multiple of
-// 2^-32 and accumulated as an int64, so the sum over ranks is exact and does
-// not depend on the order or on how terms are split over ranks. Terms up to
-// about 2^30 in total magnitude are safe.
-class ExactSums {
- public:
-  explicit ExactSums(std::size_t n) : fixed_(n, 0) {}
-  void add(std::size_t i, double value);
-  void allreduce(Comm& comm);
-  double value(std::size_t i) const;
-  std::size_t size() const { return fixed_.size(); }
-
- private:
-  std::vector<std::int64_t> fixed_;
-};
 
 class Baseline {
  public:
@@ -60,10 +45,12 @@ bool is_known_baseline(const std::string& name);
 // `seed` feeds the seeded models (mf_sgd, mf_als).
 std::unique_ptr<Baseline> make_baseline(const std::string& name, const EvalConfig& config, std::uint64_t seed);
 
-// One record per test-period interaction of this rank's users.
+// One record per test-period interaction of this rank's users
+// data.users[begin, end) (all of them by default).
 // `persona_of_user` is indexed like data.users (empty = every persona -1).
 std::vector<PredictionRecord> predict_test_period(const Baseline& baseline, const Dataset& data,
-                                                  std::span<const std::int32_t> persona_of_user);
+                                                  std::span<const std::int32_t> persona_of_user,
+                                                  std::size_t begin = 0, std::size_t end = SIZE_MAX);
 
 // RMSE of the baseline on the training period of all ranks' users (collective),
 // a quick check of fit.

@@ -1,5 +1,6 @@
 #include "eval/evaluation.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -8,11 +9,14 @@
 #include "core/log.h"
 #include "data/dataset_io.h"
 #include "eval/baselines.h"
+#include "eval/per_user_file.h"
 #include "eval/persona_assignments.h"
 
 namespace personas {
 
-std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::uint64_t seed) {
+std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::uint64_t seed,
+                                               std::size_t users_per_piece) {
+  PERSONAS_ASSERT(users_per_piece > 0, "users_per_piece must be positive");
   std::vector<EvalPredictor> out;
   for (const auto& name : config.baseline_list()) {
     EvalPredictor p;
@@ -20,12 +24,15 @@ std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::ui
     p.kind = "baseline";
     p.description = "classical baseline (docs/evaluation.md)";
     // Each predictor makes and fits its own model when run, so nothing is kept alive between predictors.
-    p.predict = [name, config, seed](const Dataset& data, std::span<const std::int32_t> persona_of_user, Comm& comm) {
+    p.predict = [name, config, seed, users_per_piece](const Dataset& data, std::span<const std::int32_t> persona_of_user, Comm& comm,
+                                     const RecordEmitter& emit) {
       auto model = make_baseline(name, config, seed);
       model->fit(data, comm);
       const double train_rmse = training_rmse(*model, data, comm);
       plog::info("eval: {} fitted (training RMSE {:.4f})", name, train_rmse);
-      return predict_test_period(*model, data, persona_of_user);
+      for (std::size_t begin = 0; begin < data.users.size(); begin += users_per_piece)
+        emit(predict_test_period(*model, data, persona_of_user, begin,
+                                 std::min(data.users.size(), begin + users_per_piece)));
     };
     out.push_back(std::move(p));
   }
@@ -34,13 +41,19 @@ std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::ui
 
 EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, const Dataset& data,
                                 std::span<const std::int32_t> persona_of_user, Comm& comm,
-                                const MetricsOptions& options, const PredictionSink& sink) {
+                                const MetricsOptions& options, const PredictionSink& sink,
+                                const MetricsSink& metrics_sink) {
   EvalOutcome outcome;
   for (const auto& p : predictors) {
     const auto start = std::chrono::steady_clock::now();
-    const auto records = p.predict(data, persona_of_user, comm);
-    if (sink) sink(p, records);
-    auto m = compute_metrics(p.name, p.kind, records, comm, options);
+    std::vector<UserSummary> users;
+    p.predict(data, persona_of_user, comm, [&](const std::vector<PredictionRecord>& records) {
+      if (sink) sink(p, records);
+      auto piece = summarise_users(records);
+      users.insert(users.end(), piece.begin(), piece.end());
+    });
+    auto m = compute_metrics(p.name, p.kind, std::move(users), comm, options);
+    if (metrics_sink) metrics_sink(m);
     const double seconds =
         comm.allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     const auto& o = m.overall;
@@ -89,13 +102,9 @@ nlohmann::json metrics_document(const std::vector<EvalPredictor>& predictors, co
   return doc;
 }
 
-void write_eval_outputs(const RunDir& run, const nlohmann::json& document, const EvalOutcome& outcome) {
+void write_eval_metrics(const RunDir& run, const nlohmann::json& document) {
   const auto dir = run.ensure_stage_dir(kEvalStage);
   write_file_atomic(dir / "metrics.json", document.dump(2) + "\n");
-  std::string lines;
-  for (const auto& m : outcome.metrics)
-    for (const auto& u : m.users) lines += user_to_json(m.name, u).dump() + "\n";
-  write_file_atomic(dir / "per-user.jsonl", lines);
 }
 
 void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const EvalStageOptions& options,
@@ -106,7 +115,10 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
   run.clear_done(kEvalStage);
   if (comm.is_root() && fs::is_directory(run.stage_dir(kEvalStage)))  // an earlier run's (other rank count)
     for (const auto& e : fs::directory_iterator(run.stage_dir(kEvalStage)))
-      if (starts_with(e.path().filename().string(), "predictions-rank-")) fs::remove(e.path());
+      if (starts_with(e.path().filename().string(), "predictions-rank-") ||
+          starts_with(e.path().filename().string(), PerUserFile::kPartPrefix))
+        fs::remove(e.path());
+  comm.barrier();  // no rank creates its files before the leftovers are gone
   const Dataset data = load_dataset(run, comm);
   const auto personas = read_persona_assignments(run, data);
   const auto n_missing = comm.allreduce_sum(personas.n_missing);
@@ -132,6 +144,13 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
   metrics_options.bootstrap_samples = config.bootstrap_samples;
   metrics_options.confidence = config.confidence;
   metrics_options.seed = options.seed;
+  // Per-user lines go out predictor by predictor and are dropped: no rank
+  // holds more than one predictor's users.
+  PerUserFile per_user(run, comm);
+  const MetricsSink keep_users = [&](PredictorMetrics& m) {
+    per_user.add(m);
+    std::vector<UserSummary>().swap(m.users);
+  };
   // Each rank's predictions go to a temporary file, renamed once every predictor has run.
   EvalOutcome outcome;
   if (config.write_predictions) {
@@ -142,12 +161,13 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
                                     [&](const EvalPredictor& p, const std::vector<PredictionRecord>& records) {
                                       out << prediction_lines(p.name, records);
                                       PERSONAS_CHECK(out, io, "cannot write '{}'", temp.string());
-                                    });
+                                    },
+                                    keep_users);
       out.close();
       PERSONAS_CHECK(out, io, "cannot write '{}'", temp.string());
     });
   } else {
-    outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options);
+    outcome = evaluate_predictors(predictors, data, personas.persona_of_user, comm, metrics_options, {}, keep_users);
   }
 
   nlohmann::json context;
@@ -155,14 +175,14 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
                      {"n_train", counts[1]}, {"n_test", counts[2]}};
   context["personas"] = {{"source", personas.source}, {"n_missing", n_missing}};
   context["bootstrap"] = {{"samples", config.bootstrap_samples}, {"confidence", config.confidence},
-                          {"seed", options.seed}, {"unit", "user"}};
+                          {"seed", options.seed}, {"unit", "user"}, {"method", "poisson"}};
   context["n_ranks"] = comm.size();
   const auto document = metrics_document(predictors, outcome, context);
+  per_user.finish();
   const double seconds =
       comm.allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  comm.barrier();
   if (comm.is_root()) {
-    write_eval_outputs(run, document, outcome);
+    write_eval_metrics(run, document);
     nlohmann::json extra = {{"seconds", seconds}, {"n_predictors", predictors.size()}, {"n_users", counts[0]}};
     run.mark_done(kEvalStage, options.config_hash, extra);
   }

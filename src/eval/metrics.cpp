@@ -1,12 +1,13 @@
 #include "eval/metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
 
 #include "core/errors.h"
-#include "eval/rng.h"
+#include "eval/exact_sums.h"
 
 namespace personas {
 
@@ -21,28 +22,6 @@ double quantile_sorted(const std::vector<double>& sorted, double q) {
   const auto hi = std::min(lo + 1, sorted.size() - 1);
   const double frac = pos - double(lo);
   return sorted[lo] * (1 - frac) + sorted[hi] * frac;
-}
-
-void add_user(GroupMetrics& g, const UserSummary& u) {
-  g.sums.n += u.n;
-  g.sums.n_unrelated += u.n_unrelated;
-  g.sums.sum_sq += u.sum_sq;
-  g.sums.sum_abs += u.sum_abs;
-  g.mean_truth += u.sum_truth;       // sums for now; finish() divides
-  g.mean_predicted += u.sum_predicted;
-  g.n_users += 1;
-  for (int b = 0; b < kHistogramBins; ++b) {
-    g.hist_truth[b] += u.hist_truth[b];
-    g.hist_predicted[b] += u.hist_predicted[b];
-  }
-}
-
-void finish(GroupMetrics& g) {
-  if (g.sums.n > 0) {
-    g.mean_truth /= double(g.sums.n);
-    g.mean_predicted /= double(g.sums.n);
-  }
-  g.js_distance = jensen_shannon_distance(g.hist_truth, g.hist_predicted);
 }
 
 nlohmann::json histogram_json(const RatingHistogram& h) { return nlohmann::json(std::vector<std::int64_t>(h.begin(), h.end())); }
@@ -125,28 +104,109 @@ std::vector<UserSummary> summarise_users(std::span<const PredictionRecord> recor
   return users;
 }
 
-void bootstrap_intervals(std::span<const UserSummary> users, const MetricsOptions& options,
+namespace {
+
+// Per group (everything, then each persona): integer fields and exact sums.
+constexpr std::size_t kIntFields = 3 + 2 * kHistogramBins;  // n_users, n, n_unrelated, two histograms
+constexpr std::size_t kSumFields = 4;                       // sum_sq, sum_abs, sum_truth, sum_predicted
+
+void add_user_to_slots(std::int64_t* ints, ExactSums& sums, std::size_t group, const UserSummary& u) {
+  ints[0] += 1;
+  ints[1] += u.n;
+  ints[2] += u.n_unrelated;
+  for (int b = 0; b < kHistogramBins; ++b) {
+    ints[3 + b] += u.hist_truth[b];
+    ints[3 + kHistogramBins + b] += u.hist_predicted[b];
+  }
+  sums.add(group * kSumFields + 0, u.sum_sq);
+  sums.add(group * kSumFields + 1, u.sum_abs);
+  sums.add(group * kSumFields + 2, u.sum_truth);
+  sums.add(group * kSumFields + 3, u.sum_predicted);
+}
+
+GroupMetrics group_from_slots(const std::int64_t* ints, const ExactSums& sums, std::size_t group) {
+  GroupMetrics g;
+  g.n_users = ints[0];
+  g.sums.n = ints[1];
+  g.sums.n_unrelated = ints[2];
+  for (int b = 0; b < kHistogramBins; ++b) {
+    g.hist_truth[b] = ints[3 + b];
+    g.hist_predicted[b] = ints[3 + kHistogramBins + b];
+  }
+  g.sums.sum_sq = sums.value(group * kSumFields + 0);
+  g.sums.sum_abs = sums.value(group * kSumFields + 1);
+  if (g.sums.n > 0) {
+    g.mean_truth = sums.value(group * kSumFields + 2) / double(g.sums.n);
+    g.mean_predicted = sums.value(group * kSumFields + 3) / double(g.sums.n);
+  }
+  g.js_distance = jensen_shannon_distance(g.hist_truth, g.hist_predicted);
+  return g;
+}
+
+// floor(P(K <= k) * 2^64) for K ~ Poisson(1), k = 0, 1, ...; a draw is the
+// number of thresholds at or below a uniform 64-bit word.
+constexpr int kPoissonCap = 20;  // P(K > 20) < 1e-19: below the word's resolution
+const std::array<std::uint64_t, kPoissonCap>& poisson1_thresholds() {
+  static const auto table = [] {
+    std::array<std::uint64_t, kPoissonCap> t{};
+    long double term = std::exp(-1.0L), cdf = 0;
+    for (int k = 0; k < kPoissonCap; ++k) {
+      cdf += term;
+      term /= (k + 1);
+      const long double scaled = cdf * 18446744073709551616.0L;  // 2^64
+      t[k] = scaled >= 18446744073709551615.0L ? ~std::uint64_t{0} : static_cast<std::uint64_t>(scaled);
+    }
+    return t;
+  }();
+  return table;
+}
+
+std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+int bootstrap_weight(std::uint64_t seed, int resample, std::int64_t user_index) {
+  const auto& t = poisson1_thresholds();
+  const std::uint64_t u =
+      mix64(mix64(seed ^ 0x626f6f7473747270ULL /* "bootstrp" */ ^ mix64(std::uint64_t(user_index))) +
+            0x9e3779b97f4a7c15ULL * std::uint64_t(resample + 1));
+  int k = 0;
+  while (k < kPoissonCap && u >= t[static_cast<std::size_t>(k)]) ++k;
+  return k;
+}
+
+void bootstrap_intervals(std::span<const UserSummary> users, Comm& comm, const MetricsOptions& options,
                          ConfidenceInterval& rmse_ci, ConfidenceInterval& mae_ci) {
   rmse_ci = mae_ci = {};
-  if (users.empty() || options.bootstrap_samples <= 0) return;
-  SplitMix64 rng(options.seed ^ 0x626f6f7473747270ULL);  // "bootstrp"
-  std::vector<double> rmses, maes;
-  rmses.reserve(options.bootstrap_samples);
-  maes.reserve(options.bootstrap_samples);
-  const auto n_users = static_cast<std::uint64_t>(users.size());
-  for (int s = 0; s < options.bootstrap_samples; ++s) {
-    double sq = 0, ab = 0;
-    std::int64_t n = 0;
-    for (std::uint64_t k = 0; k < n_users; ++k) {
-      const auto& u = users[rng.below(n_users)];
-      sq += u.sum_sq;
-      ab += u.sum_abs;
-      n += u.n;
+  const auto n_resamples = static_cast<std::size_t>(std::max(0, options.bootstrap_samples));
+  if (n_resamples == 0) return;
+  // Slots: squared errors of resample s at s, absolute errors at n_resamples + s.
+  ExactSums sums(2 * n_resamples);
+  std::vector<std::int64_t> counts(n_resamples, 0);
+  for (const auto& u : users) {
+    if (u.n == 0) continue;  // adds nothing to any resample
+    const auto sq = ExactSums::to_fixed(u.sum_sq), ab = ExactSums::to_fixed(u.sum_abs);
+    for (std::size_t s = 0; s < n_resamples; ++s) {
+      const int w = bootstrap_weight(options.seed, int(s), u.user_index);
+      if (w == 0) continue;
+      sums.add_fixed(s, sq, w);
+      sums.add_fixed(n_resamples + s, ab, w);
+      counts[s] += std::int64_t(w) * u.n;
     }
-    if (n == 0) continue;  // a resample of users without any rated item
-    rmses.push_back(std::sqrt(sq / double(n)));
-    maes.push_back(ab / double(n));
   }
+  sums.allreduce(comm);
+  comm.allreduce(std::span<std::int64_t>(counts), ReduceOp::sum);
+  std::vector<double> rmses, maes;
+  for (std::size_t s = 0; s < n_resamples; ++s) {
+    if (counts[s] == 0) continue;  // a resample without any rated item
+    rmses.push_back(std::sqrt(sums.value(s) / double(counts[s])));
+    maes.push_back(sums.value(n_resamples + s) / double(counts[s]));
+  }
+  if (rmses.empty()) return;
   std::sort(rmses.begin(), rmses.end());
   std::sort(maes.begin(), maes.end());
   const double alpha = 1.0 - options.confidence;
@@ -154,48 +214,79 @@ void bootstrap_intervals(std::span<const UserSummary> users, const MetricsOption
   mae_ci = {quantile_sorted(maes, alpha / 2), quantile_sorted(maes, 1 - alpha / 2)};
 }
 
-PredictorMetrics metrics_from_users(const std::string& name, const std::string& kind,
-                                    std::vector<UserSummary> users, const MetricsOptions& options) {
+PredictorMetrics reduce_metrics(const std::string& name, const std::string& kind, std::vector<UserSummary> users,
+                                Comm& comm, const MetricsOptions& options) {
   PredictorMetrics m;
   m.name = name;
   m.kind = kind;
   std::sort(users.begin(), users.end(),
             [](const UserSummary& a, const UserSummary& b) { return a.user_index < b.user_index; });
+  std::int64_t n_personas = 0;
+  for (const auto& u : users) n_personas = std::max<std::int64_t>(n_personas, std::int64_t(u.persona) + 1);
+  std::span<std::int64_t> one(&n_personas, 1);
+  comm.allreduce(one, ReduceOp::max);
+  const auto n_groups = 1 + static_cast<std::size_t>(n_personas);
+  std::vector<std::int64_t> ints(n_groups * kIntFields, 0);
+  ExactSums sums(n_groups * kSumFields);
   for (const auto& u : users) {
-    add_user(m.overall, u);
-    if (u.persona >= 0) add_user(m.per_persona[u.persona], u);
+    add_user_to_slots(&ints[0], sums, 0, u);
+    if (u.persona >= 0) {
+      const auto g = 1 + static_cast<std::size_t>(u.persona);
+      add_user_to_slots(&ints[g * kIntFields], sums, g, u);
+    }
   }
-  finish(m.overall);
-  for (auto& [persona, g] : m.per_persona) finish(g);
-  if (options.bootstrap_samples > 0 && !users.empty()) {
-    bootstrap_intervals(users, options, m.overall.rmse_ci, m.overall.mae_ci);
+  comm.allreduce(std::span<std::int64_t>(ints), ReduceOp::sum);
+  sums.allreduce(comm);
+  m.overall = group_from_slots(&ints[0], sums, 0);
+  for (std::size_t g = 1; g < n_groups; ++g)
+    if (ints[g * kIntFields] > 0) m.per_persona[std::int32_t(g - 1)] = group_from_slots(&ints[g * kIntFields], sums, g);
+  const auto total_users = m.overall.n_users;
+  if (options.bootstrap_samples > 0 && total_users > 0) {
+    bootstrap_intervals(users, comm, options, m.overall.rmse_ci, m.overall.mae_ci);
     m.overall.has_ci = true;
   }
   m.users = std::move(users);
   return m;
 }
 
+PredictorMetrics metrics_from_users(const std::string& name, const std::string& kind,
+                                    std::vector<UserSummary> users, const MetricsOptions& options) {
+  auto local = make_local_comm();
+  return reduce_metrics(name, kind, std::move(users), *local, options);
+}
+
 PredictorMetrics compute_metrics(const std::string& name, const std::string& kind,
                                  std::span<const PredictionRecord> records, Comm& comm,
                                  const MetricsOptions& options) {
-  auto local = summarise_users(records);
-  const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(local.data()),
-                                         local.size() * sizeof(UserSummary));
-  auto gathered = comm.allgatherv(bytes);
-  std::vector<UserSummary> all;
-  for (const auto& part : gathered) {
-    PERSONAS_ASSERT(part.size() % sizeof(UserSummary) == 0, "gathered {} bytes", part.size());
-    const auto count = part.size() / sizeof(UserSummary);
-    const auto offset = all.size();
-    all.resize(offset + count);
-    if (count > 0) std::memcpy(all.data() + offset, part.data(), part.size());
+  return compute_metrics(name, kind, summarise_users(records), comm, options);
+}
+
+PredictorMetrics compute_metrics(const std::string& name, const std::string& kind, std::vector<UserSummary> local,
+                                 Comm& comm, const MetricsOptions& options) {
+  std::sort(local.begin(), local.end(),
+            [](const UserSummary& a, const UserSummary& b) { return a.user_index < b.user_index; });
+  for (std::size_t i = 1; i < local.size(); ++i)
+    PERSONAS_CHECK(local[i].user_index != local[i - 1].user_index, data,
+                   "predictor '{}': user {} (selection index {}) was summarised twice (its records came in two "
+                   "pieces)", name, local[i].user_id, local[i].user_index);
+  // Users live in contiguous blocks of the selection, one block per rank: the
+  // ranks' [first, last] user ranges must not overlap (else a user would be
+  // counted twice, or the predictor broke the layout).
+  std::int64_t range[2] = {local.empty() ? -1 : local.front().user_index, local.empty() ? -1 : local.back().user_index};
+  std::vector<std::int64_t> ranges(2 * static_cast<std::size_t>(comm.size()));
+  comm.allgather(range, sizeof(range), ranges.data());
+  std::vector<std::pair<std::int64_t, int>> firsts;
+  for (int r = 0; r < comm.size(); ++r)
+    if (ranges[2 * r] >= 0) firsts.push_back({ranges[2 * r], r});
+  std::sort(firsts.begin(), firsts.end());
+  for (std::size_t i = 1; i < firsts.size(); ++i) {
+    const int prev = firsts[i - 1].second, cur = firsts[i].second;
+    PERSONAS_CHECK(ranges[2 * prev + 1] < ranges[2 * cur], data,
+                   "predictor '{}': the users of rank {} (selection indices {}..{}) and rank {} ({}..{}) overlap; "
+                   "each user's records must stay on one rank, in contiguous blocks",
+                   name, prev, ranges[2 * prev], ranges[2 * prev + 1], cur, ranges[2 * cur], ranges[2 * cur + 1]);
   }
-  auto result = metrics_from_users(name, kind, std::move(all), options);
-  for (std::size_t i = 1; i < result.users.size(); ++i)
-    PERSONAS_CHECK(result.users[i].user_index != result.users[i - 1].user_index, data,
-                   "predictor '{}': user {} (selection index {}) has records on two ranks", name,
-                   result.users[i].user_id, result.users[i].user_index);
-  return result;
+  return reduce_metrics(name, kind, std::move(local), comm, options);
 }
 
 nlohmann::json group_to_json(const GroupMetrics& g) {

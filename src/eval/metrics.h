@@ -2,11 +2,15 @@
 // alike). A predictor hands in one PredictionRecord per (user, held-out item)
 // for this rank's users; compute_metrics reduces them over ranks.
 //
-// Rank-count independence: each user lives on one rank, so the per-user
-// summaries are computed exactly where the user lives; they are then gathered
-// to every rank in selection order and every global figure (overall, per
-// persona, bootstrap) is summed in that fixed order. The results are
-// bit-identical for any number of ranks.
+// Scale and rank-count independence: each user lives on one rank, so the
+// per-user summaries are computed and kept where the user lives (memory per
+// rank grows with the rank's users only). Every global figure (overall, per
+// persona, the bootstrap's resample sums) is an exact fixed-point sum
+// (eval/exact_sums.h) allreduced over ranks, so the results are bit-identical
+// for any number of ranks. The bootstrap is a Poisson bootstrap over users:
+// in resample s user u counts w(seed, s, u) ~ Poisson(1) times, a hash of the
+// seed, the resample and the user's selection index, so no rank needs any
+// other rank's users (docs/evaluation.md).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -92,7 +96,7 @@ struct PredictorMetrics {
   std::string kind;                         // "baseline" or "agent"
   GroupMetrics overall;
   std::map<std::int32_t, GroupMetrics> per_persona;  // only personas >= 0
-  std::vector<UserSummary> users;           // every user, selection order (same on every rank)
+  std::vector<UserSummary> users;           // this rank's users, selection order
 };
 
 // Collective. `records` are this rank's users' predictions (any order). A
@@ -101,16 +105,30 @@ PredictorMetrics compute_metrics(const std::string& name, const std::string& kin
                                  std::span<const PredictionRecord> records, Comm& comm,
                                  const MetricsOptions& options);
 
-// Pure (no communication): the same from already gathered user summaries,
-// in selection order. compute_metrics ends here.
+// Collective: the same from this rank's user summaries (each user once).
+PredictorMetrics compute_metrics(const std::string& name, const std::string& kind, std::vector<UserSummary> users,
+                                 Comm& comm, const MetricsOptions& options);
+
+// Collective: the metrics from this rank's user summaries (any order; a
+// user on one rank only). compute_metrics ends here.
+PredictorMetrics reduce_metrics(const std::string& name, const std::string& kind, std::vector<UserSummary> users,
+                                Comm& comm, const MetricsOptions& options);
+
+// One process (no communication): reduce_metrics over every user at once.
 PredictorMetrics metrics_from_users(const std::string& name, const std::string& kind,
                                     std::vector<UserSummary> users, const MetricsOptions& options);
 
 // Per-user summaries of local records, sorted by user_index.
 std::vector<UserSummary> summarise_users(std::span<const PredictionRecord> records);
 
-// Percentile bootstrap over users (seeded; sums in a fixed order).
-void bootstrap_intervals(std::span<const UserSummary> users, const MetricsOptions& options,
+// How many times user `user_index` counts in resample `resample`: Poisson(1),
+// a pure function of its arguments (the same on every rank).
+int bootstrap_weight(std::uint64_t seed, int resample, std::int64_t user_index);
+
+// Collective: percentile intervals of RMSE and MAE over options.bootstrap_samples
+// Poisson resamples of the users (`users`: this rank's). Both stay {0, 0} when
+// no resample has a rated item.
+void bootstrap_intervals(std::span<const UserSummary> users, Comm& comm, const MetricsOptions& options,
                          ConfidenceInterval& rmse_ci, ConfidenceInterval& mae_ci);
 
 // JSON views (the metrics.json and per-user JSONL formats of docs/evaluation.md).

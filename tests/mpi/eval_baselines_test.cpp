@@ -5,6 +5,11 @@
 
 #include "eval/baselines.h"
 #include "eval/metrics.h"
+#include "eval/per_user_file.h"
+#include "core/fs.h"
+#include "support/test_support.h"
+
+#include <algorithm>
 #include "mpi/mpi_test_env.h"
 #include "unit/eval/eval_test_data.h"
 
@@ -47,9 +52,60 @@ TEST(EvalMpi, BaselinesAndMetricsAreIdenticalForAnyRankCount) {
     const auto all_records = predict_test_period(*whole, full, personas_of(full));
     const auto expected = metrics_from_users(name, "baseline", summarise_users(all_records), options);
     EXPECT_EQ(metrics_to_json(m).dump(), metrics_to_json(expected).dump()) << name;
-    EXPECT_EQ(m.users.size(), 37u);
+    // Each rank keeps its own users only.
+    EXPECT_EQ(m.users.size(), shard.users.size());
+    EXPECT_EQ(world.allreduce_sum(std::int64_t(m.users.size())), 37);
     EXPECT_EQ(m.per_persona.size(), 3u);
   }
+}
+
+// RUN/eval/per-user.jsonl stitched from every rank's part is the file one
+// process writes: predictor after predictor, users in selection order.
+TEST(EvalMpi, PerUserFileIsTheSameForAnyRankCount) {
+  auto& world = testing::world();
+  const auto full = testing::make_model_ratings(37, 50, 24, 99);
+  const auto shard = testing::shard_of(full, world.rank(), world.size());
+  std::unique_ptr<testing::TempDir> owner;
+  std::string root;
+  if (world.is_root()) {
+    owner = std::make_unique<testing::TempDir>("personas-eval-mpi");
+    root = owner->path().string();
+  }
+  world.broadcast_string(root, 0);
+  auto local = make_local_comm();
+  EvalConfig c;
+  MetricsOptions options;
+  options.bootstrap_samples = 0;
+  const RunDir sharded_run(fs::path(root) / "sharded"), whole_run(fs::path(root) / "whole");
+  {
+    PerUserFile sharded(sharded_run, world);
+    std::unique_ptr<PerUserFile> whole;
+    if (world.is_root()) whole = std::make_unique<PerUserFile>(whole_run, *local);
+    for (const std::string name : {"global_mean", "user_mean", "bias"}) {
+      auto model = make_baseline(name, c, 3);
+      model->fit(shard, world);
+      sharded.add(compute_metrics(name, "baseline", predict_test_period(*model, shard, personas_of(shard)), world,
+                                  options));
+      if (whole) {
+        auto one = make_baseline(name, c, 3);
+        one->fit(full, *local);
+        whole->add(metrics_from_users(name, "baseline", summarise_users(predict_test_period(*one, full, personas_of(full))),
+                                      options));
+      }
+    }
+    sharded.finish();
+    if (whole) whole->finish();
+  }
+  world.barrier();  // every rank has removed its part
+  if (world.is_root()) {
+    const auto got = read_file(sharded_run.stage_dir("eval") / "per-user.jsonl");
+    EXPECT_EQ(got, read_file(whole_run.stage_dir("eval") / "per-user.jsonl"));
+    EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 3 * 37);
+    // The parts are gone.
+    for (const auto& e : fs::directory_iterator(sharded_run.stage_dir("eval")))
+      EXPECT_EQ(e.path().filename().string(), "per-user.jsonl");
+  }
+  world.barrier();
 }
 
 }  // namespace

@@ -157,6 +157,22 @@ TEST(EvalBaselines, ExactSumsDoNotDependOnOrder) {
   EXPECT_NEAR(a.value(0), 0.6 + 1e-9, 1e-9);  // each term rounded to 2^-32
 }
 
+// Totals far beyond an int64 of 2^-32 units (2^31) stay exact, through the
+// limb split of the allreduce too, and negative totals survive it.
+TEST(EvalBaselines, ExactSumsHoldLargeTotalsThroughTheAllreduce) {
+  auto comm = make_local_comm();
+  ExactSums s(3);
+  for (int k = 0; k < 1000; ++k) {
+    s.add(0, 9e8);
+    s.add(1, -9e8 - 0.25);
+  }
+  s.add_fixed(2, ExactSums::to_fixed(0.5), 7);
+  s.allreduce(*comm);
+  EXPECT_EQ(s.value(0), 9e11);
+  EXPECT_EQ(s.value(1), -9e11 - 250);
+  EXPECT_EQ(s.value(2), 3.5);
+}
+
 TEST(EvalBaselines, UnknownNameFails) {
   EXPECT_THROW(make_baseline("svd++", EvalConfig{}, 1), Error);
 }

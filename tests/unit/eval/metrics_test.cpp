@@ -121,6 +121,28 @@ TEST(EvalMetrics, BootstrapIntervalIsSeededAndBracketsTheEstimate) {
   EXPECT_NE(a.overall.rmse_ci.low, other.overall.rmse_ci.low);
 }
 
+// The Poisson bootstrap's weights: Poisson(1) in distribution, a pure
+// function of (seed, resample, user).
+TEST(EvalMetrics, BootstrapWeightsArePoissonOne) {
+  const int n = 200000;
+  double sum = 0, sum_sq = 0;
+  int zeros = 0;
+  for (int k = 0; k < n; ++k) {
+    const int w = bootstrap_weight(9, k % 100, k / 100);
+    sum += w;
+    sum_sq += double(w) * w;
+    zeros += w == 0;
+  }
+  const double mean = sum / n;
+  EXPECT_NEAR(mean, 1.0, 0.01);
+  EXPECT_NEAR(sum_sq / n - mean * mean, 1.0, 0.02);
+  EXPECT_NEAR(double(zeros) / n, std::exp(-1.0), 0.005);
+  EXPECT_EQ(bootstrap_weight(9, 3, 12345), bootstrap_weight(9, 3, 12345));
+  int differ = 0;
+  for (int u = 0; u < 100; ++u) differ += bootstrap_weight(9, 3, u) != bootstrap_weight(10, 3, u);
+  EXPECT_GT(differ, 30);
+}
+
 TEST(EvalMetrics, UserWithTwoPersonasIsRejected) {
   std::vector<PredictionRecord> r{rec(0, 1, 4, 4, 0), rec(0, 2, 4, 4, 1)};
   EXPECT_THROW(summarise_users(r), Error);

@@ -53,6 +53,37 @@ TEST(EvalPredictions, SinkSeesEveryTestRatingOfEveryPredictor) {
   }
 }
 
+// Baselines hand their records over in pieces of whole users (bounded memory
+// at scale); the metrics and the records do not depend on the piece size.
+TEST(EvalPredictions, PiecesOfUsersGiveTheSameMetrics) {
+  auto comm = make_local_comm();
+  const auto data = testing::make_model_ratings(30, 25, 10, 5);
+  EvalConfig c;
+  c.baselines = "user_mean,bias";
+  std::vector<std::int32_t> personas;
+  for (const auto& u : data.users) personas.push_back(u.true_persona);
+  MetricsOptions mo;
+  mo.bootstrap_samples = 40;
+  std::string whole_lines, piece_lines;
+  int pieces = 0;
+  const auto whole = evaluate_predictors(baseline_predictors(c, 1), data, personas, *comm, mo,
+                                         [&](const EvalPredictor& p, const std::vector<PredictionRecord>& r) {
+                                           whole_lines += prediction_lines(p.name, r);
+                                         });
+  const auto in_pieces = evaluate_predictors(baseline_predictors(c, 1, 7), data, personas, *comm, mo,
+                                             [&](const EvalPredictor& p, const std::vector<PredictionRecord>& r) {
+                                               piece_lines += prediction_lines(p.name, r);
+                                               ++pieces;
+                                             });
+  EXPECT_EQ(pieces, 2 * 5);  // 30 users, 7 a piece, two predictors
+  EXPECT_EQ(piece_lines, whole_lines);
+  ASSERT_EQ(in_pieces.metrics.size(), 2u);
+  for (std::size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(metrics_to_json(in_pieces.metrics[k]).dump(), metrics_to_json(whole.metrics[k]).dump());
+    EXPECT_EQ(in_pieces.metrics[k].users.size(), 30u);
+  }
+}
+
 TEST(EvalPredictions, UnrelatedAnswersHaveNoPrediction) {
   PredictionRecord r;
   r.user_id = 7;

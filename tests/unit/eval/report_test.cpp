@@ -42,7 +42,7 @@ nlohmann::json fill_run(const RunDir& run) {
   context["personas"] = {{"source", "planted"}};
   context["bootstrap"] = {{"samples", 50}, {"confidence", 0.95}};
   const auto doc = metrics_document(predictors, outcome, context);
-  write_eval_outputs(run, doc, outcome);
+  write_eval_metrics(run, doc);
   run.mark_done("eval", "h", {{"seconds", 1.25}});
   run.mark_done("distill", "h", {{"seconds", 3600.5}, {"cost_usd", 2.5}});
   write_file_atomic(run.stage_dir("cluster") / "curves.json",
