@@ -3,8 +3,9 @@
 //   model.path set   -> checks that checkpoint loads (config, tokenizer) and logs its shape.
 //   model.path empty -> makes RUN/model/base.h5: a SentencePiece tokenizer
 //                       trained on this run's own texts (distilled profiles and
-//                       notes, item lines, the prompt words) and a random model
-//                       of model.preset, seeded from run.seed. Nothing is downloaded.
+//                       notes of at most 20,000 sampled users, item lines, the
+//                       prompt words) and a random model of model.preset,
+//                       seeded from run.seed. Nothing is downloaded.
 #include <fstream>
 
 #include "cli/command.h"
@@ -12,6 +13,7 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "data/dataset_io.h"
+#include "data/rng.h"
 #include "distill/memories.h"
 #include "model/checkpoint.h"
 #include "model/init_model.h"
@@ -19,6 +21,9 @@
 
 namespace personas {
 namespace {
+
+// Users whose distilled texts train the tokenizer (all of them in smaller runs).
+constexpr std::int64_t kTokenizerSampleUsers = 20000;
 
 // Words every prompt uses (train/prompt.cpp's sections), so they get whole pieces.
 constexpr const char* kPromptWords =
@@ -62,8 +67,21 @@ void make_model(CommandContext& ctx, const fs::path& out) {
   const auto& cfg = ctx.config.model;
   std::string corpus;
   if (cfg.tokenizer.empty()) {
-    auto data = load_dataset(run, comm);
-    auto memories = load_memories(run, comm);
+    // A seeded sample of at most kTokenizerSampleUsers users by selection
+    // index (the same for any rank count; every user of a smaller run), so
+    // the stage stays bounded at millions of users: the text of every user
+    // reached 8 KB per user on rank 0. The trainer reads the first
+    // SentencePieceTrainOptions::input_sentence_size lines of the corpus anyway.
+    const Dataset data = load_dataset_items(run);
+    const std::int64_t n_total = data.n_users_total;
+    const auto seed = static_cast<std::uint64_t>(ctx.config.run.seed);
+    auto keep = [&](std::int64_t index) {
+      return n_total <= kTokenizerSampleUsers ||
+             derive_seed(seed, "tokenizer-sample", static_cast<std::uint64_t>(index)) %
+                     static_cast<std::uint64_t>(n_total) <
+                 static_cast<std::uint64_t>(kTokenizerSampleUsers);
+    };
+    auto memories = load_memories(run, comm, keep);
     auto mine = corpus_lines(data, memories, comm.is_root());
     auto parts = comm.allgatherv(std::as_bytes(std::span(mine.data(), mine.size())));
     for (const auto& part : parts) corpus.append(reinterpret_cast<const char*>(part.data()), part.size());

@@ -80,7 +80,7 @@ void write_dataset(const RunDir& run, const Dataset& shard, Comm& comm) {
   finish_dataset_write(run, comm, shard, shard.first_user, writer.n_users(), writer.n_interactions());
 }
 
-Dataset load_dataset(const RunDir& run, Comm& comm) {
+Dataset load_dataset_items(const RunDir& run) {
   auto path = items_path(run);
   PERSONAS_CHECK_HINT(fs::exists(path), io, "run `personas prepare` (or `personas synth`) with this --run.dir first",
                       "'{}' not found: the data set of run '{}' has not been prepared", path.string(),
@@ -104,10 +104,18 @@ Dataset load_dataset(const RunDir& run, Comm& comm) {
       ds.items[i] = Item{id[i], std::move(title[i]), year[i], genres[i], mean[i], count[i]};
     }
   }
+  return ds;
+}
+
+void load_dataset_users(const RunDir& run, Dataset& ds, std::int64_t begin, std::int64_t end) {
+  PERSONAS_CHECK(begin >= 0 && begin <= end && end <= ds.n_users_total, data,
+                 "users [{}, {}) are outside the {} users of the prepared data set", begin, end, ds.n_users_total);
+  auto path = items_path(run);
+  h5::File items(path, h5::File::Mode::read);
   auto shard_first = items.read<std::int64_t>("/shards/first_user");
   auto shard_users = items.read<std::int64_t>("/shards/n_users");
-
-  auto [begin, end] = block_range(ds.n_users_total, comm.rank(), comm.size());
+  ds.users.clear();
+  ds.interactions.clear();
   ds.first_user = begin;
   ds.users.reserve(static_cast<std::size_t>(end - begin));
   for (std::size_t w = 0; w < shard_first.size(); ++w) {
@@ -167,10 +175,17 @@ Dataset load_dataset(const RunDir& run, Comm& comm) {
     }
   }
   PERSONAS_CHECK(static_cast<std::int64_t>(ds.users.size()) == end - begin, data,
-                 "prepared data in '{}' holds {} of the {} users of rank {}'s block (incomplete shard table?)",
-                 run.stage_dir(kPrepareStage).string(), ds.users.size(), end - begin, comm.rank());
+                 "prepared data in '{}' holds {} of the {} users [{}, {}) (incomplete shard table?)",
+                 run.stage_dir(kPrepareStage).string(), ds.users.size(), end - begin, begin, end);
+}
+
+Dataset load_dataset(const RunDir& run, Comm& comm) {
+  Dataset ds = load_dataset_items(run);
+  auto [begin, end] = block_range(ds.n_users_total, comm.rank(), comm.size());
+  load_dataset_users(run, ds, begin, end);
   return ds;
 }
+
 
 void mark_prepare_done(const RunDir& run, const std::string& config_hash, Comm& comm) {
   comm.barrier();

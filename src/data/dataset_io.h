@@ -32,6 +32,15 @@ void write_dataset(const RunDir& run, const Dataset& shard, Comm& comm);
 // Collective: this rank's block of users for comm.size() ranks, with all items.
 Dataset load_dataset(const RunDir& run, Comm& comm);
 
+// The two halves of load_dataset, for readers that go over their block in
+// chunks of users (memory bounded by a chunk, e.g. `personas samples`):
+// load_dataset_items gives the header and all items, no users;
+// load_dataset_users replaces ds.users and ds.interactions by users
+// [begin, end) of the selection (selection indices) and sets ds.first_user.
+// Neither is collective.
+Dataset load_dataset_items(const RunDir& run);
+void load_dataset_users(const RunDir& run, Dataset& ds, std::int64_t begin, std::int64_t end);
+
 // Lower level, for streaming writers (the synthetic generator):
 // begin_dataset_write clears DONE and makes the folder (collective);
 // users_file_path is where rank r's UserShardWriter writes; and

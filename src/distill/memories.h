@@ -48,6 +48,15 @@ fs::path distill_rank_file(const RunDir& run, const std::string& name, int rank)
 std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm,
                                       const std::function<bool(std::int64_t)>& keep = {});
 
+// Streaming form of load_memories for readers whose memory must not grow with
+// the users (`personas samples`): visits this rank's records one at a time,
+// in file order, with each record's selection index; only one record is held.
+// The distill files hold their users in selection order, so the visits come
+// in ascending index order for a finished distill run (readers that rely on
+// it should check). Same block, `keep` and failed-user rules as load_memories.
+void visit_memories(const RunDir& run, Comm& comm, const std::function<bool(std::int64_t)>& keep,
+                    const std::function<void(std::int64_t index, UserMemory&& memory)>& visit);
+
 // The "index" (selection index) of a record's JSON line without parsing it;
 // nullopt when the line has none at top level before its first object or array.
 std::optional<std::int64_t> record_index_of(std::string_view line);

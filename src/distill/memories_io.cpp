@@ -36,7 +36,8 @@ std::optional<std::int64_t> record_index_of(std::string_view line) {
   return std::nullopt;
 }
 
-std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm, const std::function<bool(std::int64_t)>& keep) {
+void visit_memories(const RunDir& run, Comm& comm, const std::function<bool(std::int64_t)>& keep,
+                    const std::function<void(std::int64_t index, UserMemory&& memory)>& visit) {
   auto marker = run.done_marker("distill");
   PERSONAS_CHECK_HINT(marker.has_value(), io, "run `personas distill` on this run directory first",
                       "'{}' has no DONE marker: distillation has not finished",
@@ -46,25 +47,31 @@ std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm, const std::
   PERSONAS_CHECK(n_total >= 0 && writers > 0, data, "'{}': DONE marker lacks n_users_total / n_ranks",
                  (run.stage_dir("distill") / "DONE").string());
   auto [lo, hi] = block_range(n_total, comm.rank(), comm.size());
-  std::vector<MemoryRecord> records;
   for (int w = 0; w < writers; ++w) {
     auto [wlo, whi] = block_range(n_total, w, writers);
     if (whi <= lo || wlo >= hi) continue;
     auto path = distill_rank_file(run, "memories", w);
+    // Lines of other blocks (a writer file overlapping two readers) or not
+    // kept are skipped unparsed; without a findable index: parse, then decide.
     auto want = [&](std::string_view line) {
-      if (!keep) return true;
       const auto index = record_index_of(line);
-      return !index || keep(*index);  // without a findable index: parse, then decide
+      return !index || (*index >= lo && *index < hi && (!keep || keep(*index)));
     };
     read_jsonl(path, want, [&](const nlohmann::json& j, std::size_t line) {
       auto r = record_from_json(j, fmt::format("{}:{}", path.string(), line));
-      if (r.index >= lo && r.index < hi && !r.failed && (!keep || keep(r.index))) records.push_back(std::move(r));
+      if (r.index >= lo && r.index < hi && !r.failed && (!keep || keep(r.index))) visit(r.index, std::move(r.memory));
     });
   }
-  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+}
+
+std::vector<UserMemory> load_memories(const RunDir& run, Comm& comm, const std::function<bool(std::int64_t)>& keep) {
+  std::vector<std::pair<std::int64_t, UserMemory>> records;
+  visit_memories(run, comm, keep,
+                 [&](std::int64_t index, UserMemory&& memory) { records.emplace_back(index, std::move(memory)); });
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<UserMemory> out;
   out.reserve(records.size());
-  for (auto& r : records) out.push_back(std::move(r.memory));
+  for (auto& r : records) out.push_back(std::move(r.second));
   return out;
 }
 

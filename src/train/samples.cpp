@@ -80,6 +80,60 @@ Fitted fit_prompt(PromptInputs in, const PromptEncoder& encoder, const SampleOpt
 
 }  // namespace
 
+void append_user_samples(const Dataset& data, std::size_t u, const UserMemory& memory, const ItemVectors& vectors,
+                         const PromptEncoder& encoder, const SampleOptions& options, std::vector<Sample>& out,
+                         SampleStats& stats) {
+  const User& user = data.users[u];
+  const auto train = data.train_of(user);
+  const auto positions = note_positions(train, memory.notes);
+  std::unordered_map<std::int32_t, const ItemNote*> note_of_item;
+  for (const auto& n : memory.notes) note_of_item.emplace(n.item, &n);
+  const int n_val = validation_count(user.n_train, options.val_fraction);
+  for (std::int32_t t = 0; t < static_cast<std::int32_t>(train.size()); ++t) {
+    const Interaction& x = train[static_cast<std::size_t>(t)];
+    PERSONAS_CHECK(x.item >= 0 && x.item < static_cast<std::int32_t>(data.items.size()), data,
+                   "user {}: interaction {} names item index {} outside the {} items", user.id, t, x.item,
+                   data.items.size());
+    const Item& item = data.items[static_cast<std::size_t>(x.item)];
+    PromptInputs in;
+    in.data = &data;
+    in.memory = &memory;
+    // Leave-one-out: the item's training-period average without this very
+    // rating, so the prompt never contains a trace of its own answer.
+    in.target.item = &item;
+    in.target.count = std::max(0, item.train_count - 1);
+    in.target.average =
+        in.target.count > 0 ? (item.train_mean * item.train_count - x.rating) / in.target.count : 0.0;
+    for (int i : retrieve_notes(vectors, memory.notes, positions, x.item, t, options.retrieve_k))
+      in.retrieved.push_back(&memory.notes[static_cast<std::size_t>(i)]);
+    auto note = note_of_item.find(x.item);
+    const std::string answer =
+        render_answer(static_cast<int>(std::lround(x.rating)), note == note_of_item.end() ? nullptr : note->second,
+                      options.answer_with_reason, options.reason_words);
+    auto fitted = fit_prompt(std::move(in), encoder, options, answer);
+    if (!fitted.fits) {
+      ++stats.n_dropped;
+      continue;
+    }
+    Sample s;
+    s.user = static_cast<std::int32_t>(u);
+    s.user_id = user.id;
+    s.item = x.item;
+    s.position = t;
+    s.rating = x.rating;
+    s.validation = t >= user.n_train - n_val;
+    s.shortened = fitted.shortened;
+    s.ids = std::move(fitted.encoded.ids);
+    s.answer_begin = fitted.encoded.answer_begin;
+    if (options.answer_tokens > 0)
+      s.ids.resize(std::min(s.ids.size(), static_cast<std::size_t>(s.answer_begin + options.answer_tokens)));
+    stats.n_tokens += static_cast<std::int64_t>(s.ids.size());
+    stats.n_shortened += s.shortened ? 1 : 0;
+    (s.validation ? stats.n_validation : stats.n_train) += 1;
+    out.push_back(std::move(s));
+  }
+}
+
 std::vector<Sample> build_training_samples(const Dataset& data, const std::vector<UserMemory>& memories,
                                            const ItemVectors& vectors, const PromptEncoder& encoder,
                                            const SampleOptions& options, SampleStats* stats) {
@@ -88,61 +142,12 @@ std::vector<Sample> build_training_samples(const Dataset& data, const std::vecto
   for (const auto& m : memories) by_id.emplace(m.user_id, &m);
   std::vector<Sample> out;
   for (std::size_t u = 0; u < data.users.size(); ++u) {
-    const User& user = data.users[u];
-    auto it = by_id.find(user.id);
+    auto it = by_id.find(data.users[u].id);
     if (it == by_id.end()) {
       ++local.n_users_without_memory;
       continue;
     }
-    const UserMemory& memory = *it->second;
-    const auto train = data.train_of(user);
-    const auto positions = note_positions(train, memory.notes);
-    std::unordered_map<std::int32_t, const ItemNote*> note_of_item;
-    for (const auto& n : memory.notes) note_of_item.emplace(n.item, &n);
-    const int n_val = validation_count(user.n_train, options.val_fraction);
-    for (std::int32_t t = 0; t < static_cast<std::int32_t>(train.size()); ++t) {
-      const Interaction& x = train[static_cast<std::size_t>(t)];
-      PERSONAS_CHECK(x.item >= 0 && x.item < static_cast<std::int32_t>(data.items.size()), data,
-                     "user {}: interaction {} names item index {} outside the {} items", user.id, t, x.item,
-                     data.items.size());
-      const Item& item = data.items[static_cast<std::size_t>(x.item)];
-      PromptInputs in;
-      in.data = &data;
-      in.memory = &memory;
-      // Leave-one-out: the item's training-period average without this very
-      // rating, so the prompt never contains a trace of its own answer.
-      in.target.item = &item;
-      in.target.count = std::max(0, item.train_count - 1);
-      in.target.average =
-          in.target.count > 0 ? (item.train_mean * item.train_count - x.rating) / in.target.count : 0.0;
-      for (int i : retrieve_notes(vectors, memory.notes, positions, x.item, t, options.retrieve_k))
-        in.retrieved.push_back(&memory.notes[static_cast<std::size_t>(i)]);
-      auto note = note_of_item.find(x.item);
-      const std::string answer =
-          render_answer(static_cast<int>(std::lround(x.rating)), note == note_of_item.end() ? nullptr : note->second,
-                        options.answer_with_reason, options.reason_words);
-      auto fitted = fit_prompt(std::move(in), encoder, options, answer);
-      if (!fitted.fits) {
-        ++local.n_dropped;
-        continue;
-      }
-      Sample s;
-      s.user = static_cast<std::int32_t>(u);
-      s.user_id = user.id;
-      s.item = x.item;
-      s.position = t;
-      s.rating = x.rating;
-      s.validation = t >= user.n_train - n_val;
-      s.shortened = fitted.shortened;
-      s.ids = std::move(fitted.encoded.ids);
-      s.answer_begin = fitted.encoded.answer_begin;
-      if (options.answer_tokens > 0)
-        s.ids.resize(std::min(s.ids.size(), static_cast<std::size_t>(s.answer_begin + options.answer_tokens)));
-      local.n_tokens += static_cast<std::int64_t>(s.ids.size());
-      local.n_shortened += s.shortened ? 1 : 0;
-      (s.validation ? local.n_validation : local.n_train) += 1;
-      out.push_back(std::move(s));
-    }
+    append_user_samples(data, u, *it->second, vectors, encoder, options, out, local);
   }
   if (stats) *stats = local;
   return out;

@@ -86,6 +86,14 @@ struct SampleStats {
 // round(val_fraction * n_train), at least 1 when the fraction is > 0 and n_train >= 2.
 int validation_count(int n_train, double val_fraction);
 
+// The samples of one user (data.users[u]) with its memory, appended to `out`
+// in training order; `stats` counts them (and the dropped ones) on top of what
+// it holds. build_training_samples calls it for every user; the streaming
+// `personas samples` stage calls it user by user and keeps only statistics.
+void append_user_samples(const Dataset& data, std::size_t u, const UserMemory& memory, const ItemVectors& vectors,
+                         const PromptEncoder& encoder, const SampleOptions& options, std::vector<Sample>& out,
+                         SampleStats& stats);
+
 // Samples of every user of this rank's block that has memories (matched by user id).
 std::vector<Sample> build_training_samples(const Dataset& data, const std::vector<UserMemory>& memories,
                                            const ItemVectors& vectors, const PromptEncoder& encoder,

@@ -1,6 +1,6 @@
 #include "train/stage_inputs.h"
 
-#include <unordered_map>
+#include <algorithm>
 
 #include "core/errors.h"
 #include "core/log.h"
@@ -9,9 +9,8 @@
 
 namespace personas {
 
-UserPersonas read_user_personas(const RunDir& run, const Dataset& data) {
-  UserPersonas out;
-  out.persona_of_user.assign(data.users.size(), -1);
+PersonaTable read_persona_table(const RunDir& run) {
+  PersonaTable table;
   std::vector<fs::path> files;
   const fs::path dir = run.stage_dir("cluster");
   std::error_code ec;
@@ -22,18 +21,39 @@ UserPersonas read_user_personas(const RunDir& run, const Dataset& data) {
         files.push_back(e.path());
     }
   }
-  if (!files.empty()) {
-    std::unordered_map<std::int64_t, std::int32_t> persona;
-    for (const auto& f : files)
-      read_jsonl(f, [&](const nlohmann::json& o, std::size_t line) {
-        const char* user_key = o.contains("user") ? "user" : "user_id";
-        const char* persona_key = o.contains("persona") ? "persona" : o.contains("cluster") ? "cluster" : "label";
-        PERSONAS_CHECK(o.contains(user_key) && o.contains(persona_key), data,
-                       "{}:{}: needs fields \"user\" and \"persona\"", f.string(), line);
-        persona[o[user_key].get<std::int64_t>()] = o[persona_key].get<std::int32_t>();
-      });
-    for (std::size_t u = 0; u < data.users.size(); ++u)
-      if (auto it = persona.find(data.users[u].id); it != persona.end()) out.persona_of_user[u] = it->second;
+  table.present = !files.empty();
+  auto& rows = table.by_id;
+  for (const auto& f : files)
+    read_jsonl(f, [&](const nlohmann::json& o, std::size_t line) {
+      const char* user_key = o.contains("user") ? "user" : "user_id";
+      const char* persona_key = o.contains("persona") ? "persona" : o.contains("cluster") ? "cluster" : "label";
+      PERSONAS_CHECK(o.contains(user_key) && o.contains(persona_key), data,
+                     "{}:{}: needs fields \"user\" and \"persona\"", f.string(), line);
+      rows.emplace_back(o[user_key].get<std::int64_t>(), o[persona_key].get<std::int32_t>());
+    });
+  // One entry per id, the last one read winning (as a map filled in file order would).
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i + 1 < rows.size() && rows[i + 1].first == rows[i].first) continue;
+    rows[kept++] = rows[i];
+  }
+  rows.resize(kept);
+  rows.shrink_to_fit();
+  return table;
+}
+
+std::int32_t PersonaTable::find(std::int64_t user_id) const {
+  auto it = std::lower_bound(by_id.begin(), by_id.end(), user_id,
+                             [](const auto& row, std::int64_t id) { return row.first < id; });
+  return it != by_id.end() && it->first == user_id ? it->second : -1;
+}
+
+UserPersonas user_personas(const PersonaTable& table, const Dataset& data) {
+  UserPersonas out;
+  out.persona_of_user.assign(data.users.size(), -1);
+  if (!table.empty()) {
+    for (std::size_t u = 0; u < data.users.size(); ++u) out.persona_of_user[u] = table.find(data.users[u].id);
     out.source = "cluster";
     return out;
   }
@@ -46,6 +66,10 @@ UserPersonas read_user_personas(const RunDir& run, const Dataset& data) {
   }
   out.source = "none";
   return out;
+}
+
+UserPersonas read_user_personas(const RunDir& run, const Dataset& data) {
+  return user_personas(read_persona_table(run), data);
 }
 
 ItemVectors read_item_vectors(const RunDir& run, const Dataset& data) {

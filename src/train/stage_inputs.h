@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/run_dir.h"
@@ -26,6 +27,20 @@ struct UserPersonas {
 };
 
 UserPersonas read_user_personas(const RunDir& run, const Dataset& data);
+
+// The cluster stage's personas by source user id (read once; 16 bytes per user
+// of the selection), for readers that go over their users in chunks; empty
+// when RUN/cluster holds no assignments.
+struct PersonaTable {
+  std::vector<std::pair<std::int64_t, std::int32_t>> by_id;  // sorted by id, one entry per id
+  bool present = false;                                      // assignment files were found
+  bool empty() const { return !present; }
+  std::int32_t find(std::int64_t user_id) const;  // -1 when absent
+};
+PersonaTable read_persona_table(const RunDir& run);
+// read_user_personas with the table already read: the table's personas when
+// it is not empty, else the planted ones, else none.
+UserPersonas user_personas(const PersonaTable& table, const Dataset& data);
 
 ItemVectors read_item_vectors(const RunDir& run, const Dataset& data);
 

@@ -22,6 +22,7 @@
 #include "train/batching.h"
 #include "train/persona_groups.h"
 #include "train/rating_tokens.h"
+#include "train/sample_options.h"
 #include "train/sample_exchange.h"
 #include "train/stage_inputs.h"
 #include "train/trainer.h"
@@ -107,21 +108,11 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   const Phi3Config& mc = checkpoint.weights.config;
   Tokenizer tokenizer(checkpoint.tokenizer);
   ChatTemplateEncoder encoder(tokenizer);
-  const int max_len = std::min<int>(tc.max_seq_len > 0 ? tc.max_seq_len : options.default_max_len,
-                                    static_cast<int>(mc.max_position_embeddings));
+  const int max_len = train_max_len(tc, options.default_max_len, mc);
   std::int32_t pad_id = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
 
   // ---- samples ------------------------------------------------------------
-  SampleOptions so;
-  so.style = parse_prompt_style(tc.prompt_style);
-  so.answer_with_reason = tc.answer == "digit+reason";
-  so.reason_words = tc.reason_words;
-  so.retrieve_k = tc.retrieve_k;
-  so.profile_words = tc.profile_words;
-  so.traits = tc.traits;
-  so.max_len = max_len;
-  so.val_fraction = tc.val_fraction;
-  if (tc.loss_on == "rating") so.answer_tokens = static_cast<int>(rating_tokens(encoder).prefix.size()) + 1;
+  const SampleOptions so = train_sample_options(tc, max_len, encoder);
   SampleStats stats;
   auto samples = build_training_samples(data, memories, vectors, encoder, so, &stats);
   std::int64_t counts[6] = {stats.n_train, stats.n_validation, stats.n_shortened, stats.n_dropped,

@@ -1,0 +1,28 @@
+#include "train/sample_options.h"
+
+#include <algorithm>
+
+#include "train/rating_tokens.h"
+
+namespace personas {
+
+int train_max_len(const TrainConfig& tc, int default_max_len, const Phi3Config& model) {
+  return std::min<int>(tc.max_seq_len > 0 ? tc.max_seq_len : default_max_len,
+                       static_cast<int>(model.max_position_embeddings));
+}
+
+SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder) {
+  SampleOptions so;
+  so.style = parse_prompt_style(tc.prompt_style);
+  so.answer_with_reason = tc.answer == "digit+reason";
+  so.reason_words = tc.reason_words;
+  so.retrieve_k = tc.retrieve_k;
+  so.profile_words = tc.profile_words;
+  so.traits = tc.traits;
+  so.max_len = max_len;
+  so.val_fraction = tc.val_fraction;
+  if (tc.loss_on == "rating") so.answer_tokens = static_cast<int>(rating_tokens(encoder).prefix.size()) + 1;
+  return so;
+}
+
+}  // namespace personas
