@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Scaling study: synthetic users through prepare -> distill (offline) -> embed
 -> cluster -> eval (classical baselines only), each stage its own
-`personas <stage>` command under mpiexec, with 1 and/or 2 ranks.
+`personas <stage>` command under mpiexec, with 1 and/or 2 ranks. Also, when
+named in --stages: model (a random tiny model and its tokenizer) and samples
+(the RAFT samples train would build, counted: needs distill and model).
 
     /usr/bin/python3 bench/scaling_study.py --personas build/personas \
         [--sizes 1000000,3000000,10000000] [--ranks 1,2] [--work /work/scale-runs] \
-        [--stages prepare,distill,embed,cluster,eval] [--results docs/scaling-results.json] \
+        [--stages prepare,distill,embed,cluster,eval] (or model,samples too) [--results docs/scaling-results.json] \
         [--keep] [--nice 5] [--report-only]
 
 Per stage and rank count it records: wall time (the mpiexec command as a
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import time
 
-STAGES = ["prepare", "distill", "embed", "cluster", "eval"]
+STAGES = ["prepare", "distill", "model", "embed", "cluster", "samples", "eval"]
 EVAL_BASELINES = "global_mean,user_mean,item_mean,bias"
 BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"
 
@@ -172,7 +174,7 @@ def svg_chart(results, path):
         return h - mb - (ly - y0) / (y1 - y0) * (h - mt - mb)
 
     colors = {"prepare": "#1f77b4", "distill": "#d62728", "embed": "#2ca02c", "cluster": "#9467bd",
-              "eval": "#ff7f0e"}
+              "eval": "#ff7f0e", "model": "#8c564b", "samples": "#e377c2"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
            f'font-size="12">', f'<rect width="{w}" height="{h}" fill="white"/>',
            f'<text x="{ml}" y="18" font-size="14">Wall time per stage against users (log-log; solid 2 ranks, '
@@ -233,7 +235,7 @@ def main():
     ap.add_argument("--personas", help="the built personas binary")
     ap.add_argument("--sizes", default="1000000,3000000,10000000")
     ap.add_argument("--ranks", default="1,2")
-    ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--stages", default="prepare,distill,embed,cluster,eval")
     ap.add_argument("--config", default=os.path.join(root, "configs", "scale.ini"))
     ap.add_argument("--work", default="/work/scale-runs")
     ap.add_argument("--results", default=os.path.join(root, "docs", "scaling-results.json"))
