@@ -59,6 +59,10 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add("train.bucket_by_length", &bucket_by_length, "group samples of similar length into batches (less padding)");
   s.add("train.seed", &seed, "seed of shuffling, dropout and adapter init (0 = derived from run.seed)");
   s.add("train.max_steps", &max_steps, "stop each adapter after this many optimiser steps (0 = run all epochs)");
+  s.add("train.init_from", &init_from,
+        "warm start: every adapter starts from this trained adapter (an .h5 of RUN/train/adapters, e.g. the "
+        "global one of an earlier `train --train.mode global`; same base and LoRA shape) instead of the seeded "
+        "init (empty = seeded init)");
   s.add_choice("train.prompt_style", &prompt_style, {"paper", "compact"},
                "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},

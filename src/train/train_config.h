@@ -44,6 +44,7 @@ struct TrainConfig {
   bool bucket_by_length = true;       // batches of similar lengths (less padding)
   std::int64_t seed = 0;              // 0 = derive from run.seed
   std::int64_t max_steps = 0;         // stop after this many optimiser steps per adapter (0 = no limit)
+  std::string init_from;              // start every adapter from this trained adapter (.h5); empty = seeded init
   // samples
   std::string prompt_style = "paper"; // paper|compact
   std::string answer = "digit";       // digit|digit+reason

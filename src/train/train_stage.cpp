@@ -211,6 +211,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     to.checkpoint_dir = stage / "checkpoints" / ad.name;
     discard_foreign_checkpoints(to.checkpoint_dir, options.config_hash + " " + fingerprint, *group);
     to.log = &log;
+    to.base_fingerprint = fingerprint;  // train.init_from must fit this base
     to.interrupt_after = options.interrupt_after;
     auto result = train_adapter(model, 0, ad, *group, to);
     nlohmann::json entry = {{"name", ad.name},

@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "train/adapter_export.h"
 #include "train/batching.h"
 #include "train/lr_schedule.h"
 #include "train/train_checkpoint.h"
@@ -100,6 +101,12 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     plog::info("train: {} resumes from its checkpoint at step {}/{}", data.name, step, total);
   } else {
     arena.initialize(options.seed);
+    if (!tc.init_from.empty()) {  // warm start: the trained weights replace the seeded init
+      PERSONAS_CHECK_HINT(fs::exists(tc.init_from), config, "train the adapter first (e.g. train.mode = global)",
+                          "train.init_from: {} does not exist", tc.init_from);
+      load_adapter_into(tc.init_from, arena, model.config(), options.base_fingerprint);
+      plog::info("train: {} starts from {}", data.name, tc.init_from);
+    }
     arena.zero_optimizer_state();
     result.initial_val_loss = validation_loss(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
     result.val_loss.emplace_back(0, result.initial_val_loss);

@@ -38,6 +38,7 @@ struct TrainerOptions {
   std::int32_t pad_id = 0;
   fs::path checkpoint_dir;         // RUN/train/checkpoints/<name>; empty = no checkpoints
   JsonlAppender* log = nullptr;    // per-rank metrics
+  std::string base_fingerprint;    // checked against train.init_from's adapter when set
   // Testing hook: return (as if the process were killed) after this many
   // optimiser steps of this call (0 = never).
   std::int64_t interrupt_after = 0;

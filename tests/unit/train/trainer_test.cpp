@@ -8,8 +8,10 @@
 
 #include "backend/backend.h"
 #include "comm/comm.h"
+#include "core/errors.h"
 #include "support/test_support.h"
 #include "model/init_model.h"
+#include "train/adapter_export.h"
 #include "train/train_checkpoint.h"
 #include "unit/train/tiny_model.h"
 
@@ -197,4 +199,38 @@ TEST(Trainer, LearnsTheMarginalWhenThePromptIsUninformative) {
   for (int k = 0; k < 5; ++k)
     EXPECT_NEAR(mean[static_cast<std::size_t>(k)], marginal[static_cast<std::size_t>(k)], 0.04)
         << "rating " << k + 1 << ": " << mean[0] << " " << mean[1] << " " << mean[2] << " " << mean[3] << " " << mean[4];
+}
+
+// train.init_from: a warm-started adapter begins where the saved one ended
+// (the same validation loss before any update), and a wrong base is refused.
+TEST(Trainer, WarmStartBeginsFromTheSavedAdapter) {
+  auto weights = personas::testing::tiny_phi3();
+  auto backend = make_backend("cpu");
+  auto comm = make_local_comm();
+  auto data = mapping_data(30, 3, 0, true);
+  personas::testing::TempDir dir;
+  const auto saved = dir / "first.h5";
+  const std::string fingerprint = base_fingerprint(weights);
+  double trained_val = 0;
+  {
+    LoraModel model(weights, *backend, spec_all(4, 0.0f));
+    auto r = train_adapter(model, 0, data, *comm, options(8, 8, 8, 1e-2));
+    trained_val = r.val_loss.back().second;
+    EXPECT_LT(trained_val, r.initial_val_loss - 0.3);
+    write_adapter_h5(saved, adapter_from_arena(model.adapter(0), weights.config.num_hidden_layers, "first", fingerprint));
+  }
+  LoraModel model(weights, *backend, spec_all(4, 0.0f));
+  auto o = options(1, 8, 8, 1e-3);
+  o.train.init_from = saved.string();
+  o.base_fingerprint = fingerprint;
+  auto warm = train_adapter(model, 0, data, *comm, o);
+  EXPECT_NEAR(warm.initial_val_loss, trained_val, 1e-5);
+  auto cold = train_adapter(model, 0, data, *comm, options(1, 8, 8, 1e-3));
+  EXPECT_GT(cold.initial_val_loss, trained_val + 0.3);
+
+  o.base_fingerprint = "another-base";
+  EXPECT_THROW(train_adapter(model, 0, data, *comm, o), Error);
+  o.base_fingerprint = fingerprint;
+  o.train.init_from = (dir / "missing.h5").string();
+  EXPECT_THROW(train_adapter(model, 0, data, *comm, o), Error);
 }
