@@ -63,6 +63,10 @@ void TrainConfig::describe(ConfigSchema& s) {
         "warm start: every adapter starts from this trained adapter (an .h5 of RUN/train/adapters, e.g. the "
         "global one of an earlier `train --train.mode global`; same base and LoRA shape) instead of the seeded "
         "init (empty = seeded init)");
+  s.add_choice("train.warm_start", &warm_start, {"none", "global"},
+               "global: the stage first trains one global adapter on every sample (RUN/train/adapters/global.h5, "
+               "all ranks), then every persona or per-user adapter starts from it; none: each starts from the "
+               "seeded init (or train.init_from)");
   s.add_choice("train.prompt_style", &prompt_style, {"paper", "compact"},
                "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
@@ -105,6 +109,10 @@ void TrainConfig::describe(ConfigSchema& s) {
     if (global_batch >= 1 && micro_batch >= 1 && global_batch % micro_batch != 0)
       p.add("train.global_batch: {} is not a multiple of train.micro_batch {}", global_batch, micro_batch);
     if (max_steps < 0) p.add("train.max_steps: {} must be >= 0", max_steps);
+    if (warm_start == "global" && mode == "global")
+      p.add("train.warm_start = global: train.mode is already global (use persona or per-user)");
+    if (warm_start == "global" && !init_from.empty())
+      p.add("train.warm_start = global and train.init_from = {}: choose one starting point", init_from);
     if (retrieve_k < 0) p.add("train.retrieve_k: {} must be >= 0", retrieve_k);
     if (profile_words < 0) p.add("train.profile_words: {} must be >= 0 (0 = the whole profile)", profile_words);
     if (max_seq_len < 0) p.add("train.max_seq_len: {} must be >= 0 (0 = model context)", max_seq_len);

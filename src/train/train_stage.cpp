@@ -89,6 +89,136 @@ void discard_foreign_checkpoints(const fs::path& dir, const std::string& key, Co
 
 }  // namespace
 
+namespace {
+
+// What every round of adapters shares.
+struct PhaseContext {
+  const RunDir& run;
+  Comm& world;
+  const TrainStageOptions& options;
+  std::uint64_t seed;
+  std::int32_t pad_id;
+  const Phi3Config& mc;
+  const std::string& fingerprint;
+  LoraModel& model;
+  JsonlAppender& log;
+};
+
+// One round of adapters: sample s trains adapter adapter_of_user[s.user]
+// (named by tc.mode); groups of ranks are planned, samples sent to them, and
+// each group trains and exports its adapters in turn. Appends one summary
+// entry per adapter this rank took part in. Returns false when some adapter
+// of any rank was interrupted (the testing hook), true when all are done.
+bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::vector<int>& adapter_of_user,
+                    std::int64_t n_adapters, const std::vector<std::int64_t>& user_ids, std::vector<Sample> samples,
+                    nlohmann::json& adapters_summary) {
+  Comm& world = ctx.world;
+  const TrainStageOptions& options = ctx.options;
+  const std::uint64_t seed = ctx.seed;
+  const std::int32_t pad_id = ctx.pad_id;
+  const Phi3Config& mc = ctx.mc;
+  const std::string& fingerprint = ctx.fingerprint;
+  const fs::path& model_path = options.model_path;
+  LoraModel& model = ctx.model;
+  const fs::path stage = ctx.run.stage_dir(kTrainStage);
+  auto name_of = [&](int a) {
+    return adapter_name(tc.mode, a, tc.mode == "per-user" ? user_ids[static_cast<std::size_t>(a)] : 0);
+  };
+  std::vector<std::int64_t> per_adapter(static_cast<std::size_t>(n_adapters), 0);
+  std::vector<int> adapter_of_sample(samples.size());
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    adapter_of_sample[i] = adapter_of_user[static_cast<std::size_t>(samples[i].user)];
+    if (!samples[i].validation) ++per_adapter[static_cast<std::size_t>(adapter_of_sample[i])];
+  }
+  world.allreduce(std::span<std::int64_t>(per_adapter), ReduceOp::sum);
+  const GroupPlan plan = plan_groups(per_adapter, world.size());
+  const RankGroup& my_group = plan.group_for_rank(world.rank());
+  if (world.is_root())
+    for (std::size_t g = 0; g < plan.groups.size(); ++g) {
+      const auto& grp = plan.groups[g];
+      std::vector<std::string> names;
+      for (int a : grp.adapters) names.push_back(fmt::format("{} ({} samples)", name_of(a), per_adapter[static_cast<std::size_t>(a)]));
+      plog::info("train: ranks {}..{} train {}", grp.first_rank, grp.first_rank + grp.n_ranks - 1,
+                 fmt::join(names, ", "));
+    }
+  auto mine = exchange_samples(samples, adapter_of_sample, plan, world);
+  samples.clear();
+  samples.shrink_to_fit();
+  auto group = world.split(plan.group_of_rank[static_cast<std::size_t>(world.rank())], world.rank());
+
+  bool interrupted = false;
+  const fs::path adapters_dir = stage / "adapters";
+  const fs::path peft_dir = stage / "peft";
+  for (std::size_t i = 0; i < my_group.adapters.size(); ++i) {
+    const int a = my_group.adapters[i];
+    AdapterData ad;
+    ad.adapter = a;
+    ad.name = name_of(a);
+    for (auto& s : mine[i]) (s.validation ? ad.val : ad.train).push_back(std::move(s));
+    mine[i].clear();
+    const fs::path h5_path = adapters_dir / (ad.name + ".h5");
+    if (already_exported(h5_path, options.config_hash, fingerprint)) {
+      plog::info("train: {} already trained with this configuration; skipped", ad.name);
+      adapters_summary.push_back({{"name", ad.name}, {"adapter", a}, {"skipped", true}});
+      continue;
+    }
+    if (ad.train.empty()) {
+      plog::warn("train: {} has no training samples; no adapter is written", ad.name);
+      continue;
+    }
+    TrainerOptions to;
+    to.train = tc;
+    to.seed = mix_seed(seed, static_cast<std::uint64_t>(a), 0xADA);
+    to.pad_id = pad_id;
+    to.checkpoint_dir = stage / "checkpoints" / ad.name;
+    discard_foreign_checkpoints(to.checkpoint_dir, options.config_hash + " " + fingerprint, *group);
+    to.log = &ctx.log;
+    to.base_fingerprint = fingerprint;  // train.init_from must fit this base
+    to.interrupt_after = options.interrupt_after;
+    auto result = train_adapter(model, 0, ad, *group, to);
+    nlohmann::json entry = {{"name", ad.name},
+                            {"adapter", a},
+                            {"ranks", group->size()},
+                            {"train_samples", ad.train.size()},
+                            {"val_samples", ad.val.size()},
+                            {"steps", result.steps},
+                            {"total_steps", result.total_steps},
+                            {"resumed_from", result.resumed_from},
+                            {"initial_val_loss", result.initial_val_loss},
+                            {"val_loss", result.val_loss},
+                            {"final_train_loss", result.train_loss.empty() ? -1.0 : result.train_loss.back().second},
+                            {"tokens_per_s_rank0", world.is_root() ? result.tokens_per_s : 0.0},
+                            {"seconds", result.seconds}};
+    if (!tc.init_from.empty()) entry["init_from"] = tc.init_from;
+    if (result.interrupted) {
+      entry["interrupted"] = true;
+      adapters_summary.push_back(entry);
+      interrupted = true;
+      continue;
+    }
+    if (group->rank() == 0) {
+      auto exported = adapter_from_arena(model.adapter(0), mc.num_hidden_layers, ad.name, fingerprint);
+      exported.facts = {{"config_hash", options.config_hash},
+                        {"mode", tc.mode},
+                        {"train_samples", std::to_string(ad.train.size())},
+                        {"steps", std::to_string(result.steps)},
+                        {"val_loss", result.val_loss.empty() ? "" : fmt::format("{}", result.val_loss.back().second)},
+                        {"base_model", model_path.string()}};
+      PeftExportOptions po;
+      po.base_model_name = options.base_model_name.empty() ? model_path.string() : options.base_model_name;
+      write_peft_adapter(peft_dir / ad.name, exported, mc, po);
+      // The HDF5 file last: its presence (with the config hash) marks the adapter done.
+      write_adapter_h5(h5_path, exported);
+    }
+    group->barrier();
+    adapters_summary.push_back(entry);
+  }
+
+  return world.allreduce_sum(std::int64_t(interrupted ? 1 : 0)) == 0;
+}
+
+}  // namespace
+
 nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptions& options) {
   const TrainConfig& tc = options.train;
   const std::uint64_t seed = tc.seed != 0 ? static_cast<std::uint64_t>(tc.seed)
@@ -152,32 +282,6 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     for (std::size_t u = 0; u < data.users.size(); ++u) user_ids[static_cast<std::size_t>(adapter_of_user[u])] = data.users[u].id;
     world.allreduce(std::span<std::int64_t>(user_ids), ReduceOp::sum);
   }
-  auto name_of = [&](int a) {
-    return adapter_name(tc.mode, a, tc.mode == "per-user" ? user_ids[static_cast<std::size_t>(a)] : 0);
-  };
-
-  std::vector<std::int64_t> per_adapter(static_cast<std::size_t>(n_adapters), 0);
-  std::vector<int> adapter_of_sample(samples.size());
-  for (std::size_t i = 0; i < samples.size(); ++i) {
-    adapter_of_sample[i] = adapter_of_user[static_cast<std::size_t>(samples[i].user)];
-    if (!samples[i].validation) ++per_adapter[static_cast<std::size_t>(adapter_of_sample[i])];
-  }
-  world.allreduce(std::span<std::int64_t>(per_adapter), ReduceOp::sum);
-  const GroupPlan plan = plan_groups(per_adapter, world.size());
-  const RankGroup& my_group = plan.group_for_rank(world.rank());
-  if (world.is_root())
-    for (std::size_t g = 0; g < plan.groups.size(); ++g) {
-      const auto& grp = plan.groups[g];
-      std::vector<std::string> names;
-      for (int a : grp.adapters) names.push_back(fmt::format("{} ({} samples)", name_of(a), per_adapter[static_cast<std::size_t>(a)]));
-      plog::info("train: ranks {}..{} train {}", grp.first_rank, grp.first_rank + grp.n_ranks - 1,
-                 fmt::join(names, ", "));
-    }
-  auto mine = exchange_samples(samples, adapter_of_sample, plan, world);
-  samples.clear();
-  samples.shrink_to_fit();
-  auto group = world.split(plan.group_of_rank[static_cast<std::size_t>(world.rank())], world.rank());
-
   // ---- train ----------------------------------------------------------------
   auto backend = make_backend(options.backend, world.local_rank());
   const LoraSpec spec = make_spec(options.lora, seed);
@@ -185,69 +289,19 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   const std::string fingerprint = base_fingerprint(checkpoint.weights);
   JsonlAppender log(run.rank_file(kTrainStage, "log", world.rank(), "jsonl"));
   nlohmann::json adapters_summary = nlohmann::json::array();
-  const fs::path adapters_dir = stage / "adapters";
-  const fs::path peft_dir = stage / "peft";
-  for (std::size_t i = 0; i < my_group.adapters.size(); ++i) {
-    const int a = my_group.adapters[i];
-    AdapterData ad;
-    ad.adapter = a;
-    ad.name = name_of(a);
-    for (auto& s : mine[i]) (s.validation ? ad.val : ad.train).push_back(std::move(s));
-    mine[i].clear();
-    const fs::path h5_path = adapters_dir / (ad.name + ".h5");
-    if (already_exported(h5_path, options.config_hash, fingerprint)) {
-      plog::info("train: {} already trained with this configuration; skipped", ad.name);
-      adapters_summary.push_back({{"name", ad.name}, {"adapter", a}, {"skipped", true}});
-      continue;
+  const PhaseContext ctx{run, world, options, seed, pad_id, mc, fingerprint, model, log};
+  if (tc.warm_start == "global") {
+    // First one global adapter over every rank and sample; the others then start from it.
+    TrainConfig global_tc = tc;
+    global_tc.mode = "global";
+    const std::vector<int> everyone(data.users.size(), 0);
+    if (train_adapters(ctx, global_tc, everyone, 1, {}, samples, adapters_summary)) {
+      TrainConfig warm_tc = tc;
+      warm_tc.init_from = (stage / "adapters" / (adapter_name("global", 0) + ".h5")).string();
+      train_adapters(ctx, warm_tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary);
     }
-    if (ad.train.empty()) {
-      plog::warn("train: {} has no training samples; no adapter is written", ad.name);
-      continue;
-    }
-    TrainerOptions to;
-    to.train = tc;
-    to.seed = mix_seed(seed, static_cast<std::uint64_t>(a), 0xADA);
-    to.pad_id = pad_id;
-    to.checkpoint_dir = stage / "checkpoints" / ad.name;
-    discard_foreign_checkpoints(to.checkpoint_dir, options.config_hash + " " + fingerprint, *group);
-    to.log = &log;
-    to.base_fingerprint = fingerprint;  // train.init_from must fit this base
-    to.interrupt_after = options.interrupt_after;
-    auto result = train_adapter(model, 0, ad, *group, to);
-    nlohmann::json entry = {{"name", ad.name},
-                            {"adapter", a},
-                            {"ranks", group->size()},
-                            {"train_samples", ad.train.size()},
-                            {"val_samples", ad.val.size()},
-                            {"steps", result.steps},
-                            {"total_steps", result.total_steps},
-                            {"resumed_from", result.resumed_from},
-                            {"initial_val_loss", result.initial_val_loss},
-                            {"val_loss", result.val_loss},
-                            {"final_train_loss", result.train_loss.empty() ? -1.0 : result.train_loss.back().second},
-                            {"tokens_per_s_rank0", world.is_root() ? result.tokens_per_s : 0.0},
-                            {"seconds", result.seconds}};
-    if (result.interrupted) {
-      entry["interrupted"] = true;
-      adapters_summary.push_back(entry);
-      continue;
-    }
-    if (group->rank() == 0) {
-      auto exported = adapter_from_arena(model.adapter(0), mc.num_hidden_layers, ad.name, fingerprint);
-      exported.facts = {{"config_hash", options.config_hash},
-                        {"mode", tc.mode},
-                        {"train_samples", std::to_string(ad.train.size())},
-                        {"steps", std::to_string(result.steps)},
-                        {"val_loss", result.val_loss.empty() ? "" : fmt::format("{}", result.val_loss.back().second)},
-                        {"base_model", model_path.string()}};
-      PeftExportOptions po;
-      po.base_model_name = options.base_model_name.empty() ? model_path.string() : options.base_model_name;
-      write_peft_adapter(peft_dir / ad.name, exported, mc, po);
-      // The HDF5 file last: its presence (with the config hash) marks the adapter done.
-      write_adapter_h5(h5_path, exported);
-    }
-    group->barrier();
-    adapters_summary.push_back(entry);
+  } else {
+    train_adapters(ctx, tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary);
   }
 
   // ---- summary ----------------------------------------------------------------
@@ -266,6 +320,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     }
   }
   nlohmann::json summary = {{"mode", tc.mode},
+                            {"warm_start", tc.warm_start},
                             {"n_adapters", n_adapters},
                             {"n_ranks", world.size()},
                             {"persona_source", persona_source},
