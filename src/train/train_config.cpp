@@ -67,6 +67,9 @@ void TrainConfig::describe(ConfigSchema& s) {
                "global: the stage first trains one global adapter on every sample (RUN/train/adapters/global.h5, "
                "all ranks), then every persona or per-user adapter starts from it; none: each starts from the "
                "seeded init (or train.init_from)");
+  s.add("train.warm_lr", &warm_lr,
+        "warm_start = global: peak learning rate of the adapters that start from the global one (fine-tuning; "
+        "0 = train.lr)");
   s.add_choice("train.prompt_style", &prompt_style, {"paper", "compact"},
                "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
@@ -109,6 +112,7 @@ void TrainConfig::describe(ConfigSchema& s) {
     if (global_batch >= 1 && micro_batch >= 1 && global_batch % micro_batch != 0)
       p.add("train.global_batch: {} is not a multiple of train.micro_batch {}", global_batch, micro_batch);
     if (max_steps < 0) p.add("train.max_steps: {} must be >= 0", max_steps);
+    if (warm_lr < 0) p.add("train.warm_lr: {} must be >= 0 (0 = train.lr)", warm_lr);
     if (warm_start == "global" && mode == "global")
       p.add("train.warm_start = global: train.mode is already global (use persona or per-user)");
     if (warm_start == "global" && !init_from.empty())

@@ -298,6 +298,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     if (train_adapters(ctx, global_tc, everyone, 1, {}, samples, adapters_summary)) {
       TrainConfig warm_tc = tc;
       warm_tc.init_from = (stage / "adapters" / (adapter_name("global", 0) + ".h5")).string();
+      if (tc.warm_lr > 0) warm_tc.lr = tc.warm_lr;
       train_adapters(ctx, warm_tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary);
     }
   } else {
