@@ -120,6 +120,45 @@ TEST(Tokenizer, TrainsASmallModelDeterministically) {
   EXPECT_THROW(train_sentencepiece(dir / "missing.txt", options), Error);
 }
 
+// encode() keeps each thread's last long plain segments and their ids: a
+// hit must give what SentencePiece gives, per tokenizer (two models, or a
+// model destroyed and another made at the same address, never share ids).
+TEST(Tokenizer, SegmentCacheGivesEachTokenizerItsOwnIds) {
+  testing::TempDir dir;
+  {
+    std::ofstream out(dir / "corpus.txt");
+    const char* lines[] = {"The user liked Toy Story and Heat.", "She rates thrillers 4 or 5 stars.",
+                           "Comedies from the nineties get a 3.", "He never watches horror films at night."};
+    for (int rep = 0; rep < 40; ++rep)
+      for (auto* l : lines) out << l << " " << rep << "\n";
+  }
+  SentencePieceTrainOptions small, large;
+  small.vocab_size = 300;
+  large.vocab_size = 420;
+  const auto small_bytes = train_sentencepiece(dir / "corpus.txt", small);
+  const auto large_bytes = train_sentencepiece(dir / "corpus.txt", large);
+  const std::string segment = "She rates thrillers 4 or 5 stars, and comedies from the nineties get a 3.";
+  const std::string prompt = "<|user|>\n" + segment + "<|end|>\n<|assistant|>\n";
+  std::vector<std::int32_t> first_small, first_large;
+  {
+    Tokenizer a(trained_tokenizer_data(small_bytes)), b(trained_tokenizer_data(large_bytes));
+    first_small = a.encode(prompt);
+    first_large = b.encode(prompt);
+    EXPECT_NE(first_small, first_large);  // the two models cut the segment differently
+    for (int k = 0; k < 3; ++k) {         // alternating hits and misses
+      EXPECT_EQ(a.encode(prompt), first_small);
+      EXPECT_EQ(b.encode(prompt), first_large);
+      EXPECT_EQ(a.encode(segment), Tokenizer(trained_tokenizer_data(small_bytes)).encode(segment));
+    }
+  }
+  for (int k = 0; k < 3; ++k) {  // new tokenizers, possibly at the old addresses
+    Tokenizer b(trained_tokenizer_data(large_bytes));
+    EXPECT_EQ(b.encode(prompt), first_large);
+    Tokenizer a(trained_tokenizer_data(small_bytes));
+    EXPECT_EQ(a.encode(prompt), first_small);
+  }
+}
+
 TEST(Tokenizer, RejectsGarbageModelBytes) {
   TokenizerData d;
   d.model_bytes = "not a model";
