@@ -13,13 +13,18 @@
 namespace personas {
 namespace {
 
+std::vector<std::int32_t> planted_personas(const Dataset& data) {
+  std::vector<std::int32_t> personas;
+  for (const auto& u : data.users) personas.push_back(u.true_persona);
+  return personas;
+}
+
 TEST(EvalPredictions, SinkSeesEveryTestRatingOfEveryPredictor) {
   auto comm = make_local_comm();
   const auto data = testing::make_model_ratings(30, 25, 10, 5);
   EvalConfig c;
   c.baselines = "global_mean,bias";
-  std::vector<std::int32_t> personas;
-  for (const auto& u : data.users) personas.push_back(u.true_persona);
+  const auto personas = planted_personas(data);
   std::int64_t n_test = 0;
   for (const auto& u : data.users) n_test += u.n_test;
   std::map<std::string, std::string> lines;
@@ -60,8 +65,7 @@ TEST(EvalPredictions, PiecesOfUsersGiveTheSameMetrics) {
   const auto data = testing::make_model_ratings(30, 25, 10, 5);
   EvalConfig c;
   c.baselines = "user_mean,bias";
-  std::vector<std::int32_t> personas;
-  for (const auto& u : data.users) personas.push_back(u.true_persona);
+  const auto personas = planted_personas(data);
   MetricsOptions mo;
   mo.bootstrap_samples = 40;
   std::string whole_lines, piece_lines;
