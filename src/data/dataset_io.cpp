@@ -186,7 +186,6 @@ Dataset load_dataset(const RunDir& run, Comm& comm) {
   return ds;
 }
 
-
 void mark_prepare_done(const RunDir& run, const std::string& config_hash, Comm& comm) {
   comm.barrier();
   if (comm.is_root()) {

@@ -3,17 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
-#include <type_traits>
 
 #include "core/errors.h"
 #include "eval/exact_sums.h"
+#include "eval/rng.h"
 
 namespace personas {
 
 namespace {
-
-static_assert(std::is_trivially_copyable_v<UserSummary>, "UserSummary crosses ranks as bytes");
 
 double quantile_sorted(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -161,12 +158,6 @@ const std::array<std::uint64_t, kPoissonCap>& poisson1_thresholds() {
   return table;
 }
 
-std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 }  // namespace
 
 int bootstrap_weight(std::uint64_t seed, int resample, std::int64_t user_index) {
@@ -214,13 +205,15 @@ void bootstrap_intervals(std::span<const UserSummary> users, Comm& comm, const M
   mae_ci = {quantile_sorted(maes, alpha / 2), quantile_sorted(maes, 1 - alpha / 2)};
 }
 
-PredictorMetrics reduce_metrics(const std::string& name, const std::string& kind, std::vector<UserSummary> users,
-                                Comm& comm, const MetricsOptions& options) {
+namespace {
+
+// The collective part of compute_metrics; `users` are this rank's, sorted by
+// selection index, each once.
+PredictorMetrics reduce_sorted(const std::string& name, const std::string& kind, std::vector<UserSummary> users,
+                               Comm& comm, const MetricsOptions& options) {
   PredictorMetrics m;
   m.name = name;
   m.kind = kind;
-  std::sort(users.begin(), users.end(),
-            [](const UserSummary& a, const UserSummary& b) { return a.user_index < b.user_index; });
   std::int64_t n_personas = 0;
   for (const auto& u : users) n_personas = std::max<std::int64_t>(n_personas, std::int64_t(u.persona) + 1);
   std::span<std::int64_t> one(&n_personas, 1);
@@ -240,8 +233,7 @@ PredictorMetrics reduce_metrics(const std::string& name, const std::string& kind
   m.overall = group_from_slots(&ints[0], sums, 0);
   for (std::size_t g = 1; g < n_groups; ++g)
     if (ints[g * kIntFields] > 0) m.per_persona[std::int32_t(g - 1)] = group_from_slots(&ints[g * kIntFields], sums, g);
-  const auto total_users = m.overall.n_users;
-  if (options.bootstrap_samples > 0 && total_users > 0) {
+  if (options.bootstrap_samples > 0 && m.overall.n_users > 0) {
     bootstrap_intervals(users, comm, options, m.overall.rmse_ci, m.overall.mae_ci);
     m.overall.has_ci = true;
   }
@@ -249,10 +241,12 @@ PredictorMetrics reduce_metrics(const std::string& name, const std::string& kind
   return m;
 }
 
+}  // namespace
+
 PredictorMetrics metrics_from_users(const std::string& name, const std::string& kind,
                                     std::vector<UserSummary> users, const MetricsOptions& options) {
   auto local = make_local_comm();
-  return reduce_metrics(name, kind, std::move(users), *local, options);
+  return compute_metrics(name, kind, std::move(users), *local, options);
 }
 
 PredictorMetrics compute_metrics(const std::string& name, const std::string& kind,
@@ -286,7 +280,7 @@ PredictorMetrics compute_metrics(const std::string& name, const std::string& kin
                    "each user's records must stay on one rank, in contiguous blocks",
                    name, prev, ranges[2 * prev], ranges[2 * prev + 1], cur, ranges[2 * cur], ranges[2 * cur + 1]);
   }
-  return reduce_metrics(name, kind, std::move(local), comm, options);
+  return reduce_sorted(name, kind, std::move(local), comm, options);
 }
 
 nlohmann::json group_to_json(const GroupMetrics& g) {

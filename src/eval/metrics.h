@@ -105,16 +105,12 @@ PredictorMetrics compute_metrics(const std::string& name, const std::string& kin
                                  std::span<const PredictionRecord> records, Comm& comm,
                                  const MetricsOptions& options);
 
-// Collective: the same from this rank's user summaries (each user once).
+// Collective: the same from this rank's user summaries (any order, each
+// user once, a user on one rank only).
 PredictorMetrics compute_metrics(const std::string& name, const std::string& kind, std::vector<UserSummary> users,
                                  Comm& comm, const MetricsOptions& options);
 
-// Collective: the metrics from this rank's user summaries (any order; a
-// user on one rank only). compute_metrics ends here.
-PredictorMetrics reduce_metrics(const std::string& name, const std::string& kind, std::vector<UserSummary> users,
-                                Comm& comm, const MetricsOptions& options);
-
-// One process (no communication): reduce_metrics over every user at once.
+// One process (no communication): compute_metrics over every user at once.
 PredictorMetrics metrics_from_users(const std::string& name, const std::string& kind,
                                     std::vector<UserSummary> users, const MetricsOptions& options);
 

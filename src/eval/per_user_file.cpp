@@ -4,17 +4,15 @@
 #include <string>
 
 #include "core/errors.h"
-#include "core/log.h"
+#include "eval/evaluation.h"
 
 namespace personas {
 
-namespace {
-constexpr const char* kStage = "eval";
-}
+fs::path PerUserFile::part_path(int rank) const { return run_.rank_file(kEvalStage, "per-user-part", rank, "jsonl"); }
 
 PerUserFile::PerUserFile(const RunDir& run, Comm& comm) : run_(run), comm_(comm) {
-  run_.ensure_stage_dir(kStage);
-  part_ = run_.rank_file(kStage, "per-user-part", comm_.rank(), "jsonl");
+  run_.ensure_stage_dir(kEvalStage);
+  part_ = part_path(comm_.rank());
   out_.open(part_, std::ios::binary | std::ios::trunc);
   PERSONAS_CHECK(out_, io, "cannot write '{}'", part_.string());
 }
@@ -52,13 +50,13 @@ void PerUserFile::finish() {
   comm_.allgather(starts_.data(), per_rank * sizeof(std::int64_t), all.data());
   comm_.barrier();  // every part is closed
   if (comm_.is_root()) {
-    const auto target = run_.stage_dir(kStage) / "per-user.jsonl";
+    const auto target = run_.stage_dir(kEvalStage) / "per-user.jsonl";
     write_atomically(target, [&](const fs::path& temp) {
       std::ofstream out(temp, std::ios::binary | std::ios::trunc);
       PERSONAS_CHECK(out, io, "cannot write '{}'", temp.string());
       std::vector<std::ifstream> parts;
       for (int r = 0; r < comm_.size(); ++r) {
-        const auto path = run_.rank_file(kStage, "per-user-part", r, "jsonl");
+        const auto path = part_path(r);
         parts.emplace_back(path, std::ios::binary);
         PERSONAS_CHECK(parts.back(), io, "cannot read '{}'", path.string());
       }
@@ -71,7 +69,7 @@ void PerUserFile::finish() {
             const auto n = std::min<std::int64_t>(left, std::int64_t(buffer.size()));
             parts[r].read(buffer.data(), n);
             PERSONAS_CHECK(parts[r].gcount() == n, io, "'{}' is shorter than rank {} wrote",
-                           run_.rank_file(kStage, "per-user-part", int(r), "jsonl").string(), r);
+                           part_path(int(r)).string(), r);
             out.write(buffer.data(), n);
             left -= n;
           }

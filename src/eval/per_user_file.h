@@ -34,6 +34,8 @@ class PerUserFile {
   static constexpr const char* kPartPrefix = "per-user-part-rank-";
 
  private:
+  fs::path part_path(int rank) const;
+
   const RunDir& run_;
   Comm& comm_;
   fs::path part_;

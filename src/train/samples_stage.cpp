@@ -138,15 +138,18 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
   counter.finish();
 
   // Persona source: the same on every rank unless the data mixes planted and unplanted users.
-  std::string source;
-  for (const auto& s : counter.persona_sources()) source += (source.empty() ? "" : "+") + s;
+  auto join = [](const std::set<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : "+") + n;
+    return out;
+  };
+  std::string source = join(counter.persona_sources());
   {
     const auto parts = world.allgatherv(std::as_bytes(std::span<const char>(source.data(), source.size())));
     std::set<std::string> all;
     for (const auto& p : parts)
       if (!p.empty()) all.insert(std::string(reinterpret_cast<const char*>(p.data()), p.size()));
-    source.clear();
-    for (const auto& s : all) source += (source.empty() ? "" : "+") + s;
+    source = join(all);
     if (source.empty()) source = "none";
   }
   summary.reduce(world);
