@@ -3,7 +3,8 @@
 # adapter on every sample over both ranks, then each persona adapter starts
 # from it: RUN/train/adapters/global.h5 exists, the summary lists it first, and
 # every persona adapter's loss before its first update is the warm start's (far
-# below the seeded start the global adapter began from). A rerun skips all.
+# below the seeded start the global adapter began from), and trains at
+# train.warm_lr while the global adapter used train.lr. A rerun skips all.
 set -euo pipefail
 
 SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -15,16 +16,24 @@ command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found"; exit 77; }
 tmp="$(mktemp -d /tmp/personas-warm-start.XXXXXX)"
 trap '[[ -n "${KEEP:-}" ]] || rm -rf "$tmp"' EXIT
 args=(run --config "$SRC/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 40 --data.min_ratings 30
-      --until train --cluster.k 2 --train.warm_start global --train.max_steps 12 --train.val_every 0
+      --until train --cluster.k 2 --train.warm_start global --train.warm_lr 1e-3 --train.max_steps 12 --train.val_every 0
       --train.checkpoint_every 0 --train.val_max_samples 32)
 mpirun -np 2 --oversubscribe "$BIN" "${args[@]}" > "$tmp/first.log" 2>&1 ||
   { tail -30 "$tmp/first.log" >&2; fail "the warm-start run failed"; }
 [[ -f "$tmp/run/train/adapters/global.h5" ]] || fail "no global adapter"
 grep -q "starts from .*global.h5" "$tmp/first.log" || fail "no adapter says it starts from global.h5"
 
-/usr/bin/env python3 - "$tmp/run/train/summary.json" <<'PY' || fail "summary.json does not show the warm start"
+/usr/bin/env python3 - "$tmp/run/train/summary.json" "$tmp"/run/train/log-rank-*.jsonl <<'PY' || fail "summary.json or the logs do not show the warm start"
 import json, sys
 s = json.load(open(sys.argv[1]))
+peak = {}
+for path in sys.argv[2:]:
+    for line in open(path):
+        e = json.loads(line)
+        peak[e["adapter"]] = max(peak.get(e["adapter"], 0.0), e["lr"])
+assert abs(peak["global"] - 5e-3) < 1e-9, peak              # configs/quickstart.ini's train.lr
+for name in ("persona-0000", "persona-0001"):
+    assert abs(peak[name] - 1e-3) < 1e-9, peak              # train.warm_lr
 names = [a["name"] for a in s["adapters"]]
 assert s["warm_start"] == "global", s["warm_start"]
 assert names == ["global", "persona-0000", "persona-0001"], names
