@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "model/sentencepiece_spec.h"
 
 namespace personas {
 
@@ -52,6 +53,8 @@ struct Tokenizer::Impl {
   // Identifies this tokenizer in the per-thread segment cache below (an
   // address could be reused by another tokenizer after this one is gone).
   std::uint64_t serial = next_serial();
+  // Whether plain text may be encoded word by word (see WordCache below).
+  bool by_words = false;
 
   static std::uint64_t next_serial() {
     static std::atomic<std::uint64_t> counter{0};
@@ -93,6 +96,64 @@ struct SegmentCache {
 };
 
 thread_local SegmentCache segment_cache;
+
+// Each thread's ids of the words it has encoded. With SentencePiece's BPE,
+// no piece crossing a word start ("▁"), an identity normalizer and a dummy
+// prefix, encoding "w1 w2 w3" gives exactly encode("w1") + encode("w2") +
+// encode("w3"): the normalized text is "▁w1▁w2▁w3", every merge stays
+// inside one "▁word", and encoding a word alone prepends the same "▁".
+// Prompts repeat their words (titles, genres, the template's phrases), so
+// most words are looked up instead of merged: the merges were half of
+// sample building's time. Text with leading, trailing or doubled spaces
+// goes to SentencePiece whole (an empty word has no id of its own).
+struct WordCache {
+  static constexpr std::size_t kMaxWords = std::size_t{1} << 18;  // then start afresh (bounded memory)
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Span {
+    std::uint32_t offset = 0;
+    std::uint32_t count = 0;
+  };
+  std::uint64_t serial = 0;
+  std::unordered_map<std::string, Span, Hash, std::equal_to<>> words;
+  std::vector<int> ids;
+
+  void reset(std::uint64_t owner) {
+    serial = owner;
+    words.clear();
+    ids.clear();
+  }
+};
+
+thread_local WordCache word_cache;
+
+constexpr std::string_view kWordStart = "\xe2\x96\x81";  // "▁", SentencePiece's escaped space
+
+bool only_word_starts(std::string_view piece) {
+  for (std::size_t i = 0; i < piece.size(); i += kWordStart.size())
+    if (piece.substr(i, kWordStart.size()) != kWordStart) return false;
+  return !piece.empty();
+}
+
+// The conditions of WordCache's equality, checked on the model itself.
+bool model_allows_word_lookup(const SentencePieceSpec& spec, const sentencepiece::SentencePieceProcessor& sp) {
+  constexpr int kBpe = 2;
+  if (spec.model_type != kBpe || !spec.split_by_whitespace || spec.treat_whitespace_as_suffix) return false;
+  if (spec.has_charsmap || !spec.add_dummy_prefix || !spec.escape_whitespaces) return false;
+  for (int id = 0; id < sp.GetPieceSize(); ++id) {
+    const std::string& piece = sp.IdToPiece(id);
+    const auto inner = piece.find(kWordStart, 1);
+    // A piece of spaces only ("▁▁", Phi-3 has them) needs two spaces in a row, which never reach the word path.
+    if (inner != std::string::npos && !only_word_starts(piece)) return false;
+  }
+  return true;
+}
+
+bool splits_into_words(std::string_view text) {
+  return !text.empty() && text.front() != ' ' && text.back() != ' ' && text.find("  ") == std::string_view::npos;
+}
 
 }  // namespace
 
@@ -156,6 +217,7 @@ Tokenizer::Tokenizer(TokenizerData data) : data_(std::move(data)), impl_(std::ma
     impl_->added_by_id[a.id] = &a;
     impl_->may_start[static_cast<unsigned char>(a.content.front())] = true;
   }
+  impl_->by_words = model_allows_word_lookup(read_sentencepiece_spec(data_.model_bytes), impl_->sp);
 }
 
 Tokenizer::~Tokenizer() = default;
@@ -171,21 +233,53 @@ Tokenizer Tokenizer::from_model_file(const fs::path& path, bool phi3) {
   }
 }
 
-std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+bool Tokenizer::encodes_word_by_word() const { return impl_->by_words; }
+
+void Tokenizer::encode_words(std::string_view text, std::vector<std::int32_t>& out) const {
+  WordCache& cache = word_cache;
+  if (cache.serial != impl_->serial) cache.reset(impl_->serial);
+  std::vector<int> fresh;
+  for (std::size_t begin = 0;;) {
+    const std::size_t space = text.find(' ', begin);
+    const std::size_t end = space == std::string_view::npos ? text.size() : space;
+    const std::string_view word = text.substr(begin, end - begin);
+    auto it = cache.words.find(word);
+    if (it == cache.words.end()) {
+      if (cache.words.size() >= WordCache::kMaxWords) cache.reset(impl_->serial);
+      fresh.clear();
+      check_status(impl_->sp.Encode(word, &fresh), "SentencePiece could not encode the text");
+      const WordCache::Span span{static_cast<std::uint32_t>(cache.ids.size()), static_cast<std::uint32_t>(fresh.size())};
+      cache.ids.insert(cache.ids.end(), fresh.begin(), fresh.end());
+      it = cache.words.emplace(std::string(word), span).first;
+    }
+    const auto first = cache.ids.begin() + it->second.offset;
+    out.insert(out.end(), first, first + it->second.count);
+    if (space == std::string_view::npos) return;
+    begin = space + 1;
+  }
+}
+
+std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos, WordLookup lookup) const {
   std::vector<std::int32_t> out;
   if (add_bos) out.push_back(data_.bos_id);
+  const bool by_words = impl_->by_words && lookup == WordLookup::cached;
   auto encode_plain = [&](std::string_view piece) {
     if (piece.empty()) return;
-    const bool cacheable = piece.size() >= SegmentCache::kMinBytes;
+    const bool cacheable = lookup == WordLookup::cached && piece.size() >= SegmentCache::kMinBytes;
     if (cacheable)
       if (const auto* hit = segment_cache.find(impl_->serial, piece)) {
         out.insert(out.end(), hit->begin(), hit->end());
         return;
       }
-    std::vector<int> ids;
-    check_status(impl_->sp.Encode(piece, &ids), "SentencePiece could not encode the text");
-    if (cacheable) segment_cache.put(impl_->serial, piece, ids);
-    out.insert(out.end(), ids.begin(), ids.end());
+    const std::size_t first = out.size();
+    if (by_words && splits_into_words(piece)) {
+      encode_words(piece, out);
+    } else {
+      std::vector<int> ids;
+      check_status(impl_->sp.Encode(piece, &ids), "SentencePiece could not encode the text");
+      out.insert(out.end(), ids.begin(), ids.end());
+    }
+    if (cacheable) segment_cache.put(impl_->serial, piece, {out.begin() + first, out.end()});
   };
   std::size_t start = 0;  // start of the pending plain text
   std::size_t pos = 0;

@@ -70,7 +70,16 @@ class Tokenizer {
   // `path` is a SentencePiece .model file; `phi3` adds Phi-3's added tokens and template.
   static Tokenizer from_model_file(const fs::path& path, bool phi3);
 
-  std::vector<std::int32_t> encode(std::string_view text, bool add_bos = false) const;
+  // How encode() may reuse earlier work: `cached` looks up the thread's
+  // recent segments and (where encodes_word_by_word()) words, which gives
+  // the same ids as `direct`, SentencePiece on each whole segment; tests
+  // compare the two.
+  enum class WordLookup { cached, direct };
+  std::vector<std::int32_t> encode(std::string_view text, bool add_bos = false,
+                                   WordLookup lookup = WordLookup::cached) const;
+  // Whether the model allows encoding plain text word by word (a BPE model
+  // whose pieces never cross a word start, identity normalizer, dummy prefix).
+  bool encodes_word_by_word() const;
   // Ids of added tokens decode to their content unless skip_special and the token is special.
   std::string decode(std::span<const std::int32_t> ids, bool skip_special = true) const;
   // The raw piece of one id ("▁Hello", "<0x0A>", "<|user|>").
@@ -98,6 +107,8 @@ class Tokenizer {
   const TokenizerData& data() const { return data_; }
 
  private:
+  void encode_words(std::string_view text, std::vector<std::int32_t>& out) const;
+
   struct Impl;
   TokenizerData data_;
   std::unique_ptr<Impl> impl_;

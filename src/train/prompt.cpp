@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <sstream>
 
 #include "core/errors.h"
 #include "core/strings.h"
@@ -18,11 +17,17 @@ PromptStyle parse_prompt_style(const std::string& name) {
 
 std::string first_words(const std::string& text, int n_words) {
   if (n_words < 0) return text;
-  std::istringstream in(text);
-  std::string word, out;
-  for (int i = 0; i < n_words && (in >> word); ++i) {
+  // Words are runs of non-space bytes, as `istream >> word` reads them.
+  auto space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  std::string out;
+  std::size_t pos = 0;
+  for (int i = 0; i < n_words; ++i) {
+    while (pos < text.size() && space(static_cast<unsigned char>(text[pos]))) ++pos;
+    if (pos == text.size()) break;
+    const std::size_t begin = pos;
+    while (pos < text.size() && !space(static_cast<unsigned char>(text[pos]))) ++pos;
     if (!out.empty()) out += ' ';
-    out += word;
+    out.append(text, begin, pos - begin);
   }
   return out;
 }

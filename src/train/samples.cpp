@@ -49,10 +49,10 @@ struct Fitted {
 
 // Renders and encodes; when too long, halves the profile until it is gone,
 // then drops retrieved memories (least similar first).
-Fitted fit_prompt(PromptInputs in, const PromptEncoder& encoder, const SampleOptions& options,
+// `profile_words` is count_words(profile), counted once per user by the callers.
+Fitted fit_prompt(PromptInputs in, int profile_words, const PromptEncoder& encoder, const SampleOptions& options,
                   const std::string& answer) {
   Fitted f;
-  int profile_words = static_cast<int>(count_words(in.memory->profile));
   if (options.profile_words > 0 && options.profile_words < profile_words) {
     profile_words = options.profile_words;
     in.profile_words = profile_words;
@@ -89,6 +89,7 @@ void append_user_samples(const Dataset& data, std::size_t u, const UserMemory& m
   std::unordered_map<std::int32_t, const ItemNote*> note_of_item;
   for (const auto& n : memory.notes) note_of_item.emplace(n.item, &n);
   const int n_val = validation_count(user.n_train, options.val_fraction);
+  const int profile_words = static_cast<int>(count_words(memory.profile));
   for (std::int32_t t = 0; t < static_cast<std::int32_t>(train.size()); ++t) {
     const Interaction& x = train[static_cast<std::size_t>(t)];
     PERSONAS_CHECK(x.item >= 0 && x.item < static_cast<std::int32_t>(data.items.size()), data,
@@ -110,7 +111,7 @@ void append_user_samples(const Dataset& data, std::size_t u, const UserMemory& m
     const std::string answer =
         render_answer(static_cast<int>(std::lround(x.rating)), note == note_of_item.end() ? nullptr : note->second,
                       options.answer_with_reason, options.reason_words);
-    auto fitted = fit_prompt(std::move(in), encoder, options, answer);
+    auto fitted = fit_prompt(std::move(in), profile_words, encoder, options, answer);
     if (!fitted.fits) {
       ++stats.n_dropped;
       continue;
@@ -168,7 +169,7 @@ EncodedPrompt build_eval_prompt(const Dataset& data, const User& user, const Use
   for (int i : retrieve_notes(vectors, memory.notes, positions, item, static_cast<std::int32_t>(train.size()),
                               options.retrieve_k))
     in.retrieved.push_back(&memory.notes[static_cast<std::size_t>(i)]);
-  auto fitted = fit_prompt(std::move(in), encoder, options, "");
+  auto fitted = fit_prompt(std::move(in), static_cast<int>(count_words(memory.profile)), encoder, options, "");
   PERSONAS_CHECK(fitted.fits, data,
                  "user {}: the prompt for item {} does not fit in {} tokens even without profile and memories",
                  user.id, it.title, options.max_len);

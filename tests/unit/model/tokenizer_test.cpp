@@ -159,6 +159,76 @@ TEST(Tokenizer, SegmentCacheGivesEachTokenizerItsOwnIds) {
   }
 }
 
+// Texts that stress the word path: doubled, leading and trailing spaces,
+// newlines and tabs inside words, digits, punctuation, non-ASCII letters,
+// added tokens, and plain repeats (cache hits).
+std::vector<std::string> word_path_texts(std::uint64_t seed, int n) {
+  const std::vector<std::string> atoms = {"The", "user", "liked", "Toy", "Story", "(1995);", "genres:", "Comedy,",
+                                          "4.5", "3", "stars.", "\nMovie:", "x\ty", "Ünïcödé", "→", "ok", "a",
+                                          "<|end|>", "<|user|>\n", "Rate", "1-5:", "nineties", "ratings", "", "\n"};
+  const std::vector<std::string> gaps = {" ", " ", " ", " ", "  ", "\n", " \n", "\t", ""};
+  std::vector<std::string> texts = {"", " ", "  ", "a", " a", "a ", "a  b", "a b ", "\n", " \n a", "Hello world",
+                                    "average rating 3.9 from 452 ratings", "Ünïcödé → ok  done "};
+  std::uint64_t state = seed;
+  auto next = [&](std::size_t bound) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>((state >> 33) % bound);
+  };
+  for (int i = 0; i < n; ++i) {
+    std::string text;
+    const std::size_t words = 1 + next(12);
+    for (std::size_t w = 0; w < words; ++w) {
+      if (w > 0 || next(4) == 0) text += gaps[next(gaps.size())];
+      text += atoms[next(atoms.size())];
+    }
+    if (next(4) == 0) text += gaps[next(gaps.size())];
+    texts.push_back(text);
+    if (next(3) == 0) texts.push_back(texts[next(texts.size())]);  // a repeat
+  }
+  return texts;
+}
+
+void expect_word_lookup_matches(const Tokenizer& tok, const std::string& label) {
+  for (const auto& text : word_path_texts(17, 3000))
+    ASSERT_EQ(tok.encode(text), tok.encode(text, false, Tokenizer::WordLookup::direct))
+        << label << ", text: '" << text << "'";
+}
+
+// The word-by-word path (encodes_word_by_word) must give SentencePiece's
+// own ids, on the models we ship and train.
+TEST(Tokenizer, WordLookupGivesSentencePiecesIds) {
+  testing::TempDir dir;
+  {
+    std::ofstream out(dir / "corpus.txt");
+    const char* lines[] = {"The user liked Toy Story and Heat.", "She rates thrillers 4 or 5 stars.",
+                           "Movie: Heat (1995); genres: Action, Crime; average rating 3.9 from 452 ratings",
+                           "Comedies from the nineties get a 3.", "He never watches horror films at night."};
+    for (int rep = 0; rep < 40; ++rep)
+      for (auto* l : lines) out << l << " " << rep << "\n";
+  }
+  SentencePieceTrainOptions options;
+  options.vocab_size = 400;
+  Tokenizer trained(trained_tokenizer_data(train_sentencepiece(dir / "corpus.txt", options)));
+  EXPECT_TRUE(trained.encodes_word_by_word());
+  expect_word_lookup_matches(trained, "trained BPE");
+
+  options.model_type = "unigram";
+  Tokenizer unigram(trained_tokenizer_data(train_sentencepiece(dir / "corpus.txt", options)));
+  EXPECT_FALSE(unigram.encodes_word_by_word());  // Viterbi, not merges: whole segments only
+  expect_word_lookup_matches(unigram, "trained unigram");
+
+  if (auto tok512 = testing::data_file("stories260K/tok512.model")) {
+    auto tok = Tokenizer::from_model_file(*tok512, false);
+    EXPECT_TRUE(tok.encodes_word_by_word());
+    expect_word_lookup_matches(tok, "tok512");
+  }
+  if (auto phi3 = testing::data_file("phi3-mini-4k-instruct/tokenizer.model")) {
+    auto tok = Tokenizer::from_model_file(*phi3, true);
+    EXPECT_TRUE(tok.encodes_word_by_word());  // its "▁▁..." pieces are spaces only
+    expect_word_lookup_matches(tok, "phi3");
+  }
+}
+
 TEST(Tokenizer, RejectsGarbageModelBytes) {
   TokenizerData d;
   d.model_bytes = "not a model";

@@ -224,3 +224,20 @@ TEST(Samples, LossOnTheRatingTokenOnly) {
     EXPECT_TRUE(std::equal(cut[i].ids.begin(), cut[i].ids.end(), full[i].ids.begin()));  // a prefix of the full sample
   }
 }
+
+namespace personas {
+namespace {
+
+// first_words reads words as `istream >> word` does: runs of non-space
+// bytes, any ASCII white space between them, joined by one space.
+TEST(Prompt, FirstWordsKeepsTheOpeningWords) {
+  EXPECT_EQ(first_words("  I have rated\t12 movies.\nMy average", 4), "I have rated 12");
+  EXPECT_EQ(first_words("one two", 5), "one two");
+  EXPECT_EQ(first_words("one two", 0), "");
+  EXPECT_EQ(first_words(" \n\t ", 3), "");
+  EXPECT_EQ(first_words("keep  it\n whole ", -1), "keep  it\n whole ");
+  EXPECT_EQ(first_words("Ünïcödé → ok", 2), "Ünïcödé →");
+}
+
+}  // namespace
+}  // namespace personas
