@@ -42,6 +42,9 @@ void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.bootstrap_samples", &bootstrap_samples,
         "resamples of users (with replacement) for the RMSE/MAE confidence intervals; 0 = no intervals");
   s.add("eval.confidence", &confidence, "two-sided level of the bootstrap percentile intervals");
+  s.add("eval.compare_to", &compare_to,
+        "predictor that every other one is compared with on the same users: the RMSE and MAE differences and "
+        "their paired bootstrap intervals go to metrics.json (vs_reference) and the report (\"\" = none)");
   s.add("eval.write_predictions", &write_predictions,
         "write every prediction to RUN/eval/predictions-rank-N.jsonl (predictor, user, item, truth, predicted, "
         "persona, unrelated); about 100 bytes per rating and predictor");

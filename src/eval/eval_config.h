@@ -45,6 +45,7 @@ struct EvalConfig {
   // Metrics.
   int bootstrap_samples = 1000;  // resamples of users for the confidence intervals (0 = none)
   double confidence = 0.95;      // two-sided level of the percentile intervals
+  std::string compare_to = "bias";  // the predictor every other one is compared with, paired ("" = none)
 
   // One line per predicted rating in RUN/eval/predictions-rank-N.jsonl (for
   // analysis; ~100 bytes per rating and predictor, so off by default).

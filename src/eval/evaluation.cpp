@@ -43,8 +43,27 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
                                 std::span<const std::int32_t> persona_of_user, Comm& comm,
                                 const MetricsOptions& options, const PredictionSink& sink,
                                 const MetricsSink& metrics_sink) {
+  const std::size_t n = predictors.size();
+  // The reference of the paired comparisons runs first so that its users
+  // (32 bytes each) are at hand when the others finish; the outcome keeps
+  // the predictors' order.
+  std::size_t reference = n;
+  for (std::size_t k = 0; k < n; ++k)
+    if (!options.compare_to.empty() && predictors[k].name == options.compare_to) reference = k;
+  if (!options.compare_to.empty() && reference == n)
+    plog::warn("eval: eval.compare_to names '{}', which is not among the predictors: no paired comparison",
+               options.compare_to);
+  std::vector<std::size_t> order;
+  if (reference < n) order.push_back(reference);
+  for (std::size_t k = 0; k < n; ++k)
+    if (k != reference) order.push_back(k);
+  std::vector<std::optional<PredictorMetrics>> metrics(n);
   EvalOutcome outcome;
-  for (const auto& p : predictors) {
+  outcome.seconds.assign(n, 0.0);
+  outcome.vs_reference.assign(n, std::nullopt);
+  std::vector<PairedUser> reference_users;
+  for (const std::size_t k : order) {
+    const EvalPredictor& p = predictors[k];
     const auto start = std::chrono::steady_clock::now();
     std::vector<UserSummary> users;
     p.predict(data, persona_of_user, comm, [&](const std::vector<PredictionRecord>& records) {
@@ -53,6 +72,16 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
       users.insert(users.end(), piece.begin(), piece.end());
     });
     auto m = compute_metrics(p.name, p.kind, std::move(users), comm, options);
+    if (k == reference) {
+      reference_users = paired_users(m.users);
+    } else if (reference < n) {
+      auto& d = outcome.vs_reference[k];
+      d = paired_difference(paired_users(m.users), reference_users, options.compare_to, comm, options);
+      if (d && d->has_ci)
+        plog::info("eval: {} minus {}: RMSE {:+.4f} [{:+.4f}, {:+.4f}]  MAE {:+.4f} [{:+.4f}, {:+.4f}] (paired)", p.name,
+                   d->reference, d->rmse_diff, d->rmse_diff_ci.low, d->rmse_diff_ci.high, d->mae_diff,
+                   d->mae_diff_ci.low, d->mae_diff_ci.high);
+    }
     if (metrics_sink) metrics_sink(m);
     const double seconds =
         comm.allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -66,9 +95,10 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
       plog::info("eval: {:<12} RMSE {:.4f}  MAE {:.4f}  URR {:.2f}%  JS {:.3f}  ({} ratings, {:.2f} s)", p.name,
                  o.sums.rmse(), o.sums.mae(), 100 * o.sums.urr(), o.js_distance, o.sums.n + o.sums.n_unrelated,
                  seconds);
-    outcome.metrics.push_back(std::move(m));
-    outcome.seconds.push_back(seconds);
+    metrics[k] = std::move(m);
+    outcome.seconds[k] = seconds;
   }
+  for (auto& m : metrics) outcome.metrics.push_back(std::move(*m));
   return outcome;
 }
 
@@ -96,6 +126,8 @@ nlohmann::json metrics_document(const std::vector<EvalPredictor>& predictors, co
     auto j = metrics_to_json(outcome.metrics[k]);
     if (k < predictors.size()) j["description"] = predictors[k].description;
     j["seconds"] = k < outcome.seconds.size() ? outcome.seconds[k] : 0.0;
+    if (k < outcome.vs_reference.size() && outcome.vs_reference[k])
+      j["vs_reference"] = paired_difference_to_json(*outcome.vs_reference[k]);
     list.push_back(std::move(j));
   }
   doc["predictors"] = std::move(list);
@@ -144,6 +176,7 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
   metrics_options.bootstrap_samples = config.bootstrap_samples;
   metrics_options.confidence = config.confidence;
   metrics_options.seed = options.seed;
+  metrics_options.compare_to = config.compare_to;
   // Per-user lines go out predictor by predictor and are dropped: no rank
   // holds more than one predictor's users.
   PerUserFile per_user(run, comm);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "data/dataset.h"
 #include "eval/eval_config.h"
 #include "eval/metrics.h"
+#include "eval/paired_difference.h"
 
 namespace personas {
 
@@ -51,6 +53,10 @@ std::vector<EvalPredictor> baseline_predictors(const EvalConfig& config, std::ui
 struct EvalOutcome {
   std::vector<PredictorMetrics> metrics;  // same order as the predictors
   std::vector<double> seconds;            // wall time of each predictor (max over ranks)
+  // Against MetricsOptions::compare_to (which runs first): empty for the
+  // reference itself, when it is not among the predictors, or when a
+  // predictor rated other ratings than it.
+  std::vector<std::optional<PairedDifference>> vs_reference;
 };
 
 // Sees each piece of a predictor's records on this rank (e.g. to write them out).

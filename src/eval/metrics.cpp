@@ -10,8 +10,6 @@
 
 namespace personas {
 
-namespace {
-
 double quantile_sorted(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
   const double pos = q * double(sorted.size() - 1);
@@ -20,6 +18,8 @@ double quantile_sorted(const std::vector<double>& sorted, double q) {
   const double frac = pos - double(lo);
   return sorted[lo] * (1 - frac) + sorted[hi] * frac;
 }
+
+namespace {
 
 nlohmann::json histogram_json(const RatingHistogram& h) { return nlohmann::json(std::vector<std::int64_t>(h.begin(), h.end())); }
 

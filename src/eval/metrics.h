@@ -89,6 +89,9 @@ struct MetricsOptions {
   int bootstrap_samples = 1000;
   double confidence = 0.95;
   std::uint64_t seed = 1234;
+  // evaluate_predictors: every other predictor is compared with this one
+  // on the same users (eval/paired_difference.h); "" = none.
+  std::string compare_to;
 };
 
 struct PredictorMetrics {
@@ -120,6 +123,9 @@ std::vector<UserSummary> summarise_users(std::span<const PredictionRecord> recor
 // How many times user `user_index` counts in resample `resample`: Poisson(1),
 // a pure function of its arguments (the same on every rank).
 int bootstrap_weight(std::uint64_t seed, int resample, std::int64_t user_index);
+
+// The q-quantile of sorted values, interpolating linearly between neighbours (0 when empty).
+double quantile_sorted(const std::vector<double>& sorted, double q);
 
 // Collective: percentile intervals of RMSE and MAE over options.bootstrap_samples
 // Poisson resamples of the users (`users`: this rank's). Both stay {0, 0} when

@@ -113,8 +113,14 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
   double best = std::numeric_limits<double>::infinity();
   if (predictors)
     for (const auto& p : *predictors) best = std::min(best, num(p.value("overall", json::object()), {"rmse"}, best));
-  h += "<table>\n<tr><th class=\"l\">predictor</th><th class=\"l\">kind</th><th>RMSE</th><th>RMSE interval</th>"
-       "<th>MAE</th><th>MAE interval</th><th>URR</th><th>JS distance</th><th>ratings</th></tr>\n";
+  // The paired comparison's reference (eval.compare_to), when metrics.json has one.
+  std::string reference;
+  if (predictors)
+    for (const auto& p : *predictors)
+      if (p.contains("vs_reference")) reference = str(p["vs_reference"], {"reference"});
+  h += "<table>\n<tr><th class=\"l\">predictor</th><th class=\"l\">kind</th><th>RMSE</th><th>RMSE interval</th>";
+  if (!reference.empty()) h += fmt::format("<th>RMSE minus {} (paired interval)</th>", escape(reference));
+  h += "<th>MAE</th><th>MAE interval</th><th>URR</th><th>JS distance</th><th>ratings</th></tr>\n";
   std::vector<svg::BarGroup> bars;
   if (predictors)
     for (const auto& p : *predictors) {
@@ -124,11 +130,23 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
         if (!o.contains(key) || !o[key].is_array() || o[key].size() != 2) return std::string("&#8212;");
         return fmt::format("{} &#8211; {}", fixed(o[key][0].get<double>()), fixed(o[key][1].get<double>()));
       };
-      h += fmt::format("<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>"
+      std::string paired;
+      if (!reference.empty()) {
+        paired = "&#8212;";
+        if (p.contains("vs_reference")) {
+          const auto& d = p["vs_reference"];
+          paired = fmt::format("{:+.4f}", num(d, {"rmse_diff"}));
+          if (d.contains("rmse_diff_ci") && d["rmse_diff_ci"].is_array() && d["rmse_diff_ci"].size() == 2)
+            paired += fmt::format(" [{:+.4f}, {:+.4f}]", d["rmse_diff_ci"][0].get<double>(),
+                                  d["rmse_diff_ci"][1].get<double>());
+        }
+        paired = "<td>" + paired + "</td>";
+      }
+      h += fmt::format("<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>{}<td>{}</td>"
                        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                        rmse == best ? " class=\"best\"" : "", escape(str(p, {"name"})), escape(str(p, {"kind"})),
-                       fixed(rmse), interval("rmse_ci"), fixed(mae), interval("mae_ci"), percent(num(o, {"urr"})),
-                       fixed(num(o, {"js_distance"})),
+                       fixed(rmse), interval("rmse_ci"), paired, fixed(mae), interval("mae_ci"),
+                       percent(num(o, {"urr"})), fixed(num(o, {"js_distance"})),
                        fixed(num(o, {"n_rated"}, 0) + num(o, {"n_unrelated"}, 0), 0));
       svg::BarGroup g;
       g.label = str(p, {"name"});
@@ -142,12 +160,14 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
     }
   for (const auto& r : paper_table1()) {
     h += fmt::format("<tr class=\"paper\"><td class=\"l\">paper: {}</td><td class=\"l\">paper Table 1</td><td>{}</td>"
-                     "<td>&#8212;</td><td>{}</td><td>&#8212;</td><td>{}</td><td>&#8212;</td><td>&#8212;</td></tr>\n",
-                     escape(r.setup), fixed(r.rmse), fixed(r.mae), percent(r.urr));
+                     "<td>&#8212;</td>{}<td>{}</td><td>&#8212;</td><td>{}</td><td>&#8212;</td><td>&#8212;</td></tr>\n",
+                     escape(r.setup), fixed(r.rmse), reference.empty() ? "" : "<td>&#8212;</td>", fixed(r.mae),
+                     percent(r.urr));
   }
   h += "</table>\n<p class=\"note\">Paper rows: Table 1 of the paper (../shared/docs/PAPER.md, \"Results to beat\"), "
        "ML-100K, 200 users with 100&#8211;200 ratings, temporal 60:40 split. Bold: the best RMSE of this run. "
-       "URR: share of answers without a usable rating.</p>\n";
+       "URR: share of answers without a usable rating. Paired interval: the same bootstrap resamples of users for "
+       "both predictors, so an interval that holds 0 means no detectable difference.</p>\n";
   const char* short_names[] = {"paper LLaMA-3 frozen", "paper Phi-3 frozen", "paper global LoRA",
                                "paper K=4 profile", "paper K=4 +memory"};
   for (std::size_t r = 0; r < paper_table1().size(); ++r) {

@@ -56,6 +56,11 @@ void save_checkpoint(const fs::path& adapter_dir, const TrainState& state, const
       f.set_attr("/", "seed", static_cast<std::int64_t>(state.seed));
       f.set_attr("/", "n_params", static_cast<std::int64_t>(state.params.size()));
       f.set_attr("/", "last_val_loss", state.last_val_loss);
+      if (!state.best_params.empty()) {
+        f.write<float>("/best_params", state.best_params);
+        f.set_attr("/", "best_step", state.best_step);
+        f.set_attr("/", "best_val_loss", state.best_val_loss);
+      }
       f.set_attr("/", "format", std::string("personas-train-state"));
     });
   }
@@ -89,6 +94,13 @@ TrainState load_checkpoint_state(const fs::path& adapter_dir, std::int64_t step,
   s.params = f.read<float>("/params");
   s.adam_m = f.read<float>("/adam_m");
   s.adam_v = f.read<float>("/adam_v");
+  if (f.exists("/best_params")) {
+    s.best_params = f.read<float>("/best_params");
+    s.best_step = f.attr_int("/", "best_step");
+    s.best_val_loss = f.attr_double("/", "best_val_loss");
+    PERSONAS_CHECK(s.best_params.size() == s.params.size(), data, "{}: best_params holds {} values, params {}",
+                   path.string(), s.best_params.size(), s.params.size());
+  }
   PERSONAS_CHECK_HINT(static_cast<std::int64_t>(s.params.size()) == n_params &&
                           s.adam_m.size() == s.params.size() && s.adam_v.size() == s.params.size(),
                       data, "the [lora] settings or the base model changed since the checkpoint was written",

@@ -28,6 +28,11 @@ struct TrainState {
   std::vector<float> adam_m;
   std::vector<float> adam_v;
   double last_val_loss = -1;       // for logs after a resume
+  // train.keep_best: the parameters of the lowest validation loss so far
+  // (empty when not kept), its step and loss.
+  std::vector<float> best_params;
+  std::int64_t best_step = -1;
+  double best_val_loss = -1;
 };
 
 struct RankPosition {

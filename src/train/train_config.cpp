@@ -89,6 +89,10 @@ void TrainConfig::describe(ConfigSchema& s) {
         "the latest fraction of each user's training period held out for the validation loss");
   s.add("train.val_every", &val_every, "optimiser steps between validation passes (0 = only at the end)");
   s.add("train.val_max_samples", &val_max_samples, "validation samples per adapter at most (0 = all)");
+  s.add("train.keep_best", &keep_best,
+        "save each adapter as it was at its lowest validation loss over the validation passes (every "
+        "train.val_every steps, the end, and the start: a warm-started adapter that fine-tuning does not improve "
+        "stays the warm start) instead of as it is after the last step");
   s.add("train.checkpoint_every", &checkpoint_every, "optimiser steps between checkpoints (0 = only at the end)");
   s.add("train.keep_checkpoints", &keep_checkpoints, "complete checkpoints kept (older ones are deleted)");
   s.add("train.resume", &resume, "continue from the latest complete checkpoint in RUN/train/checkpoints");

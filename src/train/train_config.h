@@ -60,6 +60,7 @@ struct TrainConfig {
   double val_fraction = 0.1;          // latest training-period interactions per user held out
   int val_every = 50;                 // optimiser steps between validation passes (0 = only at the end)
   int val_max_samples = 256;          // cap per adapter
+  bool keep_best = false;             // save the adapter of the lowest validation loss (the start included)
   // checkpoints and logs
   int checkpoint_every = 100;         // optimiser steps (0 = only at the end of an adapter)
   int keep_checkpoints = 2;           // complete checkpoints kept

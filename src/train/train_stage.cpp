@@ -186,6 +186,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
                             {"resumed_from", result.resumed_from},
                             {"initial_val_loss", result.initial_val_loss},
                             {"val_loss", result.val_loss},
+                            {"kept_step", result.kept_step},
                             {"final_train_loss", result.train_loss.empty() ? -1.0 : result.train_loss.back().second},
                             {"tokens_per_s_rank0", world.is_root() ? result.tokens_per_s : 0.0},
                             {"seconds", result.seconds}};
@@ -202,7 +203,9 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
                         {"mode", tc.mode},
                         {"train_samples", std::to_string(ad.train.size())},
                         {"steps", std::to_string(result.steps)},
-                        {"val_loss", result.val_loss.empty() ? "" : fmt::format("{}", result.val_loss.back().second)},
+                        {"val_loss", result.kept_step >= 0 ? fmt::format("{}", result.kept_val_loss)
+                                     : result.val_loss.empty()  ? ""
+                                                                : fmt::format("{}", result.val_loss.back().second)},
                         {"base_model", model_path.string()}};
       PeftExportOptions po;
       po.base_model_name = options.base_model_name.empty() ? model_path.string() : options.base_model_name;

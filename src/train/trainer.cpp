@@ -83,6 +83,16 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
   // Fresh start or resume.
   std::int64_t step = 0;
   double last_val = -1;
+  // train.keep_best: the lowest validation loss so far and the parameters that gave it.
+  std::vector<float> best_params;
+  std::int64_t best_step = -1;
+  double best_val = -1;
+  auto consider_best = [&](std::int64_t at, double val) {
+    if (!tc.keep_best || val < 0 || (best_step >= 0 && !(val < best_val))) return;
+    best_params = arena.to_host(0);
+    best_step = at;
+    best_val = val;
+  };
   std::optional<std::int64_t> resume_step;
   if (!options.checkpoint_dir.empty() && tc.resume) resume_step = latest_complete_checkpoint(options.checkpoint_dir);
   if (resume_step) {
@@ -97,6 +107,9 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     arena.zero_grads();
     step = state.step;
     last_val = state.last_val_loss;
+    best_params = std::move(state.best_params);
+    best_step = state.best_step;
+    best_val = state.best_val_loss;
     result.resumed_from = step;
     plog::info("train: {} resumes from its checkpoint at step {}/{}", data.name, step, total);
   } else {
@@ -110,6 +123,7 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     arena.zero_optimizer_state();
     result.initial_val_loss = validation_loss(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
     result.val_loss.emplace_back(0, result.initial_val_loss);
+    consider_best(0, result.initial_val_loss);
   }
   model.set_training(true);
 
@@ -190,6 +204,7 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     if (validate && !val_samples.empty()) {
       last_val = validation_loss(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
       result.val_loss.emplace_back(step, last_val);
+      consider_best(step, last_val);
       line["val_loss"] = last_val;
       plog::info("train: {} step {}/{}: train loss {:.4f}, validation loss {:.4f}", data.name, step, total, mean_loss,
                  last_val);
@@ -208,6 +223,9 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
         state.params = arena.to_host(0);
         state.adam_m = arena.to_host(2);
         state.adam_v = arena.to_host(3);
+        state.best_params = best_params;
+        state.best_step = best_step;
+        state.best_val_loss = best_val;
       }
       RankPosition pos{step, step / spe, step % spe, options.seed, group.rank(), group.size()};
       save_checkpoint(options.checkpoint_dir, state, pos, group, tc.keep_checkpoints);
@@ -218,6 +236,16 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     }
   }
   progress.finish();
+  if (tc.keep_best && !result.interrupted && best_step >= 0) {
+    // Every rank of the group holds the same parameters (and so the same best).
+    if (best_step != step) {
+      arena.from_host(0, best_params);
+      plog::info("train: {} keeps step {} (validation loss {:.4f}), not the last step {} ({:.4f})", data.name,
+                 best_step, best_val, step, last_val);
+    }
+    result.kept_step = best_step;
+    result.kept_val_loss = best_val;
+  }
   result.steps = step;
   result.seconds = now_s() - start;
   result.tokens_per_s = result.seconds > 0 ? static_cast<double>(result.tokens) / result.seconds : 0.0;

@@ -52,6 +52,8 @@ struct AdapterResult {
   std::vector<std::pair<std::int64_t, double>> train_loss;  // (step, group mean token loss) of this call
   std::vector<std::pair<std::int64_t, double>> val_loss;    // (step, validation loss)
   double initial_val_loss = -1;     // before any update (fresh starts only)
+  std::int64_t kept_step = -1;      // train.keep_best: the step whose parameters the arena holds at the end
+  double kept_val_loss = -1;        // and its validation loss
   double tokens_per_s = 0;          // this rank, forward+backward tokens (padding excluded)
   std::int64_t tokens = 0;
   double seconds = 0;

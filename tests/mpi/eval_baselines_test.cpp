@@ -5,6 +5,7 @@
 
 #include "eval/baselines.h"
 #include "eval/metrics.h"
+#include "eval/paired_difference.h"
 #include "eval/per_user_file.h"
 #include "core/fs.h"
 #include "support/test_support.h"
@@ -57,6 +58,32 @@ TEST(EvalMpi, BaselinesAndMetricsAreIdenticalForAnyRankCount) {
     EXPECT_EQ(world.allreduce_sum(std::int64_t(m.users.size())), 37);
     EXPECT_EQ(m.per_persona.size(), 3u);
   }
+}
+
+// The paired comparison with the bias baseline is bit-identical for any
+// number of ranks (exact sums, the same Poisson weights on every rank).
+TEST(EvalMpi, PairedDifferenceIsTheSameForAnyRankCount) {
+  auto& world = testing::world();
+  const auto full = testing::make_model_ratings(37, 50, 24, 99);
+  const auto shard = testing::shard_of(full, world.rank(), world.size());
+  auto local = make_local_comm();
+  EvalConfig c;
+  MetricsOptions options;
+  options.bootstrap_samples = 100;
+  options.seed = 8;
+  auto users_of = [&](const std::string& name, const Dataset& d, Comm& comm) {
+    auto model = make_baseline(name, c, 3);
+    model->fit(d, comm);
+    return compute_metrics(name, "baseline", predict_test_period(*model, d, personas_of(d)), comm, options).users;
+  };
+  const auto sharded = paired_difference(paired_users(users_of("user_mean", shard, world)),
+                                         paired_users(users_of("bias", shard, world)), "bias", world, options);
+  const auto whole = paired_difference(paired_users(users_of("user_mean", full, *local)),
+                                       paired_users(users_of("bias", full, *local)), "bias", *local, options);
+  ASSERT_TRUE(sharded.has_value());
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_EQ(paired_difference_to_json(*sharded).dump(), paired_difference_to_json(*whole).dump());
+  EXPECT_GT(sharded->rmse_diff, 0);  // the user mean is worse than user + item biases
 }
 
 // RUN/eval/per-user.jsonl stitched from every rank's part is the file one

@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "eval/metrics.h"
+#include "eval/paired_difference.h"
 
 namespace personas {
 namespace {
@@ -158,6 +159,84 @@ TEST(EvalMetrics, AllUnrelatedGivesNullRmseInJson) {
   auto u = user_to_json("x", m.users[0]);
   EXPECT_EQ(u["user"], 100);
   EXPECT_TRUE(u["mae"].is_null());
+}
+
+}  // namespace
+}  // namespace personas
+
+namespace personas {
+namespace {
+
+// Two predictors on the same 60 users x 8 ratings: `b` is `a` plus a small
+// per-rating wobble, so they share almost all of their between-user spread.
+struct PairedCase {
+  std::vector<PredictionRecord> a, b;
+};
+PairedCase paired_case(double offset) {
+  PairedCase c;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> user_error(0.0f, 0.9f), wobble(0.0f, 0.05f);
+  for (int u = 0; u < 60; ++u) {
+    const float bias = user_error(rng);
+    for (int i = 0; i < 8; ++i) {
+      const float truth = float(1 + (u + i) % 5);
+      const float pa = truth + bias + 0.3f * float((i % 3) - 1);
+      c.a.push_back(rec(u, i, truth, pa, 0));
+      c.b.push_back(rec(u, i, truth, pa + wobble(rng) + float(offset) * (pa >= truth ? 1.0f : -1.0f), 0));
+    }
+  }
+  return c;
+}
+
+TEST(EvalMetrics, PairedDifferenceIsTheDifferenceOfTheRmses) {
+  const auto c = paired_case(0.05);
+  MetricsOptions o;
+  o.bootstrap_samples = 400;
+  auto a = metrics_from_users("a", "baseline", summarise_users(c.a), o);
+  auto b = metrics_from_users("b", "agent", summarise_users(c.b), o);
+  auto local = make_local_comm();
+  auto d = paired_difference(paired_users(b.users), paired_users(a.users), "a", *local, o);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->has_ci);
+  EXPECT_EQ(d->reference, "a");
+  EXPECT_NEAR(d->rmse_diff, b.overall.sums.rmse() - a.overall.sums.rmse(), 1e-9);
+  EXPECT_NEAR(d->mae_diff, b.overall.sums.mae() - a.overall.sums.mae(), 1e-9);
+  // b is worse by a margin that the paired interval resolves (it excludes 0)
+  // while the two marginal intervals still overlap.
+  EXPECT_GT(d->rmse_diff, 0);
+  EXPECT_GT(d->rmse_diff_ci.low, 0);
+  EXPECT_LT(d->rmse_diff_ci.low, d->rmse_diff);
+  EXPECT_GT(d->rmse_diff_ci.high, d->rmse_diff);
+  EXPECT_LT(b.overall.rmse_ci.low, a.overall.rmse_ci.high);
+  EXPECT_LT(d->rmse_diff_ci.high - d->rmse_diff_ci.low, 0.25 * (a.overall.rmse_ci.high - a.overall.rmse_ci.low));
+  // A predictor against itself: exactly 0, interval [0, 0].
+  auto self = paired_difference(paired_users(a.users), paired_users(a.users), "a", *local, o);
+  ASSERT_TRUE(self.has_value());
+  EXPECT_EQ(self->rmse_diff, 0.0);
+  EXPECT_EQ(self->rmse_diff_ci.low, 0.0);
+  EXPECT_EQ(self->rmse_diff_ci.high, 0.0);
+  const auto j = paired_difference_to_json(*d);
+  EXPECT_EQ(j["reference"], "a");
+  EXPECT_EQ(j["rmse_diff_ci"].size(), 2u);
+}
+
+// Pairing needs the same ratings: other users, or another count of ratings
+// for a user (agents limited by eval.agent_max_items), give no comparison.
+TEST(EvalMetrics, PairedDifferenceNeedsTheSameRatings) {
+  const auto c = paired_case(0.0);
+  MetricsOptions o;
+  o.bootstrap_samples = 20;
+  auto local = make_local_comm();
+  const auto a = paired_users(summarise_users(c.a));
+  auto fewer = c.b;
+  fewer.pop_back();  // the last user has one rating less
+  EXPECT_FALSE(paired_difference(paired_users(summarise_users(fewer)), a, "a", *local, o).has_value());
+  std::vector<PredictionRecord> other_users;
+  for (auto r : c.b) {
+    r.user_index += 1000;
+    other_users.push_back(r);
+  }
+  EXPECT_FALSE(paired_difference(paired_users(summarise_users(other_users)), a, "a", *local, o).has_value());
 }
 
 }  // namespace

@@ -234,3 +234,55 @@ TEST(Trainer, WarmStartBeginsFromTheSavedAdapter) {
   o.train.init_from = (dir / "missing.h5").string();
   EXPECT_THROW(train_adapter(model, 0, data, *comm, o), Error);
 }
+
+// train.keep_best: the adapter ends as it was at its lowest validation loss.
+// The validation answers here contradict the training ones (shifted), so
+// training first lowers the validation loss (it learns which tokens answer)
+// and then raises it (it learns the training mapping): the last step is not
+// the best. A resumed run keeps the same step as an uninterrupted one.
+TEST(Trainer, KeepBestEndsAtTheLowestValidationLoss) {
+  auto weights = personas::testing::tiny_phi3();
+  auto backend = make_backend("cpu");
+  auto comm = make_local_comm();
+  auto data = mapping_data(60, 8, 0, true);
+  data.val = mapping_data(60, 9, 2, true).val;
+  personas::testing::TempDir dir;
+  auto o = options(6, 8, 4, 1e-2);
+  o.train.val_every = 3;
+  o.train.keep_best = true;
+  o.train.checkpoint_every = 4;
+  o.checkpoint_dir = dir / "reference";
+  LoraModel model(weights, *backend, spec_all(8, 0.0f));
+  const auto r = train_adapter(model, 0, data, *comm, o);
+  ASSERT_GE(r.val_loss.size(), 3u);
+  auto best = std::min_element(r.val_loss.begin(), r.val_loss.end(),
+                               [](const auto& a, const auto& b) { return a.second < b.second; });
+  ASSERT_LT(best->second, r.val_loss.back().second) << "the case must end worse than its best";
+  EXPECT_EQ(r.kept_step, best->first);
+  EXPECT_EQ(r.kept_val_loss, best->second);
+  EXPECT_NEAR(validation_loss(model, 0, data.val, *comm, 4, 0), best->second, 1e-6);
+
+  // Without keep_best the adapter is the last step's.
+  auto last = o;
+  last.train.keep_best = false;
+  last.checkpoint_dir = dir / "last";
+  LoraModel plain(weights, *backend, spec_all(8, 0.0f));
+  const auto p = train_adapter(plain, 0, data, *comm, last);
+  EXPECT_EQ(p.kept_step, -1);
+  EXPECT_NEAR(validation_loss(plain, 0, data.val, *comm, 4, 0), p.val_loss.back().second, 1e-6);
+
+  // Interrupted after the best step's checkpoint, then resumed: the same adapter.
+  auto again = o;
+  again.checkpoint_dir = dir / "resumed";
+  again.interrupt_after = static_cast<std::int64_t>(r.steps) - 2;
+  {
+    LoraModel first(weights, *backend, spec_all(8, 0.0f));
+    ASSERT_TRUE(train_adapter(first, 0, data, *comm, again).interrupted);
+  }
+  again.interrupt_after = 0;
+  LoraModel resumed(weights, *backend, spec_all(8, 0.0f));
+  const auto q = train_adapter(resumed, 0, data, *comm, again);
+  EXPECT_GE(q.resumed_from, 0);
+  EXPECT_EQ(q.kept_step, r.kept_step);
+  EXPECT_EQ(resumed.adapter(0).to_host(0), model.adapter(0).to_host(0));
+}
