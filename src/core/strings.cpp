@@ -6,16 +6,10 @@
 
 namespace personas {
 
-namespace {
-// std::isspace in the "C" locale, without the locale lookup per character
-// (count_words and trim run over every profile of every training sample).
-constexpr bool is_ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-}  // namespace
-
 std::string_view trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
-  while (b < e && is_ascii_space(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && is_ascii_space(static_cast<unsigned char>(s[e - 1]))) --e;
+  while (b < e && is_ascii_space(s[b])) ++b;
+  while (e > b && is_ascii_space(s[e - 1])) --e;
   return s.substr(b, e - b);
 }
 
@@ -101,7 +95,7 @@ bool is_valid_utf8(std::string_view s) {
 std::size_t count_words(std::string_view text) {
   std::size_t n = 0;
   bool in_word = false;
-  for (unsigned char c : text) {
+  for (char c : text) {
     bool space = is_ascii_space(c);
     if (!space && !in_word) ++n;
     in_word = !space;

@@ -8,6 +8,11 @@
 
 namespace personas {
 
+// std::isspace in the "C" locale (space, \t \n \v \f \r) without its locale
+// lookup per character: trim, count_words and first_words run over every
+// profile of every training sample.
+constexpr bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 std::string_view trim(std::string_view s);
 std::string to_lower(std::string s);
 std::string join(const std::vector<std::string>& parts, std::string_view separator);

@@ -10,13 +10,12 @@
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "core/strings.h"
 #include "model/sentencepiece_spec.h"
 
 namespace personas {
 
 namespace {
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 // Phi-3's added tokens, as in its tokenizer.json (ids 32000..32010).
 std::vector<AddedToken> phi3_added_tokens() {
@@ -301,12 +300,12 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos,
     }
     std::size_t plain_end = pos;
     if (match->lstrip)
-      while (plain_end > start && is_space(text[plain_end - 1])) --plain_end;
+      while (plain_end > start && is_ascii_space(text[plain_end - 1])) --plain_end;
     encode_plain(text.substr(start, plain_end - start));
     out.push_back(match->id);
     pos += match->content.size();
     if (match->rstrip)
-      while (pos < text.size() && is_space(text[pos])) ++pos;
+      while (pos < text.size() && is_ascii_space(text[pos])) ++pos;
     start = pos;
   }
   encode_plain(text.substr(start));

@@ -18,14 +18,13 @@ PromptStyle parse_prompt_style(const std::string& name) {
 std::string first_words(const std::string& text, int n_words) {
   if (n_words < 0) return text;
   // Words are runs of non-space bytes, as `istream >> word` reads them.
-  auto space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
   std::string out;
   std::size_t pos = 0;
   for (int i = 0; i < n_words; ++i) {
-    while (pos < text.size() && space(static_cast<unsigned char>(text[pos]))) ++pos;
+    while (pos < text.size() && is_ascii_space(text[pos])) ++pos;
     if (pos == text.size()) break;
     const std::size_t begin = pos;
-    while (pos < text.size() && !space(static_cast<unsigned char>(text[pos]))) ++pos;
+    while (pos < text.size() && !is_ascii_space(text[pos])) ++pos;
     if (!out.empty()) out += ' ';
     out.append(text, begin, pos - begin);
   }
