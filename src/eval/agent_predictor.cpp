@@ -12,6 +12,7 @@
 #include "model/checkpoint.h"
 #include "train/adapter_export.h"
 #include "train/prompt.h"
+#include "train/rating_estimate.h"
 #include "train/stage_inputs.h"
 
 namespace personas {
@@ -51,7 +52,7 @@ AgentModel load_agent_model(const AgentPredictorInputs& in, const std::vector<fs
 }
 
 AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& in, const std::string& kind,
-                                          const Phi3Config& mc) {
+                                          const Phi3Config& mc, const Dataset& data) {
   AgentScoringOptions options;
   options.mode = in.eval.agent_mode;
   options.batch_rows = in.eval.agent_batch;
@@ -63,6 +64,7 @@ AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& in, const 
   options.sample.retrieve_k = kind == "zero_shot" && in.eval.zero_shot_profile_only ? 0 : in.train.retrieve_k;
   options.sample.profile_words = in.train.profile_words;
   options.sample.traits = in.train.traits;
+  if (in.train.prompt_estimate) options.sample.estimate_mean = training_mean(data);
   options.sample.answer_with_reason = in.train.answer == "digit+reason";
   options.sample.reason_words = in.train.reason_words;
   options.sample.max_len = std::min<int>(in.train.max_seq_len > 0 ? in.train.max_seq_len : in.default_max_len,
@@ -105,7 +107,7 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
                         "agents '{}': adapter {} not found", kind, f.string());
 
   auto agent = load_agent_model(in, files, comm.local_rank());
-  const auto options = agent_scoring_options(in, kind, agent.checkpoint.weights.config);
+  const auto options = agent_scoring_options(in, kind, agent.checkpoint.weights.config, data);
   std::int64_t skipped = 0;
   auto ratings = rate_test_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, options, &skipped);
   skipped = comm.allreduce_sum(skipped);

@@ -50,9 +50,10 @@ struct AgentModel {
 };
 AgentModel load_agent_model(const AgentPredictorInputs& inputs, const std::vector<fs::path>& adapter_files,
                             int device_index);
-// Scoring options as training rendered its prompts; `kind` = persona|global|zero_shot.
+// Scoring options as training rendered its prompts; `kind` = persona|global|zero_shot;
+// `data` gives the training mean of train.prompt_estimate.
 AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& inputs, const std::string& kind,
-                                          const Phi3Config& model_config);
+                                          const Phi3Config& model_config, const Dataset& data);
 
 // One predictor per name in eval.agents (in that order).
 std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs);

@@ -329,6 +329,8 @@ LossResult LoraModel::Impl::head_loss(const TokenBatch& batch, TensorView x_fina
     }
   LossResult result;
   result.n_tokens = static_cast<std::int64_t>(rows.size());
+  result.row_loss_sum.assign(static_cast<std::size_t>(batch.batch), 0.0);
+  result.row_tokens.assign(static_cast<std::size_t>(batch.batch), 0);
   if (rows.empty()) return result;
   if (loss_scale <= 0.0f) loss_scale = 1.0f / static_cast<float>(rows.size());
   const std::int64_t h = config.hidden_size, vocab = config.vocab_size;
@@ -344,7 +346,13 @@ LossResult LoraModel::Impl::head_loss(const TokenBatch& batch, TensorView x_fina
     backend.matmul(xsn, false, lm_head, true, logits, 1.0f, 0.0f);
     const bool grad = dx_final.data != nullptr;
     backend.cross_entropy(logits, d_targets, losses, grad ? logits.view() : TensorView{}, loss_scale);
-    for (float v : download(backend, losses)) result.loss_sum += v;
+    const auto chunk_losses = download(backend, losses);
+    for (std::int64_t j = 0; j < m; ++j) {
+      const auto row = static_cast<std::size_t>(chunk_rows[static_cast<std::size_t>(j)] / batch.seq);
+      result.loss_sum += chunk_losses[static_cast<std::size_t>(j)];
+      result.row_loss_sum[row] += chunk_losses[static_cast<std::size_t>(j)];
+      result.row_tokens[row] += 1;
+    }
     if (grad) {
       backend.matmul(logits, false, lm_head, false, xsn, 1.0f, 0.0f);  // d xsn
       DeviceBuffer dxs(backend, m, h);

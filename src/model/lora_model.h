@@ -31,6 +31,8 @@ namespace personas {
 struct LossResult {
   double loss_sum = 0.0;         // sum of per-token cross-entropy over target tokens
   std::int64_t n_tokens = 0;     // number of target tokens
+  std::vector<double> row_loss_sum;        // per batch row: the sum over its target tokens
+  std::vector<std::int32_t> row_tokens;    // per batch row: its target tokens
   double mean() const { return n_tokens > 0 ? loss_sum / static_cast<double>(n_tokens) : 0.0; }
 };
 

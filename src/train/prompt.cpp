@@ -46,7 +46,9 @@ std::string describe_item(const Dataset& data, const ItemLine& line) {
   std::string title = item.year > 0 ? fmt::format("{} ({})", item.title, item.year) : item.title;
   std::string average = line.count > 0 ? fmt::format("average rating {:.1f} from {} ratings", line.average, line.count)
                                        : std::string("no ratings yet");
-  return fmt::format("{}; genres: {}; {}", title, genre_list(data, item), average);
+  std::string out = fmt::format("{}; genres: {}; {}", title, genre_list(data, item), average);
+  if (line.estimate) out += fmt::format("; my expected rating {:.1f}", *line.estimate);
+  return out;
 }
 
 std::string render_answer(int rating, const ItemNote* note, bool with_reason, int reason_words) {

@@ -37,6 +37,7 @@ struct ItemLine {
   const Item* item = nullptr;
   double average = 0.0;
   std::int32_t count = 0;
+  std::optional<double> estimate;  // the user + item estimate (train.prompt_estimate, rating_estimate.h)
 };
 
 struct PromptInputs {
@@ -56,6 +57,7 @@ PromptParts render_prompt(PromptStyle style, const PromptInputs& in);
 std::string render_answer(int rating, const ItemNote* note, bool with_reason, int reason_words);
 
 // "Toy Story (1995); genres: Animation, Children's, Comedy; average rating 3.9 from 452 ratings"
+// and, with an estimate, "; my expected rating 4.2".
 std::string describe_item(const Dataset& data, const ItemLine& line);
 // Genre names of an item, ", " separated ("unknown" when none).
 std::string genre_list(const Dataset& data, const Item& item);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "train/rating_estimate.h"
 #include "train/rating_tokens.h"
 
 namespace personas {
@@ -11,7 +12,8 @@ int train_max_len(const TrainConfig& tc, int default_max_len, const Phi3Config& 
                        static_cast<int>(model.max_position_embeddings));
 }
 
-SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder) {
+SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder,
+                                   const Dataset& data) {
   SampleOptions so;
   so.style = parse_prompt_style(tc.prompt_style);
   so.answer_with_reason = tc.answer == "digit+reason";
@@ -21,6 +23,7 @@ SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const Pro
   so.traits = tc.traits;
   so.max_len = max_len;
   so.val_fraction = tc.val_fraction;
+  if (tc.prompt_estimate) so.estimate_mean = training_mean(data);
   if (tc.loss_on == "rating") so.answer_tokens = static_cast<int>(rating_tokens(encoder).prefix.size()) + 1;
   return so;
 }

@@ -12,7 +12,9 @@ namespace personas {
 // train.max_seq_len (or model.max_seq when it is 0), capped by the model's context.
 int train_max_len(const TrainConfig& tc, int default_max_len, const Phi3Config& model);
 
-// SampleOptions from [train]; loss_on = rating keeps the answer up to the rating digit.
-SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder);
+// SampleOptions from [train]; loss_on = rating keeps the answer up to the rating digit;
+// prompt_estimate takes the training mean of `data`.
+SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder,
+                                   const Dataset& data);
 
 }  // namespace personas

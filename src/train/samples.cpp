@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/strings.h"
 #include "model/tokenizer.h"
+#include "train/rating_estimate.h"
 
 namespace personas {
 
@@ -90,6 +91,8 @@ void append_user_samples(const Dataset& data, std::size_t u, const UserMemory& m
   for (const auto& n : memory.notes) note_of_item.emplace(n.item, &n);
   const int n_val = validation_count(user.n_train, options.val_fraction);
   const int profile_words = static_cast<int>(count_words(memory.profile));
+  std::optional<UserRatingEstimate> estimate;
+  if (options.estimate_mean) estimate.emplace(data, user, *options.estimate_mean);
   for (std::int32_t t = 0; t < static_cast<std::int32_t>(train.size()); ++t) {
     const Interaction& x = train[static_cast<std::size_t>(t)];
     PERSONAS_CHECK(x.item >= 0 && x.item < static_cast<std::int32_t>(data.items.size()), data,
@@ -105,6 +108,7 @@ void append_user_samples(const Dataset& data, std::size_t u, const UserMemory& m
     in.target.count = std::max(0, item.train_count - 1);
     in.target.average =
         in.target.count > 0 ? (item.train_mean * item.train_count - x.rating) / in.target.count : 0.0;
+    if (estimate) in.target.estimate = estimate->leaving_out(t);
     for (int i : retrieve_notes(vectors, memory.notes, positions, x.item, t, options.retrieve_k))
       in.retrieved.push_back(&memory.notes[static_cast<std::size_t>(i)]);
     auto note = note_of_item.find(x.item);
@@ -165,7 +169,8 @@ EncodedPrompt build_eval_prompt(const Dataset& data, const User& user, const Use
   in.data = &data;
   in.memory = &memory;
   const Item& it = data.items[static_cast<std::size_t>(item)];
-  in.target = {&it, it.train_mean, it.train_count};
+  in.target = {&it, it.train_mean, it.train_count, std::nullopt};
+  if (options.estimate_mean) in.target.estimate = UserRatingEstimate(data, user, *options.estimate_mean).for_item(item);
   for (int i : retrieve_notes(vectors, memory.notes, positions, item, static_cast<std::int32_t>(train.size()),
                               options.retrieve_k))
     in.retrieved.push_back(&memory.notes[static_cast<std::size_t>(i)]);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ struct SampleOptions {
   // > 0: keep only this many answer tokens (the loss falls on them alone), e.g.
   // the tokens up to the rating digit (train.loss_on = rating); 0 = all.
   int answer_tokens = 0;
+  // Set: each item line also states the user + item bias estimate
+  // (train.prompt_estimate; train/rating_estimate.h) around this mean, the
+  // data set's training_mean(); unset: no estimate.
+  std::optional<double> estimate_mean;
 };
 
 struct Sample {

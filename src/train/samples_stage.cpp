@@ -126,7 +126,7 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
   Tokenizer tokenizer(load_checkpoint_tokenizer(model_path));
   ChatTemplateEncoder encoder(tokenizer);
   const int max_len = train_max_len(tc, options.default_max_len, model_config);
-  const SampleOptions so = train_sample_options(tc, max_len, encoder);
+  const SampleOptions so = train_sample_options(tc, max_len, encoder, data);
   const ItemVectors vectors = read_item_vectors(run, data);
   const PersonaTable personas = read_persona_table(run);
 
@@ -176,6 +176,7 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
   out["options"] = {{"prompt_style", tc.prompt_style}, {"answer", tc.answer},     {"loss_on", tc.loss_on},
                     {"retrieve_k", tc.retrieve_k},     {"profile_words", tc.profile_words},
                     {"traits", tc.traits},             {"val_fraction", tc.val_fraction},
+                    {"prompt_estimate", tc.prompt_estimate},
                     {"reason_words", tc.reason_words}, {"answer_tokens", so.answer_tokens}};
 
   const std::int64_t n_samples = totals.train_samples + totals.validation_samples;

@@ -83,6 +83,10 @@ void TrainConfig::describe(ConfigSchema& s) {
         "profile opens with the count, average rating and offset from item averages");
   s.add("train.traits", &traits,
         "put the activity/conformity/diversity sentences in each prompt (paper: yes; small models spend tokens on them)");
+  s.add("train.prompt_estimate", &prompt_estimate,
+        "the item line also states the user + item bias estimate from training-period ratings, \"my expected "
+        "rating 3.8\" (one pass of the bias baseline's fit, leave-one-out on training samples; "
+        "train/rating_estimate.h): the agent starts from the classical estimate and learns where to depart from it");
   s.add("train.max_seq_len", &max_seq_len, "longest sample in tokens (0 = model.max_seq); never above the model's context");
   s.add("train.reason_words", &reason_words, "digit+reason: at most this many words of reason");
   s.add("train.val_fraction", &val_fraction,
@@ -93,6 +97,11 @@ void TrainConfig::describe(ConfigSchema& s) {
         "save each adapter as it was at its lowest validation loss over the validation passes (every "
         "train.val_every steps, the end, and the start: a warm-started adapter that fine-tuning does not improve "
         "stays the warm start) instead of as it is after the last step");
+  s.add("train.keep_best_z", &keep_best_z,
+        "keep_best: a pass replaces the kept parameters only when it is lower per sample by more than this many "
+        "standard errors of the paired difference over the same validation samples (one-sided; 2 = ~98%), so a "
+        "drop within the noise of a few hundred samples keeps the earlier (e.g. warm-start) parameters; 0 = any "
+        "lower loss");
   s.add("train.checkpoint_every", &checkpoint_every, "optimiser steps between checkpoints (0 = only at the end)");
   s.add("train.keep_checkpoints", &keep_checkpoints, "complete checkpoints kept (older ones are deleted)");
   s.add("train.resume", &resume, "continue from the latest complete checkpoint in RUN/train/checkpoints");
@@ -128,6 +137,8 @@ void TrainConfig::describe(ConfigSchema& s) {
     if (!(val_fraction >= 0 && val_fraction < 1)) p.add("train.val_fraction: {} must be in [0, 1)", val_fraction);
     if (val_every < 0) p.add("train.val_every: {} must be >= 0", val_every);
     if (val_max_samples < 0) p.add("train.val_max_samples: {} must be >= 0", val_max_samples);
+    if (!(keep_best_z >= 0)) p.add("train.keep_best_z: {} must be >= 0", keep_best_z);
+    if (keep_best_z > 0 && !keep_best) p.add("train.keep_best_z = {} needs train.keep_best = true", keep_best_z);
     if (checkpoint_every < 0) p.add("train.checkpoint_every: {} must be >= 0", checkpoint_every);
     if (keep_checkpoints < 1) p.add("train.keep_checkpoints: {} must be >= 1", keep_checkpoints);
     if (log_every < 1) p.add("train.log_every: {} must be >= 1", log_every);

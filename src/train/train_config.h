@@ -54,6 +54,7 @@ struct TrainConfig {
   int retrieve_k = 1;                 // memories retrieved per sample
   int profile_words = 0;              // at most this many words of the profile in a prompt (0 = all)
   bool traits = true;                 // the activity/conformity/diversity sentences in prompts
+  bool prompt_estimate = false;       // the item line states the user + item bias estimate
   int max_seq_len = 0;                // 0 = model.max_seq (capped by the model's context)
   int reason_words = 24;              // digit+reason: words of the note kept
   // validation
@@ -61,6 +62,7 @@ struct TrainConfig {
   int val_every = 50;                 // optimiser steps between validation passes (0 = only at the end)
   int val_max_samples = 256;          // cap per adapter
   bool keep_best = false;             // save the adapter of the lowest validation loss (the start included)
+  double keep_best_z = 0;             // a lower pass replaces the kept one only by this many paired standard errors
   // checkpoints and logs
   int checkpoint_every = 100;         // optimiser steps (0 = only at the end of an adapter)
   int keep_checkpoints = 2;           // complete checkpoints kept

@@ -187,6 +187,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
                             {"initial_val_loss", result.initial_val_loss},
                             {"val_loss", result.val_loss},
                             {"kept_step", result.kept_step},
+                            {"lower_not_kept", result.lower_not_kept},
                             {"final_train_loss", result.train_loss.empty() ? -1.0 : result.train_loss.back().second},
                             {"tokens_per_s_rank0", world.is_root() ? result.tokens_per_s : 0.0},
                             {"seconds", result.seconds}};
@@ -245,7 +246,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   std::int32_t pad_id = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
 
   // ---- samples ------------------------------------------------------------
-  const SampleOptions so = train_sample_options(tc, max_len, encoder);
+  const SampleOptions so = train_sample_options(tc, max_len, encoder, data);
   SampleStats stats;
   auto samples = build_training_samples(data, memories, vectors, encoder, so, &stats);
   std::int64_t counts[6] = {stats.n_train, stats.n_validation, stats.n_shortened, stats.n_dropped,

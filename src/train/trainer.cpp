@@ -47,23 +47,54 @@ std::vector<Sample> capped(const std::vector<Sample>& val, int cap) {
 
 }  // namespace
 
-double validation_loss(LoraModel& model, int arena, const std::vector<Sample>& samples, Comm& group,
-                       int micro_batch, std::int32_t pad_id) {
-  if (samples.empty()) return -1;
+ValidationPass validation_pass(LoraModel& model, int arena, const std::vector<Sample>& samples, Comm& group,
+                               int micro_batch, std::int32_t pad_id) {
+  ValidationPass pass;
+  if (samples.empty()) return pass;
   std::vector<std::int32_t> all(samples.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int32_t>(i);
   auto mine = rank_slice(all, group.rank(), group.size());
   model.set_training(false);
   double sums[2] = {0, 0};
+  pass.sample_losses.reserve(mine.size());
   for (std::size_t b = 0; b < mine.size(); b += static_cast<std::size_t>(micro_batch)) {
     auto part = mine.subspan(b, std::min<std::size_t>(static_cast<std::size_t>(micro_batch), mine.size() - b));
     auto r = model.loss(make_batch(samples, part, arena, pad_id));
     sums[0] += r.loss_sum;
     sums[1] += static_cast<double>(r.n_tokens);
+    for (std::size_t row = 0; row < part.size(); ++row)
+      pass.sample_losses.push_back(r.row_tokens[row] > 0 ? r.row_loss_sum[row] / r.row_tokens[row] : 0.0);
   }
   group.allreduce(std::span<double>(sums, 2), ReduceOp::sum);
   model.set_training(true);
-  return sums[1] > 0 ? sums[0] / sums[1] : -1;
+  pass.loss = sums[1] > 0 ? sums[0] / sums[1] : -1;
+  return pass;
+}
+
+double validation_loss(LoraModel& model, int arena, const std::vector<Sample>& samples, Comm& group,
+                       int micro_batch, std::int32_t pad_id) {
+  return validation_pass(model, arena, samples, group, micro_batch, pad_id).loss;
+}
+
+PairedLoss paired_loss_difference(const std::vector<double>& candidate, const std::vector<double>& kept, Comm& group) {
+  PERSONAS_ASSERT(candidate.size() == kept.size(), "paired validation losses: {} against {} samples",
+                  candidate.size(), kept.size());
+  double sums[3] = {0, 0, static_cast<double>(candidate.size())};
+  for (std::size_t i = 0; i < candidate.size(); ++i) {
+    const double d = candidate[i] - kept[i];
+    sums[0] += d;
+    sums[1] += d * d;
+  }
+  group.allreduce(std::span<double>(sums, 3), ReduceOp::sum);
+  PairedLoss out;
+  out.n = static_cast<std::int64_t>(sums[2]);
+  if (out.n == 0) return out;
+  out.mean_diff = sums[0] / sums[2];
+  if (out.n > 1) {
+    const double var = std::max(0.0, (sums[1] - sums[0] * sums[0] / sums[2]) / (sums[2] - 1));
+    out.std_error = std::sqrt(var / sums[2]);
+  }
+  return out;
 }
 
 AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData& data, Comm& group,
@@ -84,14 +115,33 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
   std::int64_t step = 0;
   double last_val = -1;
   // train.keep_best: the lowest validation loss so far and the parameters that gave it.
+  // With keep_best_z > 0 a lower pass must also beat the kept one per sample
+  // by keep_best_z paired standard errors (best_sample_losses: this rank's
+  // slice of the kept pass).
   std::vector<float> best_params;
   std::int64_t best_step = -1;
   double best_val = -1;
-  auto consider_best = [&](std::int64_t at, double val) {
-    if (!tc.keep_best || val < 0 || (best_step >= 0 && !(val < best_val))) return;
+  std::vector<double> best_sample_losses;
+  auto consider_best = [&](std::int64_t at, ValidationPass& pass) {
+    if (!tc.keep_best || pass.loss < 0 || (best_step >= 0 && !(pass.loss < best_val))) return;
+    if (best_step >= 0 && tc.keep_best_z > 0) {
+      const PairedLoss d = paired_loss_difference(pass.sample_losses, best_sample_losses, group);
+      if (!(d.mean_diff < -tc.keep_best_z * d.std_error)) {
+        ++result.lower_not_kept;
+        plog::debug("train: {} step {}: validation {:.5f} < {:.5f} of step {}, but per sample {:+.5f} +- {:.5f} "
+                    "(z {:.2f} < {}): keeps step {}",
+                    data.name, at, pass.loss, best_val, best_step, d.mean_diff, d.std_error,
+                    d.std_error > 0 ? -d.mean_diff / d.std_error : 0.0, tc.keep_best_z, best_step);
+        return;
+      }
+    }
     best_params = arena.to_host(0);
     best_step = at;
-    best_val = val;
+    best_val = pass.loss;
+    best_sample_losses = std::move(pass.sample_losses);
+  };
+  auto validate_now = [&] {
+    return validation_pass(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
   };
   std::optional<std::int64_t> resume_step;
   if (!options.checkpoint_dir.empty() && tc.resume) resume_step = latest_complete_checkpoint(options.checkpoint_dir);
@@ -110,6 +160,13 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     best_params = std::move(state.best_params);
     best_step = state.best_step;
     best_val = state.best_val_loss;
+    if (tc.keep_best && tc.keep_best_z > 0 && best_step >= 0) {
+      // The kept pass's per-sample losses are not in the checkpoint: recompute
+      // them from its parameters (dropout is off, so they are the same).
+      arena.from_host(0, best_params);
+      best_sample_losses = validate_now().sample_losses;
+      arena.from_host(0, state.params);
+    }
     result.resumed_from = step;
     plog::info("train: {} resumes from its checkpoint at step {}/{}", data.name, step, total);
   } else {
@@ -121,9 +178,10 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
       plog::info("train: {} starts from {}", data.name, tc.init_from);
     }
     arena.zero_optimizer_state();
-    result.initial_val_loss = validation_loss(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
+    auto pass = validate_now();
+    result.initial_val_loss = pass.loss;
     result.val_loss.emplace_back(0, result.initial_val_loss);
-    consider_best(0, result.initial_val_loss);
+    consider_best(0, pass);
   }
   model.set_training(true);
 
@@ -202,9 +260,10 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
                            {"group_size", group.size()}};
     const bool validate = step == total || (tc.val_every > 0 && step % tc.val_every == 0);
     if (validate && !val_samples.empty()) {
-      last_val = validation_loss(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
+      auto pass = validate_now();
+      last_val = pass.loss;
       result.val_loss.emplace_back(step, last_val);
-      consider_best(step, last_val);
+      consider_best(step, pass);
       line["val_loss"] = last_val;
       plog::info("train: {} step {}/{}: train loss {:.4f}, validation loss {:.4f}", data.name, step, total, mean_loss,
                  last_val);
@@ -240,8 +299,12 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     // Every rank of the group holds the same parameters (and so the same best).
     if (best_step != step) {
       arena.from_host(0, best_params);
-      plog::info("train: {} keeps step {} (validation loss {:.4f}), not the last step {} ({:.4f})", data.name,
-                 best_step, best_val, step, last_val);
+      plog::info("train: {} keeps step {} (validation loss {:.4f}), not the last step {} ({:.4f}){}", data.name,
+                 best_step, best_val, step, last_val,
+                 result.lower_not_kept > 0
+                     ? fmt::format("; {} lower pass(es) within {} standard errors not taken", result.lower_not_kept,
+                                   tc.keep_best_z)
+                     : std::string());
     }
     result.kept_step = best_step;
     result.kept_val_loss = best_val;

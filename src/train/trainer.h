@@ -54,6 +54,7 @@ struct AdapterResult {
   double initial_val_loss = -1;     // before any update (fresh starts only)
   std::int64_t kept_step = -1;      // train.keep_best: the step whose parameters the arena holds at the end
   double kept_val_loss = -1;        // and its validation loss
+  int lower_not_kept = 0;           // train.keep_best_z: passes lower than the kept one, but within the noise
   double tokens_per_s = 0;          // this rank, forward+backward tokens (padding excluded)
   std::int64_t tokens = 0;
   double seconds = 0;
@@ -67,5 +68,24 @@ AdapterResult train_adapter(LoraModel& model, int arena, const AdapterData& data
 // Mean token loss over samples (split over the group, allreduced); dropout off.
 double validation_loss(LoraModel& model, int arena, const std::vector<Sample>& samples, Comm& group,
                        int micro_batch, std::int32_t pad_id);
+
+// One validation pass: the group's mean token loss, and each of this rank's
+// samples' own mean token loss (its slice of the group, in order).
+struct ValidationPass {
+  double loss = -1;
+  std::vector<double> sample_losses;
+};
+ValidationPass validation_pass(LoraModel& model, int arena, const std::vector<Sample>& samples, Comm& group,
+                               int micro_batch, std::int32_t pad_id);
+
+// The paired difference of two passes over the same samples (each rank its
+// slice): mean of (candidate - kept) per sample and its standard error, over
+// the group. Collective.
+struct PairedLoss {
+  double mean_diff = 0;
+  double std_error = 0;
+  std::int64_t n = 0;
+};
+PairedLoss paired_loss_difference(const std::vector<double>& candidate, const std::vector<double>& kept, Comm& group);
 
 }  // namespace personas

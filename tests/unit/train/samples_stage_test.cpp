@@ -112,7 +112,7 @@ Reference reference(SmallRun& r, const SamplesStageOptions& o) {
   Tokenizer tokenizer(load_checkpoint_tokenizer(o.model_path));
   ChatTemplateEncoder encoder(tokenizer);
   const int max_len = train_max_len(o.train, o.default_max_len, load_checkpoint_config(o.model_path));
-  const SampleOptions so = train_sample_options(o.train, max_len, encoder);
+  const SampleOptions so = train_sample_options(o.train, max_len, encoder, data);
   SampleStats stats;
   const auto samples = build_training_samples(data, memories, read_item_vectors(r.run, data), encoder, so, &stats);
   const auto personas = read_user_personas(r.run, data);

@@ -1,6 +1,8 @@
 #include "train/samples.h"
+#include "train/rating_estimate.h"
 #include "train/rating_tokens.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -173,6 +175,29 @@ TEST(Samples, EvalPromptMatchesTrainingLayoutWithoutAnswer) {
   EXPECT_NE(text.find("Test Only (1999)"), std::string::npos);
   EXPECT_NE(text.find("RATING:"), std::string::npos);
   EXPECT_NE(text.find("YOUR MEMORIES"), std::string::npos);
+}
+
+TEST(Samples, PromptEstimateIsLeaveOneOutInTrainingAndFullInEvaluation) {
+  Fixture f;
+  ByteEncoder enc;
+  SampleOptions o;
+  o.style = PromptStyle::compact;
+  const auto plain = build_training_samples(f.data, {f.memory}, item_vectors_from_features(f.data), enc, o);
+  for (const auto& s : plain) EXPECT_EQ(text_of(s, false).find("my expected rating"), std::string::npos);
+
+  o.estimate_mean = 3.5;
+  const auto samples = build_training_samples(f.data, {f.memory}, item_vectors_from_features(f.data), enc, o);
+  ASSERT_EQ(samples.size(), 4u);
+  UserRatingEstimate estimate(f.data, f.data.users[0], 3.5);
+  for (std::int32_t t = 0; t < 4; ++t) {
+    const std::string want = fmt::format("; my expected rating {:.1f}\n", estimate.leaving_out(t));
+    EXPECT_NE(text_of(samples[static_cast<std::size_t>(t)], false).find(want), std::string::npos) << t;
+  }
+  auto e = build_eval_prompt(f.data, f.data.users[0], f.memory, item_vectors_from_features(f.data), enc, o, 4);
+  std::string text(e.ids.begin(), e.ids.end());
+  EXPECT_NE(text.find(fmt::format("no ratings yet; my expected rating {:.1f}\n", estimate.for_item(4))),
+            std::string::npos)
+      << text;
 }
 
 TEST(Samples, ValidationCount) {

@@ -286,3 +286,62 @@ TEST(Trainer, KeepBestEndsAtTheLowestValidationLoss) {
   EXPECT_EQ(q.kept_step, r.kept_step);
   EXPECT_EQ(resumed.adapter(0).to_host(0), model.adapter(0).to_host(0));
 }
+
+// train.keep_best_z: a lower pass replaces the kept one only when it is lower
+// per sample by z paired standard errors. An impossible z keeps the start; z
+// = 2 still takes the large early drop of the case above; a resumed run
+// (whose kept pass's per-sample losses are recomputed) ends the same.
+TEST(Trainer, KeepBestZTakesOnlyDropsBeyondTheNoise) {
+  auto weights = personas::testing::tiny_phi3();
+  auto backend = make_backend("cpu");
+  auto comm = make_local_comm();
+  auto data = mapping_data(60, 8, 0, true);
+  data.val = mapping_data(60, 9, 2, true).val;
+  personas::testing::TempDir dir;
+  auto o = options(6, 8, 4, 1e-2);
+  o.train.val_every = 3;
+  o.train.keep_best = true;
+  o.train.checkpoint_every = 4;
+
+  auto never = o;
+  never.train.keep_best_z = 1e9;
+  never.checkpoint_dir = dir / "never";
+  LoraModel start(weights, *backend, spec_all(8, 0.0f));
+  const auto n = train_adapter(start, 0, data, *comm, never);
+  EXPECT_EQ(n.kept_step, 0);
+  EXPECT_GE(n.lower_not_kept, 1);
+  EXPECT_NEAR(validation_loss(start, 0, data.val, *comm, 4, 0), n.initial_val_loss, 1e-6);
+
+  auto z2 = o;
+  z2.train.keep_best_z = 2;
+  z2.checkpoint_dir = dir / "z2";
+  LoraModel model(weights, *backend, spec_all(8, 0.0f));
+  const auto r = train_adapter(model, 0, data, *comm, z2);
+  EXPECT_GT(r.kept_step, 0);
+  EXPECT_LT(r.kept_val_loss, r.initial_val_loss - 0.1);
+  EXPECT_NEAR(validation_loss(model, 0, data.val, *comm, 4, 0), r.kept_val_loss, 1e-6);
+
+  auto again = z2;
+  again.checkpoint_dir = dir / "resumed";
+  again.interrupt_after = static_cast<std::int64_t>(r.steps) - 2;
+  {
+    LoraModel first(weights, *backend, spec_all(8, 0.0f));
+    ASSERT_TRUE(train_adapter(first, 0, data, *comm, again).interrupted);
+  }
+  again.interrupt_after = 0;
+  LoraModel resumed(weights, *backend, spec_all(8, 0.0f));
+  const auto q = train_adapter(resumed, 0, data, *comm, again);
+  EXPECT_GE(q.resumed_from, 0);
+  EXPECT_EQ(q.kept_step, r.kept_step);
+  EXPECT_EQ(resumed.adapter(0).to_host(0), model.adapter(0).to_host(0));
+}
+
+TEST(Trainer, PairedLossDifferenceIsTheMeanAndItsStandardError) {
+  auto comm = make_local_comm();
+  const auto d = paired_loss_difference({1.0, 2.0, 3.0, 6.0}, {2.0, 2.0, 2.0, 2.0}, *comm);
+  // differences -1, 0, 1, 4: mean 1, sample variance (4 + 1 + 0 + 9) / 3
+  EXPECT_EQ(d.n, 4);
+  EXPECT_DOUBLE_EQ(d.mean_diff, 1.0);
+  EXPECT_NEAR(d.std_error, std::sqrt(14.0 / 3.0 / 4.0), 1e-12);
+  EXPECT_EQ(paired_loss_difference({}, {}, *comm).n, 0);
+}
