@@ -12,7 +12,7 @@
 #include "model/checkpoint.h"
 #include "train/adapter_export.h"
 #include "train/prompt.h"
-#include "train/rating_estimate.h"
+#include "train/sample_options.h"
 #include "train/stage_inputs.h"
 
 namespace personas {
@@ -60,15 +60,9 @@ AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& in, const 
   options.temperature = static_cast<float>(in.eval.generate_temperature);
   options.seed = in.seed;
   options.max_items_per_user = in.eval.agent_max_items;
-  options.sample.style = parse_prompt_style(in.train.prompt_style);
-  options.sample.retrieve_k = kind == "zero_shot" && in.eval.zero_shot_profile_only ? 0 : in.train.retrieve_k;
-  options.sample.profile_words = in.train.profile_words;
-  options.sample.traits = in.train.traits;
-  if (in.train.prompt_estimate) options.sample.estimate_mean = training_mean(data);
-  options.sample.answer_with_reason = in.train.answer == "digit+reason";
-  options.sample.reason_words = in.train.reason_words;
-  options.sample.max_len = std::min<int>(in.train.max_seq_len > 0 ? in.train.max_seq_len : in.default_max_len,
-                                         static_cast<int>(mc.max_position_embeddings));
+  // The prompts exactly as training rendered them; a zero-shot agent may see the profile only.
+  options.sample = prompt_sample_options(in.train, train_max_len(in.train, in.default_max_len, mc), data);
+  if (kind == "zero_shot" && in.eval.zero_shot_profile_only) options.sample.retrieve_k = 0;
   return options;
 }
 

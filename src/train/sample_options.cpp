@@ -12,8 +12,7 @@ int train_max_len(const TrainConfig& tc, int default_max_len, const Phi3Config& 
                        static_cast<int>(model.max_position_embeddings));
 }
 
-SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder,
-                                   const Dataset& data) {
+SampleOptions prompt_sample_options(const TrainConfig& tc, int max_len, const Dataset& data) {
   SampleOptions so;
   so.style = parse_prompt_style(tc.prompt_style);
   so.answer_with_reason = tc.answer == "digit+reason";
@@ -24,6 +23,12 @@ SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const Pro
   so.max_len = max_len;
   so.val_fraction = tc.val_fraction;
   if (tc.prompt_estimate) so.estimate_mean = training_mean(data);
+  return so;
+}
+
+SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder,
+                                   const Dataset& data) {
+  SampleOptions so = prompt_sample_options(tc, max_len, data);
   if (tc.loss_on == "rating") so.answer_tokens = static_cast<int>(rating_tokens(encoder).prefix.size()) + 1;
   return so;
 }

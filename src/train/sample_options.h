@@ -12,6 +12,10 @@ namespace personas {
 // train.max_seq_len (or model.max_seq when it is 0), capped by the model's context.
 int train_max_len(const TrainConfig& tc, int default_max_len, const Phi3Config& model);
 
+// The prompt settings of [train] (style, profile, traits, retrieval, answer
+// format, estimate): what evaluation prompts share with training samples.
+SampleOptions prompt_sample_options(const TrainConfig& tc, int max_len, const Dataset& data);
+
 // SampleOptions from [train]; loss_on = rating keeps the answer up to the rating digit;
 // prompt_estimate takes the training mean of `data`.
 SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder,
