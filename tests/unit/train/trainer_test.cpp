@@ -235,22 +235,49 @@ TEST(Trainer, WarmStartBeginsFromTheSavedAdapter) {
   EXPECT_THROW(train_adapter(model, 0, data, *comm, o), Error);
 }
 
-// train.keep_best: the adapter ends as it was at its lowest validation loss.
-// The validation answers here contradict the training ones (shifted), so
-// training first lowers the validation loss (it learns which tokens answer)
-// and then raises it (it learns the training mapping): the last step is not
-// the best. A resumed run keeps the same step as an uninterrupted one.
-TEST(Trainer, KeepBestEndsAtTheLowestValidationLoss) {
-  auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
-  auto comm = make_local_comm();
-  auto data = mapping_data(60, 8, 0, true);
-  data.val = mapping_data(60, 9, 2, true).val;
+// The keep_best cases: the validation answers contradict the training ones
+// (shifted), so training first lowers the validation loss (it learns which
+// tokens answer) and then raises it (it learns the training mapping).
+struct KeepBestCase {
+  ModelWeights weights = personas::testing::tiny_phi3();
+  std::unique_ptr<Backend> backend = make_backend("cpu");
+  std::unique_ptr<Comm> comm = make_local_comm();
+  AdapterData data = mapping_data(60, 8, 0, true);
   personas::testing::TempDir dir;
-  auto o = options(6, 8, 4, 1e-2);
-  o.train.val_every = 3;
-  o.train.keep_best = true;
-  o.train.checkpoint_every = 4;
+  TrainerOptions options_keeping_best() const {
+    auto o = options(6, 8, 4, 1e-2);
+    o.train.val_every = 3;
+    o.train.keep_best = true;
+    o.train.checkpoint_every = 4;
+    return o;
+  }
+  KeepBestCase() { data.val = mapping_data(60, 9, 2, true).val; }
+
+  // Interrupted two steps before the end (after a checkpoint), then resumed:
+  // the same kept step and the same adapter as the uninterrupted `reference`.
+  void expect_resumed_run_ends_like(TrainerOptions o, const AdapterResult& reference, LoraModel& reference_model) {
+    o.checkpoint_dir = dir / "resumed";
+    o.interrupt_after = reference.steps - 2;
+    {
+      LoraModel first(weights, *backend, spec_all(8, 0.0f));
+      ASSERT_TRUE(train_adapter(first, 0, data, *comm, o).interrupted);
+    }
+    o.interrupt_after = 0;
+    LoraModel resumed(weights, *backend, spec_all(8, 0.0f));
+    const auto q = train_adapter(resumed, 0, data, *comm, o);
+    EXPECT_GE(q.resumed_from, 0);
+    EXPECT_EQ(q.kept_step, reference.kept_step);
+    EXPECT_EQ(resumed.adapter(0).to_host(0), reference_model.adapter(0).to_host(0));
+  }
+};
+
+// train.keep_best: the adapter ends as it was at its lowest validation loss;
+// in this case the last step is not the best. A resumed run keeps the same
+// step as an uninterrupted one.
+TEST(Trainer, KeepBestEndsAtTheLowestValidationLoss) {
+  KeepBestCase c;
+  auto& [weights, backend, comm, data, dir] = c;
+  auto o = c.options_keeping_best();
   o.checkpoint_dir = dir / "reference";
   LoraModel model(weights, *backend, spec_all(8, 0.0f));
   const auto r = train_adapter(model, 0, data, *comm, o);
@@ -272,19 +299,7 @@ TEST(Trainer, KeepBestEndsAtTheLowestValidationLoss) {
   EXPECT_NEAR(validation_loss(plain, 0, data.val, *comm, 4, 0), p.val_loss.back().second, 1e-6);
 
   // Interrupted after the best step's checkpoint, then resumed: the same adapter.
-  auto again = o;
-  again.checkpoint_dir = dir / "resumed";
-  again.interrupt_after = static_cast<std::int64_t>(r.steps) - 2;
-  {
-    LoraModel first(weights, *backend, spec_all(8, 0.0f));
-    ASSERT_TRUE(train_adapter(first, 0, data, *comm, again).interrupted);
-  }
-  again.interrupt_after = 0;
-  LoraModel resumed(weights, *backend, spec_all(8, 0.0f));
-  const auto q = train_adapter(resumed, 0, data, *comm, again);
-  EXPECT_GE(q.resumed_from, 0);
-  EXPECT_EQ(q.kept_step, r.kept_step);
-  EXPECT_EQ(resumed.adapter(0).to_host(0), model.adapter(0).to_host(0));
+  c.expect_resumed_run_ends_like(o, r, model);
 }
 
 // train.keep_best_z: a lower pass replaces the kept one only when it is lower
@@ -292,16 +307,9 @@ TEST(Trainer, KeepBestEndsAtTheLowestValidationLoss) {
 // = 2 still takes the large early drop of the case above; a resumed run
 // (whose kept pass's per-sample losses are recomputed) ends the same.
 TEST(Trainer, KeepBestZTakesOnlyDropsBeyondTheNoise) {
-  auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
-  auto comm = make_local_comm();
-  auto data = mapping_data(60, 8, 0, true);
-  data.val = mapping_data(60, 9, 2, true).val;
-  personas::testing::TempDir dir;
-  auto o = options(6, 8, 4, 1e-2);
-  o.train.val_every = 3;
-  o.train.keep_best = true;
-  o.train.checkpoint_every = 4;
+  KeepBestCase c;
+  auto& [weights, backend, comm, data, dir] = c;
+  const auto o = c.options_keeping_best();
 
   auto never = o;
   never.train.keep_best_z = 1e9;
@@ -321,19 +329,7 @@ TEST(Trainer, KeepBestZTakesOnlyDropsBeyondTheNoise) {
   EXPECT_LT(r.kept_val_loss, r.initial_val_loss - 0.1);
   EXPECT_NEAR(validation_loss(model, 0, data.val, *comm, 4, 0), r.kept_val_loss, 1e-6);
 
-  auto again = z2;
-  again.checkpoint_dir = dir / "resumed";
-  again.interrupt_after = static_cast<std::int64_t>(r.steps) - 2;
-  {
-    LoraModel first(weights, *backend, spec_all(8, 0.0f));
-    ASSERT_TRUE(train_adapter(first, 0, data, *comm, again).interrupted);
-  }
-  again.interrupt_after = 0;
-  LoraModel resumed(weights, *backend, spec_all(8, 0.0f));
-  const auto q = train_adapter(resumed, 0, data, *comm, again);
-  EXPECT_GE(q.resumed_from, 0);
-  EXPECT_EQ(q.kept_step, r.kept_step);
-  EXPECT_EQ(resumed.adapter(0).to_host(0), model.adapter(0).to_host(0));
+  c.expect_resumed_run_ends_like(z2, r, model);
 }
 
 TEST(Trainer, PairedLossDifferenceIsTheMeanAndItsStandardError) {
