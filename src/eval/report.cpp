@@ -331,8 +331,11 @@ std::string section_clusters(const RunDir& run) {
     }
   }
   // Sizes from the assignments, descriptions from personas.json (or clusters.json).
+  // The cluster stage writes every user twice (assignments.jsonl and the rank
+  // files), so users are counted once by id; lines without one count as they come.
   std::map<std::int64_t, std::int64_t> sizes;
   std::map<std::int64_t, std::string> descriptions;
+  std::map<std::string, std::int64_t> persona_of_user;
   std::string problems;
   if (fs::is_directory(dir))
     for (const auto& entry : fs::directory_iterator(dir)) {
@@ -341,12 +344,18 @@ std::string section_clusters(const RunDir& run) {
       try {
         read_jsonl(entry.path(), [&](const json& j, std::size_t) {
           const double p = num(j, {"persona", "cluster", "label"});
-          if (std::isfinite(p)) sizes[std::int64_t(p)] += 1;
+          if (!std::isfinite(p)) return;
+          const auto user = str(j, {"user", "user_id"});
+          if (user.empty())
+            sizes[std::int64_t(p)] += 1;
+          else
+            persona_of_user[user] = std::int64_t(p);
         });
       } catch (const std::exception& e) {
         problems += fmt::format("could not read {}: {}. ", entry.path().string(), e.what());
       }
     }
+  for (const auto& [user, p] : persona_of_user) sizes[p] += 1;
   for (const char* file : {"personas.json", "clusters.json", "descriptions.json"}) {
     const auto d = load_json(dir / file);
     if (!d.error.empty()) problems += d.error + ". ";
@@ -389,8 +398,35 @@ std::string section_clusters(const RunDir& run) {
   return h;
 }
 
+// One row per adapter of RUN/train/summary.json: how far validation moved
+// and which step was kept (train.keep_best; "last" when it is off). Empty
+// when there is no summary.
+std::string adapters_table(const RunDir& run) {
+  const auto summary = load_json(run.stage_dir("train") / "summary.json");
+  if (!summary.error.empty()) return not_run(summary.error);
+  if (!summary.value || !summary.value->contains("adapters") || !(*summary.value)["adapters"].is_array()) return "";
+  std::string h =
+      "<table><tr><th class=\"l\">adapter</th><th>training samples</th><th>steps</th><th>validation loss at "
+      "start</th><th>lowest</th><th>kept step</th><th>lower passes within the noise (not kept)</th></tr>\n";
+  for (const auto& a : (*summary.value)["adapters"]) {
+    double lowest = std::nan("");
+    if (a.contains("val_loss") && a["val_loss"].is_array())
+      for (const auto& pass : a["val_loss"])
+        if (pass.is_array() && pass.size() == 2 && pass[1].is_number() && pass[1].get<double>() >= 0)
+          lowest = std::isfinite(lowest) ? std::min(lowest, pass[1].get<double>()) : pass[1].get<double>();
+    const double kept = num(a, {"kept_step"});
+    h += fmt::format("<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                     escape(str(a, {"name"})), escape(str(a, {"train_samples"})), escape(str(a, {"steps"})),
+                     fixed(num(a, {"initial_val_loss"}), 4), fixed(lowest, 4),
+                     std::isfinite(kept) && kept >= 0 ? fmt::format("{:.0f}", kept) : std::string("last"),
+                     escape(str(a, {"lower_not_kept"}, "0")));
+  }
+  return h + "</table>\n";
+}
+
 std::string section_training(const RunDir& run) {
   std::string h = "<h2 id=\"training\">Training loss</h2>\n";
+  h += adapters_table(run);
   const auto dir = run.stage_dir("train");
   std::map<std::string, svg::Series> series;
   std::string problems;

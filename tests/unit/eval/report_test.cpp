@@ -51,12 +51,21 @@ nlohmann::json fill_run(const RunDir& run) {
   std::string assignments;
   for (int u = 0; u < 40; ++u) assignments += fmt::format("{{\"user\": {}, \"persona\": {}}}\n", 10 + u, u % 4);
   write_file_atomic(run.stage_dir("cluster") / "assignments.jsonl", assignments);
+  // As the cluster stage writes them: the same users again, in rank files.
+  write_file_atomic(run.stage_dir("cluster") / "assignments-rank-00000.jsonl", assignments);
   write_file_atomic(run.stage_dir("cluster") / "personas.json",
                     R"([{"persona": 0, "description": "Drama <lovers> & critics"}, {"persona": 1, "description": "Action fans"}])");
   std::string log;
   for (int step = 0; step < 50; ++step)
     log += fmt::format("{{\"step\": {}, \"loss\": {}, \"persona\": {}}}\n", step, 2.0 / (1 + 0.1 * step), step % 2);
   write_file_atomic(run.stage_dir("train") / "log-rank-00000.jsonl", log);
+  write_file_atomic(run.stage_dir("train") / "summary.json",
+                    R"({"adapters": [{"name": "global", "train_samples": 900, "steps": 57, "initial_val_loss": 20.5,
+                                      "val_loss": [[0, 20.5], [20, 0.4321], [57, 0.4400]], "kept_step": 20,
+                                      "lower_not_kept": 0},
+                                     {"name": "persona-<0001>", "train_samples": 300, "steps": 19,
+                                      "initial_val_loss": 0.4321, "val_loss": [[0, 0.4321], [19, 0.4309]],
+                                      "kept_step": 0, "lower_not_kept": 1}]})");
   return doc;
 }
 
@@ -83,6 +92,12 @@ TEST(EvalReport, FullRunIsWellFormedAndShowsTheNumbers) {
   EXPECT_TRUE(contains(page, "persona 1"));
   EXPECT_TRUE(contains(page, "3600.50"));
   EXPECT_TRUE(contains(page, "2.5000"));
+  // 40 users over 4 personas, each counted once although listed in two files.
+  EXPECT_TRUE(contains(page, "<tr><td>0</td><td>10</td><td>25.00%</td>"));
+  // The adapters' table: the lowest validation loss, the kept step, the passes within the noise.
+  EXPECT_TRUE(contains(page, "<td class=\"l\">persona-&lt;0001&gt;</td><td>300</td><td>19</td><td>0.4321</td>"
+                             "<td>0.4309</td><td>0</td><td>1</td>"));
+  EXPECT_TRUE(contains(page, "<td>20.5000</td><td>0.4321</td><td>20</td>"));
   EXPECT_FALSE(contains(page, "<script"));
   EXPECT_FALSE(contains(page, "http://") && contains(page, "src=\"http"));
 }
