@@ -28,7 +28,6 @@
 #include "data/dataset_io.h"
 #include "distill/memories.h"
 #include "eval/agent_predictor.h"
-#include "eval/persona_assignments.h"
 #include "pipeline/config.h"
 #include "train/stage_inputs.h"
 

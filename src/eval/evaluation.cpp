@@ -10,7 +10,7 @@
 #include "data/dataset_io.h"
 #include "eval/baselines.h"
 #include "eval/per_user_file.h"
-#include "eval/persona_assignments.h"
+#include "train/stage_inputs.h"
 
 namespace personas {
 
@@ -152,7 +152,7 @@ void eval_stage(const EvalConfig& config, const RunDir& run, Comm& comm, const E
         fs::remove(e.path());
   comm.barrier();  // no rank creates its files before the leftovers are gone
   const Dataset data = load_dataset(run, comm);
-  const auto personas = read_persona_assignments(run, data);
+  const auto personas = read_user_personas(run, data);
   const auto n_missing = comm.allreduce_sum(personas.n_missing);
   if (n_missing > 0)
     plog::warn("eval: the cluster output names no persona for {} users; they count only in the overall metrics",

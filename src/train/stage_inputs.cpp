@@ -29,6 +29,8 @@ PersonaTable read_persona_table(const RunDir& run) {
       const char* persona_key = o.contains("persona") ? "persona" : o.contains("cluster") ? "cluster" : "label";
       PERSONAS_CHECK(o.contains(user_key) && o.contains(persona_key), data,
                      "{}:{}: needs fields \"user\" and \"persona\"", f.string(), line);
+      PERSONAS_CHECK(o[user_key].is_number_integer() && o[persona_key].is_number_integer(), data,
+                     "{}:{}: \"{}\" and \"{}\" must be integers", f.string(), line, user_key, persona_key);
       rows.emplace_back(o[user_key].get<std::int64_t>(), o[persona_key].get<std::int32_t>());
     });
   // One entry per id, the last one read winning (as a map filled in file order would).
@@ -53,7 +55,10 @@ UserPersonas user_personas(const PersonaTable& table, const Dataset& data) {
   UserPersonas out;
   out.persona_of_user.assign(data.users.size(), -1);
   if (!table.empty()) {
-    for (std::size_t u = 0; u < data.users.size(); ++u) out.persona_of_user[u] = table.find(data.users[u].id);
+    for (std::size_t u = 0; u < data.users.size(); ++u) {
+      out.persona_of_user[u] = table.find(data.users[u].id);
+      out.n_missing += out.persona_of_user[u] < 0 ? 1 : 0;
+    }
     out.source = "cluster";
     return out;
   }

@@ -24,6 +24,7 @@ namespace personas {
 struct UserPersonas {
   std::vector<std::int32_t> persona_of_user;  // indexed like Dataset::users; -1 = unknown
   std::string source;                         // "cluster", "planted" or "none"
+  std::int64_t n_missing = 0;                 // source cluster: this rank's users the assignments do not name
 };
 
 UserPersonas read_user_personas(const RunDir& run, const Dataset& data);
