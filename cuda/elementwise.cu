@@ -1,6 +1,7 @@
 // Elementwise kernels: residual add, scale, dropout, fp32 -> bf16 conversion.
 #include <cuda_bf16.h>
 
+#include "core/hash.h"
 #include "cuda_common.cuh"
 #include "elementwise.cuh"
 
@@ -22,19 +23,13 @@ __global__ void scale_kernel(float* y, float beta, std::int64_t n) {
     y[i] = beta == 0.0f ? 0.0f : y[i] * beta;
 }
 
-// Same hash as dropout_uniform() in src/backend/cpu/cpu_backend.cpp.
-__device__ __forceinline__ std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 __global__ void dropout_kernel(const float* x, float* out, std::int64_t n, float p, float keep_scale,
                                std::uint64_t seed_hash) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::uint64_t h = splitmix64(seed_hash ^ static_cast<std::uint64_t>(i));
+    // The hash of dropout_uniform() in src/backend/cpu/cpu_backend.cpp (core/hash.h).
+    const std::uint64_t h = personas::splitmix64_hash(seed_hash ^ static_cast<std::uint64_t>(i));
     const float u = static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
     out[i] = u >= p ? x[i] * keep_scale : 0.0f;
   }
@@ -46,13 +41,6 @@ __global__ void f32_to_bf16_kernel(const float* src, __nv_bfloat16* dst, std::in
     dst[i] = __float2bfloat16_rn(src[i]);
 }
 
-// Host copy of splitmix64 for the seed (so the kernel hashes once per element, like the CPU).
-std::uint64_t host_splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 unsigned capped_grid(std::int64_t n) {
   const unsigned g = grid_for(n, kBlock);
@@ -75,7 +63,7 @@ void launch_scale(float* y, float beta, std::int64_t n, cudaStream_t stream) {
 
 void launch_dropout(const float* x, float* out, std::int64_t n, float p, std::uint64_t seed, cudaStream_t stream) {
   if (n <= 0) return;
-  dropout_kernel<<<capped_grid(n), kBlock, 0, stream>>>(x, out, n, p, 1.0f / (1.0f - p), host_splitmix64(seed));
+  dropout_kernel<<<capped_grid(n), kBlock, 0, stream>>>(x, out, n, p, 1.0f / (1.0f - p), personas::splitmix64_hash(seed));
   PERSONAS_CUDA_CHECK_LAUNCH();
 }
 

@@ -9,6 +9,7 @@
 #include "backend/cpu/kmeans_assign.h"
 #include "cluster/exact_sum.h"
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/log.h"
 
 namespace personas {
@@ -212,13 +213,7 @@ std::vector<float> init_parallel(Comm& comm, const ShardedPoints& p, int k, std:
 }  // namespace
 
 std::uint64_t hash_mix(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {
-  auto splitmix = [](std::uint64_t z) {
-    z += 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  };
-  return splitmix(splitmix(splitmix(seed) ^ purpose) ^ index);
+  return hash_chain(seed, purpose, index);
 }
 
 double hash_uniform(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {

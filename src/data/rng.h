@@ -9,14 +9,9 @@
 #include <cstdint>
 #include <string_view>
 
-namespace personas {
+#include "core/hash.h"
 
-inline std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+namespace personas {
 
 // A seed for the stream (seed, tag, index); tags keep unrelated uses apart.
 inline std::uint64_t derive_seed(std::uint64_t seed, std::string_view tag, std::uint64_t index = 0) {

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/strings.h"
 
@@ -73,13 +74,6 @@ namespace {
 std::string json_string_body(const std::string& value) {
   auto quoted = nlohmann::json(value).dump();
   return quoted.substr(1, quoted.size() - 2);
-}
-
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
 }
 
 }  // namespace
@@ -227,7 +221,7 @@ ChatResult LocalChatClient::answer(const std::vector<ChatMessage>& messages, con
   r.finish_reason = "stop";
   std::string all;
   for (const auto& m : messages) all += m.role + '\0' + m.content + '\0';
-  const auto chat_seed = mix_seed(static_cast<std::uint64_t>(std::max<std::int64_t>(options.seed, 0)), fnv1a64(all));
+  const auto chat_seed = hash_pair(static_cast<std::uint64_t>(std::max<std::int64_t>(options.seed, 0)), fnv1a64(all));
   const std::string prompt = render_chat(messages, format_);
   if (options_.format == LocalFormat::free || !options.shape.known) {
     auto text = generate(prompt, options.max_tokens, /*slot=*/false, chat_seed, options.temperature, r);
@@ -248,7 +242,7 @@ ChatResult LocalChatClient::answer(const std::vector<ChatMessage>& messages, con
     for (int draw = 0; draw < kSlotDraws && trim(text).empty() && (draw == 0 || options.temperature > 0); ++draw) {
       ChatResult part;
       text = generate(prompt + joiner + so_far, slot == "profile" ? options_.profile_tokens : options_.note_tokens,
-                      /*slot=*/true, mix_seed(chat_seed, slot_index++), options.temperature, part);
+                      /*slot=*/true, hash_pair(chat_seed, slot_index++), options.temperature, part);
       r.prompt_tokens += part.prompt_tokens;
       r.completion_tokens += part.completion_tokens;
     }
@@ -275,7 +269,7 @@ std::string checkpoint_file_fingerprint(const fs::path& checkpoint) {
   PERSONAS_CHECK(in.good(), io, "cannot read '{}'", checkpoint.string());
   constexpr std::uint64_t kBlock = 64 * 1024, kBlocks = 16;
   std::string block(kBlock, '\0');
-  std::uint64_t h = mix_seed(size, 0);
+  std::uint64_t h = hash_pair(size, 0);
   for (std::uint64_t b = 0; b < kBlocks; ++b) {
     const std::uint64_t offset = size > kBlock ? (size - kBlock) * b / (kBlocks - 1) : 0;
     in.seekg(static_cast<std::streamoff>(offset));

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/progress.h"
 
 namespace personas {
@@ -25,13 +26,6 @@ struct Job {
   int adapter = -1;
   std::vector<std::int32_t> ids;
 };
-
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t pad_id, int batch_rows,
                     std::vector<Job>& jobs, std::vector<AgentRating>& out) {
@@ -93,7 +87,7 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
     g.max_new_tokens = options.generate_tokens;
     g.sampling.temperature = options.temperature;
     // One stream per (user, item): the same answer for any rank count or order.
-    g.sampling.seed = mix(mix(options.seed, static_cast<std::uint64_t>(data.users[job.user].id)),
+    g.sampling.seed = hash_pair(hash_pair(options.seed, static_cast<std::uint64_t>(data.users[job.user].id)),
                           static_cast<std::uint64_t>(data.items[job.item].id));
     g.stop_tokens = tokenizer.stop_ids();
     auto ids = model.generate(job.ids, g, job.adapter);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "eval/exact_sums.h"
 #include "eval/rng.h"
 
@@ -164,7 +165,7 @@ int bootstrap_weight(std::uint64_t seed, int resample, std::int64_t user_index) 
   const auto& t = poisson1_thresholds();
   const std::uint64_t u =
       mix64(mix64(seed ^ 0x626f6f7473747270ULL /* "bootstrp" */ ^ mix64(std::uint64_t(user_index))) +
-            0x9e3779b97f4a7c15ULL * std::uint64_t(resample + 1));
+            kGoldenGamma * std::uint64_t(resample + 1));
   int k = 0;
   while (k < kPoissonCap && u >= t[static_cast<std::size_t>(k)]) ++k;
   return k;

@@ -7,20 +7,14 @@
 #include <cstdint>
 #include <numbers>
 
-namespace personas {
+#include "core/hash.h"
 
-// SplitMix64's output function: a bijective 64-bit mix (also a hash of
-// counters, as the bootstrap's weights use it).
-inline std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+namespace personas {
 
 struct SplitMix64 {
   std::uint64_t state;
   explicit SplitMix64(std::uint64_t seed) : state(seed) {}
-  std::uint64_t next() { return mix64(state += 0x9e3779b97f4a7c15ULL); }
+  std::uint64_t next() { return splitmix64(state); }
   // Uniform in [0, 1) with 53 random bits.
   double uniform() { return double(next() >> 11) * 0x1.0p-53; }
   // Uniform integer in [0, n) (modulo bias below 2^-40 for n < 2^24).

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "model/lora_model_impl.h"
 
 namespace personas {
@@ -21,13 +22,6 @@ namespace personas {
 namespace {
 
 constexpr std::int64_t kHeadChunkRows = 256;  // rows of logits per chunk in the loss
-
-std::uint64_t mix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 TensorView slice_rows(const TensorView& t, std::int64_t begin, std::int64_t end) {
   return DeviceBuffer::row_slice(t, begin, end);
@@ -135,7 +129,7 @@ int LoraModel::Impl::rotary_dim() const {
 }
 
 std::uint64_t LoraModel::Impl::dropout_seed(int layer, LoraTarget target) const {
-  return mix64(mix64(mix64(spec.seed ^ 0x5eed) ^ static_cast<std::uint64_t>(step)) ^
+  return splitmix64_hash(splitmix64_hash(splitmix64_hash(spec.seed ^ 0x5eed) ^ static_cast<std::uint64_t>(step)) ^
                (static_cast<std::uint64_t>(layer) * 16 + static_cast<std::uint64_t>(target)));
 }
 

@@ -5,17 +5,12 @@
 #include <random>
 
 #include "comm/sharding.h"
+#include "core/hash.h"
 
 namespace personas {
 
 std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
-  auto splitmix = [](std::uint64_t x) {
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-  };
-  return splitmix(splitmix(splitmix(a) ^ b) ^ c);
+  return hash_chain(a, b, c);
 }
 
 namespace {

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "core/errors.h"
+#include "core/hash.h"
 
 namespace personas {
 
@@ -27,17 +28,10 @@ void check_same_shape(const TensorView& a, const TensorView& b, const char* what
                   b.rows, b.cols);
 }
 
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 }  // namespace
 
 float dropout_uniform(std::uint64_t seed, std::uint64_t index) {
-  const std::uint64_t h = splitmix64(splitmix64(seed) ^ index);
+  const std::uint64_t h = splitmix64_hash(splitmix64_hash(seed) ^ index);
   return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);  // 24 bits -> [0, 1)
 }
 
