@@ -45,6 +45,24 @@ for np in 2 3; do
   grep -q "\"n_ranks\": $np" "$tmp/run/samples/DONE" || fail "DONE of -np $np: $(cat "$tmp/run/samples/DONE")"
 done
 
+# With the bias estimate in every prompt (train.prompt_estimate): the same for
+# 1 and 3 ranks too (items are global, a user's ratings live on one rank),
+# and every sample is longer.
+for np in 1 3; do
+  mpi "$np" "$bin" samples "${args[@]}" --train.prompt_estimate true >"$tmp/log" 2>&1 ||
+    fail "samples -np $np with the estimate: $(tail -5 "$tmp/log")"
+  cp "$summary" "$tmp/summary-estimate-$np.json"
+done
+cmp -s "$tmp/summary-estimate-1.json" "$tmp/summary-estimate-3.json" ||
+  fail "summary.json with the estimate differs for 3 ranks: $(diff "$tmp/summary-estimate-1.json" "$tmp/summary-estimate-3.json" | head)"
+/usr/bin/python3 - "$tmp/summary-1.json" "$tmp/summary-estimate-1.json" <<'PY' || fail "the estimate's samples"
+import json, sys
+plain, est = (json.load(open(p)) for p in sys.argv[1:3])
+assert est["options"]["prompt_estimate"] is True and plain["options"]["prompt_estimate"] is False
+assert est["totals"]["train_samples"] == plain["totals"]["train_samples"], (est["totals"], plain["totals"])
+assert est["totals"]["train_tokens"] > plain["totals"]["train_tokens"], (est["totals"], plain["totals"])
+PY
+
 # Without a finished distill stage: exit 4, naming `personas distill`.
 rm "$tmp/run/distill/DONE"
 "$bin" samples "${args[@]}" >"$tmp/log" 2>&1; rc=$?
