@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "eval/svg_chart.h"
 #include "io/jsonl.h"
+#include "train/stage_inputs.h"
 
 namespace personas {
 
@@ -330,32 +331,17 @@ std::string section_clusters(const RunDir& run) {
       h += "</div>\n";
     }
   }
-  // Sizes from the assignments, descriptions from personas.json (or clusters.json).
-  // The cluster stage writes every user twice (assignments.jsonl and the rank
-  // files), so users are counted once by id; lines without one count as they come.
+  // Sizes from the assignments (the train and eval stages' reader: each user
+  // once, though the cluster stage lists every user twice), descriptions from
+  // personas.json (or clusters.json).
   std::map<std::int64_t, std::int64_t> sizes;
   std::map<std::int64_t, std::string> descriptions;
-  std::map<std::string, std::int64_t> persona_of_user;
   std::string problems;
-  if (fs::is_directory(dir))
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const auto name = entry.path().filename().string();
-      if (name.rfind("assignments", 0) != 0 || entry.path().extension() != ".jsonl") continue;
-      try {
-        read_jsonl(entry.path(), [&](const json& j, std::size_t) {
-          const double p = num(j, {"persona", "cluster", "label"});
-          if (!std::isfinite(p)) return;
-          const auto user = str(j, {"user", "user_id"});
-          if (user.empty())
-            sizes[std::int64_t(p)] += 1;
-          else
-            persona_of_user[user] = std::int64_t(p);
-        });
-      } catch (const std::exception& e) {
-        problems += fmt::format("could not read {}: {}. ", entry.path().string(), e.what());
-      }
-    }
-  for (const auto& [user, p] : persona_of_user) sizes[p] += 1;
+  try {
+    for (const auto& [user, persona] : read_persona_table(run).by_id) sizes[persona] += 1;
+  } catch (const std::exception& e) {
+    problems += fmt::format("could not read the assignments: {}. ", e.what());
+  }
   for (const char* file : {"personas.json", "clusters.json", "descriptions.json"}) {
     const auto d = load_json(dir / file);
     if (!d.error.empty()) problems += d.error + ". ";

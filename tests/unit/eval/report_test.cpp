@@ -120,9 +120,12 @@ TEST(EvalReport, BrokenInputsAreReportedNotFatal) {
   write_file_atomic(run.stage_dir("eval") / "metrics.json", "{ not json");
   write_file_atomic(run.stage_dir("cluster") / "curves.json", R"([{"k": 2, "objective": 10}, {"k": 3, "objective": 7}])");
   write_file_atomic(run.stage_dir("train") / "log.jsonl", "{\"step\": 1, \"loss\": 2}\nnot json\n");
+  write_file_atomic(run.stage_dir("cluster") / "assignments.jsonl", "{\"user\": 1, \"persona\": \"two\"}\n");
   const auto page = render_report(run);
   expect_well_formed(page);
   EXPECT_TRUE(contains(page, "could not read"));
+  EXPECT_TRUE(contains(page, "could not read the assignments")) << "a malformed assignment is named, not fatal";
+  EXPECT_TRUE(contains(page, "assignments.jsonl:1"));
   EXPECT_TRUE(contains(page, "Elbow"));  // the array form of curves.json with "objective"
 }
 
