@@ -12,6 +12,7 @@
 
 #include "adamw.cuh"
 #include "attention.cuh"
+#include "backend/caching_allocator.h"
 #include "core/errors.h"
 #include "cross_entropy.cuh"
 #include "cuda_check.h"
@@ -19,6 +20,7 @@
 #include "embedding.cuh"
 #include "kmeans.cuh"
 #include "lora.cuh"
+#include "nccl_group.h"
 #include "rmsnorm.cuh"
 #include "rope.cuh"
 #include "swiglu.cuh"
@@ -53,41 +55,34 @@ const char* cublas_status_name(cublasStatus_t s) {
   }
 }
 
-void check_cublas(cublasStatus_t s, const char* call) {
-  PERSONAS_CHECK(s == CUBLAS_STATUS_SUCCESS, internal, "cuBLAS {} failed: {}", call, cublas_status_name(s));
+void check_cublas(cublasStatus_t s, const char* call, const char* file, int line) {
+  if (s != CUBLAS_STATUS_SUCCESS) throw DeviceError(std::string("cuBLAS ") + call, cublas_status_name(s), {}, file, line);
 }
-
-// Runs a CUDA runtime call, turning a failure into personas::Error (internal).
-void cuda_call(cudaError_t status, const char* call) {
-  if (status == cudaSuccess) return;
-  cudaGetLastError();
-  PERSONAS_FAIL(internal, "CUDA {} failed: {} ({})", call, cudaGetErrorName(status), cudaGetErrorString(status));
-}
+#define PERSONAS_CUBLAS_CHECK(call) check_cublas((call), #call, __FILE__, __LINE__)
 
 }  // namespace
 
 CudaBackend::CudaBackend(int device, CudaBackendOptions options) : device_(device), options_(options) {
-  cuda_call(cudaSetDevice(device_), "cudaSetDevice");
+  PERSONAS_CUDA_CHECK(cudaSetDevice(device_));
+  make_pool();
   cudaDeviceProp prop{};
-  cuda_call(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
+  PERSONAS_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
   device_name_ = prop.name;
-  cuda_call(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  PERSONAS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   cublasHandle_t handle = nullptr;
-  check_cublas(cublasCreate(&handle), "cublasCreate");
+  PERSONAS_CUBLAS_CHECK(cublasCreate(&handle));
   cublas_ = handle;
-  check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
-  cuda_call(cudaMalloc(reinterpret_cast<void**>(&error_word_), sizeof(int)), "cudaMalloc(error word)");
-  cuda_call(cudaMemsetAsync(error_word_, 0, sizeof(int), stream_), "cudaMemsetAsync");
-  cuda_call(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  PERSONAS_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  PERSONAS_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&error_word_), sizeof(int)));
+  PERSONAS_CUDA_CHECK(cudaMemsetAsync(error_word_, 0, sizeof(int), stream_));
+  PERSONAS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 CudaBackend::~CudaBackend() {
   // No throwing from a destructor: errors here are ignored (the context may be gone).
   cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
-  for (void* p : scratch_)
-    if (p) cudaFree(p);
-  for (auto& [p, bytes] : allocations_) cudaFree(p);
+  pool_.reset();  // frees the cached blocks and any still handed out (scratch included)
   if (error_word_) cudaFree(error_word_);
   if (cublas_) cublasDestroy(cublas_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -101,58 +96,74 @@ bool CudaBackend::supports(Op op, DType dtype) const {
   return dtype == DType::f32;
 }
 
-void CudaBackend::activate() const { cuda_call(cudaSetDevice(device_), "cudaSetDevice"); }
+void CudaBackend::activate() const { PERSONAS_CUDA_CHECK(cudaSetDevice(device_)); }
 
 // ---- memory ------------------------------------------------------------------------
+// Every allocation, scratch included, comes from the caching allocator: a
+// cudaMalloc only when no cached block of the size class is free on our
+// stream, and no cudaFree (which synchronises the device) until empty_cache,
+// an out-of-memory retry or the destructor.
+void CudaBackend::make_pool() {
+  CachingAllocator::RawAlloc raw_alloc = [this](std::size_t bytes) -> void* {
+    PERSONAS_CUDA_CHECK(cudaSetDevice(device_));
+    void* p = nullptr;
+    const cudaError_t status = cudaMalloc(&p, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // out of memory: the pool empties its cache and retries, then allocate() reports
+      return nullptr;
+    }
+    PERSONAS_CUDA_CHECK(status);
+    return p;
+  };
+  CachingAllocator::RawFree raw_free = [this](void* p, std::size_t) {
+    cudaSetDevice(device_);
+    cudaFree(p);  // never throws (also runs from the destructor); a fault here shows at the next checked call
+  };
+  pool_ = std::make_unique<CachingAllocator>(std::move(raw_alloc), std::move(raw_free), options_.allocator);
+}
+
+void* CudaBackend::pool_allocate(std::size_t bytes, const char* what) {
+  void* p = pool_->allocate(bytes, reinterpret_cast<CachingAllocator::Stream>(stream_));
+  if (p != nullptr) return p;
+  std::size_t free_bytes = 0, total_bytes = 0;
+  cudaMemGetInfo(&free_bytes, &total_bytes);
+  cudaGetLastError();
+  const MemoryStats m = pool_->stats();
+  throw DeviceError("CUDA cudaMalloc", "cudaErrorMemoryAllocation (out of memory)",
+                    std::string(what) + " of " + std::to_string(bytes) + " bytes on GPU " + std::to_string(device_) +
+                        ": " + std::to_string(free_bytes) + " of " + std::to_string(total_bytes) +
+                        " bytes free; this backend holds " + std::to_string(m.current_bytes) + " bytes in use (peak " +
+                        std::to_string(m.peak_bytes) + ")",
+                    __FILE__, __LINE__,
+                    "the GPU is out of memory: lower train.micro_batch or the sequence length, or use fewer ranks "
+                    "per GPU");
+}
+
 void* CudaBackend::allocate(std::size_t bytes) {
   activate();
-  if (bytes == 0) bytes = 256;
-  void* p = nullptr;
-  const cudaError_t status = cudaMalloc(&p, bytes);
-  if (status != cudaSuccess) {
-    cudaGetLastError();
-    std::size_t free_bytes = 0, total_bytes = 0;
-    cudaMemGetInfo(&free_bytes, &total_bytes);
-    cudaGetLastError();
-    PERSONAS_FAIL(internal, "cudaMalloc of {} bytes on GPU {} failed: {} ({} of {} bytes free)", bytes, device_,
-                  cudaGetErrorString(status), free_bytes, total_bytes);
-  }
-  std::lock_guard lock(allocation_mutex_);
-  allocations_[p] = bytes;
-  allocated_ += bytes;
-  peak_ = std::max(peak_, allocated_);
-  return p;
+  return pool_allocate(bytes, "allocate");
 }
 
-void CudaBackend::release(void* pointer) {
-  if (pointer == nullptr) return;
+void CudaBackend::release(void* pointer) { pool_->release(pointer); }
+
+MemoryStats CudaBackend::memory_stats() const { return pool_->stats(); }
+
+void CudaBackend::empty_cache() {
   activate();
-  {
-    std::lock_guard lock(allocation_mutex_);
-    auto it = allocations_.find(pointer);
-    PERSONAS_ASSERT(it != allocations_.end(), "CudaBackend::release of a pointer it did not allocate");
-    allocated_ -= it->second;
-    allocations_.erase(it);
-  }
-  cuda_call(cudaFree(pointer), "cudaFree");
+  pool_->empty_cache();
 }
 
-std::size_t CudaBackend::allocated_bytes() const {
-  std::lock_guard lock(allocation_mutex_);
-  return allocated_;
-}
-std::size_t CudaBackend::peak_allocated_bytes() const {
-  std::lock_guard lock(allocation_mutex_);
-  return peak_;
-}
+void CudaBackend::reset_peak_memory() { pool_->reset_peak(); }
 
 void* CudaBackend::scratch(Scratch slot, std::size_t bytes) {
   bytes = std::max<std::size_t>(bytes, 256);
   if (scratch_bytes_[slot] < bytes) {
-    if (scratch_[slot]) cuda_call(cudaFree(scratch_[slot]), "cudaFree(scratch)");  // synchronises the device
+    // Earlier work on the stream may still read the old block; the pool hands
+    // it out again only to later work on the same stream, so this is safe.
+    pool_->release(scratch_[slot]);
     scratch_[slot] = nullptr;
     scratch_bytes_[slot] = 0;
-    cuda_call(cudaMalloc(&scratch_[slot], bytes), "cudaMalloc(scratch)");
+    scratch_[slot] = pool_allocate(bytes, "scratch");
     scratch_bytes_[slot] = bytes;
   }
   return scratch_[slot];
@@ -161,44 +172,43 @@ void* CudaBackend::scratch(Scratch slot, std::size_t bytes) {
 void CudaBackend::copy_to_device(void* dst, const void* host_src, std::size_t bytes) {
   if (bytes == 0) return;
   activate();
-  cuda_call(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync(H2D)");
+  PERSONAS_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
   // The caller may reuse host_src at once (it may be pinned memory, copied lazily).
-  cuda_call(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  PERSONAS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   activate();
-  cuda_call(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync(D2H)");
-  cuda_call(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  PERSONAS_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  PERSONAS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   check_error_word();
 }
 
 void CudaBackend::copy_on_device(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0 || dst == src) return;
   activate();
-  cuda_call(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "cudaMemcpyAsync(D2D)");
+  PERSONAS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
 }
 
 void CudaBackend::fill_zero(TensorView t) {
   if (t.numel() <= 0) return;
   activate();
-  cuda_call(cudaMemsetAsync(t.data, 0, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype), stream_),
-            "cudaMemsetAsync");
+  PERSONAS_CUDA_CHECK(cudaMemsetAsync(t.data, 0, static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype), stream_));
 }
 
 void CudaBackend::synchronize() {
   activate();
-  cuda_call(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  PERSONAS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   check_error_word();
 }
 
 void CudaBackend::check_error_word() {
   int word = 0;
-  cuda_call(cudaMemcpyAsync(&word, error_word_, sizeof(int), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
-  cuda_call(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  PERSONAS_CUDA_CHECK(cudaMemcpyAsync(&word, error_word_, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  PERSONAS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   if (word == 0) return;
-  cuda_call(cudaMemsetAsync(error_word_, 0, sizeof(int), stream_), "cudaMemsetAsync");
+  PERSONAS_CUDA_CHECK(cudaMemsetAsync(error_word_, 0, sizeof(int), stream_));
   PERSONAS_CHECK((word & cuda::kErrorEmbeddingId) == 0, internal,
                  "embedding: a token id outside [0, vocab) reached the CUDA backend (rows were zeroed)");
   PERSONAS_CHECK((word & cuda::kErrorTarget) == 0, internal,
@@ -220,6 +230,57 @@ void CudaBackend::dropout(TensorView x, TensorView out, float p, std::uint64_t s
   PERSONAS_ASSERT(p >= 0.0f && p < 1.0f, "dropout p {} outside [0, 1)", p);
   activate();
   cuda::launch_dropout(x.f32(), out.f32(), x.numel(), p, seed, stream_);
+}
+
+void CudaBackend::scale(TensorView x, float alpha) {
+  check_f32(x, "scale.x");
+  activate();
+  cuda::launch_scale(x.f32(), alpha, x.numel(), stream_);
+}
+
+double CudaBackend::sum_squares(TensorView x) {
+  check_f32(x, "sum_squares.x");
+  activate();
+  auto* partials = static_cast<double*>(scratch(kScratchReduce, (cuda::kSumSquaresPartials + 1) * sizeof(double)));
+  cuda::launch_sum_squares(x.f32(), x.numel(), partials, partials + cuda::kSumSquaresPartials, stream_);
+  double sum = 0.0;
+  copy_to_host(&sum, partials + cuda::kSumSquaresPartials, sizeof(double));
+  return sum;
+}
+
+// ---- group reduction (NCCL) ---------------------------------------------------------------------
+namespace {
+
+class NcclReducer final : public DeviceGroupReducer {
+ public:
+  NcclReducer(CudaBackend& backend, std::span<const std::uint8_t> id, int size, int rank)
+      : backend_(backend),
+        group_(std::span<const unsigned char>(id.data(), id.size()), size, rank, backend.device_index()) {}
+  void allreduce_sum(TensorView data) override {
+    PERSONAS_ASSERT(data.dtype == DType::f32, "allreduce_sum: expected f32, got {}", dtype_name(data.dtype));
+    // On the backend's stream: after the backward that wrote the gradients, before AdamW.
+    group_.allreduce_sum(data.f32(), static_cast<std::size_t>(data.numel()), backend_.stream());
+  }
+
+ private:
+  CudaBackend& backend_;
+  NcclGroup group_;
+};
+
+}  // namespace
+
+bool CudaBackend::supports_group_reduce() const { return nccl_available(); }
+
+std::vector<std::uint8_t> CudaBackend::group_reducer_id() {
+  activate();
+  const std::vector<unsigned char> id = nccl_unique_id();
+  return {id.begin(), id.end()};
+}
+
+std::unique_ptr<DeviceGroupReducer> CudaBackend::make_group_reducer(std::span<const std::uint8_t> id, int group_size,
+                                                                    int group_rank) {
+  activate();
+  return std::make_unique<NcclReducer>(*this, id, group_size, group_rank);
 }
 
 // ---- embedding ------------------------------------------------------------------------------
@@ -269,11 +330,11 @@ void CudaBackend::gemm(const void* a, bool a_bf16, std::int64_t lda, bool transp
   const cudaDataType_t type = a_bf16 ? CUDA_R_16BF : CUDA_R_32F;
   const cublasComputeType_t compute =
       (!a_bf16 && options_.bf16_gemm) ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
-  check_cublas(cublasGemmEx(cublas_, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                            static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b, type,
-                            static_cast<int>(ldb), a, type, static_cast<int>(lda), &beta, c, CUDA_R_32F,
-                            static_cast<int>(ldc), compute, CUBLAS_GEMM_DEFAULT),
-               "cublasGemmEx");
+  PERSONAS_CUBLAS_CHECK(cublasGemmEx(cublas_, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                     transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                                     static_cast<int>(k), &alpha, b, type, static_cast<int>(ldb), a, type,
+                                     static_cast<int>(lda), &beta, c, CUDA_R_32F, static_cast<int>(ldc), compute,
+                                     CUBLAS_GEMM_DEFAULT));
 }
 
 void CudaBackend::matmul(TensorView a, bool transpose_a, TensorView b, bool transpose_b, TensorView c, float alpha,
@@ -468,7 +529,7 @@ void CudaBackend::lora_shrink(TensorView x, std::span<const TensorView> a_weight
   const std::size_t bytes = table.rows.size() * sizeof(cuda::LoraSegmentDevice);
   void* dev = scratch(kScratchSegments, bytes);
   // Pageable source: cudaMemcpyAsync stages it before returning, so the vector may die.
-  cuda_call(cudaMemcpyAsync(dev, table.rows.data(), bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+  PERSONAS_CUDA_CHECK(cudaMemcpyAsync(dev, table.rows.data(), bytes, cudaMemcpyHostToDevice, stream_));
   cuda::launch_lora_shrink(x.f32(), x.cols, static_cast<const cuda::LoraSegmentDevice*>(dev),
                            static_cast<int>(table.rows.size()), table.max_rows, static_cast<int>(t.cols), t.f32(),
                            stream_);
@@ -484,7 +545,7 @@ void CudaBackend::lora_expand(TensorView t, std::span<const TensorView> b_weight
   activate();
   const std::size_t bytes = table.rows.size() * sizeof(cuda::LoraSegmentDevice);
   void* dev = scratch(kScratchSegments, bytes);
-  cuda_call(cudaMemcpyAsync(dev, table.rows.data(), bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+  PERSONAS_CUDA_CHECK(cudaMemcpyAsync(dev, table.rows.data(), bytes, cudaMemcpyHostToDevice, stream_));
   cuda::launch_lora_expand(t.f32(), static_cast<int>(t.cols), static_cast<const cuda::LoraSegmentDevice*>(dev),
                            static_cast<int>(table.rows.size()), table.max_rows, y.cols, scale, y.f32(), stream_);
 }

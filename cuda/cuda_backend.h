@@ -16,11 +16,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "backend/backend.h"
+#include "backend/caching_allocator.h"
 
 struct cublasContext;
 
@@ -28,6 +28,9 @@ namespace personas {
 
 struct CudaBackendOptions {
   bool bf16_gemm = true;  // false: fp32 GEMMs (CUBLAS_COMPUTE_32F)
+  // The device memory pool (backend/caching_allocator.h); unbounded cache by
+  // default: a failed cudaMalloc empties the cache and retries once.
+  CachingAllocatorOptions allocator;
 };
 
 class CudaBackend final : public Backend {
@@ -45,6 +48,9 @@ class CudaBackend final : public Backend {
 
   void* allocate(std::size_t bytes) override;
   void release(void* pointer) override;
+  MemoryStats memory_stats() const override;
+  void empty_cache() override;
+  void reset_peak_memory() override;
   void copy_to_device(void* dst, const void* host_src, std::size_t bytes) override;
   void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
   void fill_zero(TensorView t) override;
@@ -53,6 +59,12 @@ class CudaBackend final : public Backend {
 
   void add(TensorView y, TensorView x, float alpha) override;
   void dropout(TensorView x, TensorView out, float p, std::uint64_t seed) override;
+  void scale(TensorView x, float alpha) override;
+  double sum_squares(TensorView x) override;
+  bool supports_group_reduce() const override;
+  std::vector<std::uint8_t> group_reducer_id() override;
+  std::unique_ptr<DeviceGroupReducer> make_group_reducer(std::span<const std::uint8_t> id, int group_size,
+                                                         int group_rank) override;
 
   void embedding_forward(TensorView ids, TensorView table, TensorView out) override;
   void embedding_backward(TensorView dout, TensorView ids, TensorView dtable) override;
@@ -87,13 +99,15 @@ class CudaBackend final : public Backend {
   int device_index() const { return device_; }
   cudaStream_t stream() const { return stream_; }
   std::string device_name() const { return device_name_; }
-  // Bytes handed out by allocate() now and at most so far (scratch excluded).
-  std::size_t allocated_bytes() const;
-  std::size_t peak_allocated_bytes() const;
 
  private:
-  enum Scratch { kScratchA, kScratchB, kScratchSegments, kScratchLoraDt, kScratchAttention, kScratchCount };
+  enum Scratch {
+    kScratchA, kScratchB, kScratchSegments, kScratchLoraDt, kScratchAttention, kScratchReduce, kScratchCount
+  };
   void* scratch(Scratch slot, std::size_t bytes);
+  void make_pool();
+  // From the pool on our stream; DeviceError (out of memory, naming `what`) when it cannot.
+  void* pool_allocate(std::size_t bytes, const char* what);
   void activate() const;        // cudaSetDevice(device_): ops may be called from any host thread
   void check_error_word();      // reports bad ids/targets flagged by kernels
   void gemm(const void* a, bool a_bf16, std::int64_t lda, bool transpose_a, const void* b, bool b_bf16,
@@ -106,12 +120,9 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
   int* error_word_ = nullptr;  // device int set by kernels (embedding.cuh bits)
+  std::unique_ptr<CachingAllocator> pool_;
   std::array<void*, kScratchCount> scratch_{};
   std::array<std::size_t, kScratchCount> scratch_bytes_{};
-  mutable std::mutex allocation_mutex_;
-  std::unordered_map<void*, std::size_t> allocations_;
-  std::size_t allocated_ = 0;
-  std::size_t peak_ = 0;
 };
 
 }  // namespace personas

@@ -1,22 +1,23 @@
 // Error checking for CUDA runtime and cuBLAS calls, shared by the .cu kernels
-// and the C++ host code. Plain C++ (no spdlog/fmt): failures throw
-// std::runtime_error naming the call, file and line; CudaBackend turns them
-// into personas::Error at its boundary where it matters.
+// and the C++ host code. Every failure throws personas::DeviceError
+// (ErrorKind::internal, core/errors.h) naming the call, its file:line and the
+// CUDA error: one error type whether the fault shows at a kernel launch, a
+// runtime call or a cuBLAS call. The throwing functions are defined in
+// cuda_check.cpp (host compiler), so that .cu files include no fmt/spdlog.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
-#include <stdexcept>
-#include <string>
-
 namespace personas::cuda {
 
+// Throws DeviceError for `status` (clearing CUDA's last error first).
+[[noreturn]] void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line);
+// Throws DeviceError for a kernel precondition the host checks missed
+// (`what` says which), e.g. a LoRA rank above the kernel's limit.
+[[noreturn]] void throw_kernel_error(const char* what, const char* file, int line);
+
 inline void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
-  if (status == cudaSuccess) return;
-  cudaGetLastError();  // clear the sticky-free error so later calls do not see it
-  throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(status) + " (" +
-                           cudaGetErrorString(status) + ") in " + call + " at " + file + ":" +
-                           std::to_string(line));
+  if (status != cudaSuccess) throw_cuda_error(status, call, file, line);
 }
 
 }  // namespace personas::cuda

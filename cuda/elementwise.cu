@@ -42,6 +42,39 @@ __global__ void f32_to_bf16_kernel(const float* src, __nv_bfloat16* dst, std::in
 }
 
 
+// Sum of squares in double, deterministic: pass 1 gives each of a fixed
+// number of blocks a grid-stride partial (tree-summed in shared memory),
+// pass 2 sums the partials in one block in a fixed order.
+__device__ __forceinline__ double block_sum_double(double v, double* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+    if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
+    __syncthreads();
+  }
+  return shared[0];
+}
+
+__global__ void sum_squares_partial_kernel(const float* x, std::int64_t n, double* partials) {
+  __shared__ double shared[kBlock];
+  double acc = 0.0;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const double v = x[i];
+    acc += v * v;
+  }
+  const double total = block_sum_double(acc, shared);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+__global__ void sum_partials_kernel(const double* partials, int n_partials, double* out) {
+  __shared__ double shared[kBlock];
+  double acc = 0.0;
+  for (int i = threadIdx.x; i < n_partials; i += blockDim.x) acc += partials[i];
+  const double total = block_sum_double(acc, shared);
+  if (threadIdx.x == 0) *out = total;
+}
+
 unsigned capped_grid(std::int64_t n) {
   const unsigned g = grid_for(n, kBlock);
   return g > 65535u * 8u ? 65535u * 8u : g;  // grid-stride loops cover the rest
@@ -58,6 +91,15 @@ void launch_add(float* y, const float* x, float alpha, std::int64_t n, cudaStrea
 void launch_scale(float* y, float beta, std::int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
   scale_kernel<<<capped_grid(n), kBlock, 0, stream>>>(y, beta, n);
+  PERSONAS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_sum_squares(const float* x, std::int64_t n, double* partials, double* out, cudaStream_t stream) {
+  const std::int64_t blocks = n <= 0 ? 1 : (n + kBlock - 1) / kBlock;
+  const int grid = static_cast<int>(blocks < kSumSquaresPartials ? blocks : kSumSquaresPartials);
+  sum_squares_partial_kernel<<<grid, kBlock, 0, stream>>>(x, n < 0 ? 0 : n, partials);
+  PERSONAS_CUDA_CHECK_LAUNCH();
+  sum_partials_kernel<<<1, kBlock, 0, stream>>>(partials, grid, out);
   PERSONAS_CUDA_CHECK_LAUNCH();
 }
 

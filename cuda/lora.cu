@@ -116,7 +116,7 @@ void launch_lora_shrink(const float* x, std::int64_t in, const LoraSegmentDevice
 void launch_lora_expand(const float* t, int rank, const LoraSegmentDevice* segments, int n_segments,
                         std::int64_t max_rows, std::int64_t out, float scale, float* y, cudaStream_t stream) {
   if (n_segments <= 0 || max_rows <= 0 || out <= 0) return;
-  if (rank > kMaxRank) throw std::runtime_error("lora_expand: rank above 256 is not supported by the CUDA kernel");
+  if (rank > kMaxRank) throw_kernel_error("lora_expand: rank above 256 is not supported by the CUDA kernel", __FILE__, __LINE__);
   const dim3 grid(grid_for(out, kExpandThreads), grid_for(max_rows, kExpandRows), static_cast<unsigned>(n_segments));
   lora_expand_kernel<<<grid, kExpandThreads, 0, stream>>>(t, rank, segments, out, scale, y);
   PERSONAS_CUDA_CHECK_LAUNCH();

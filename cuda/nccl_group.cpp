@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "cuda_check.h"
 
 #ifdef PERSONAS_HAVE_NCCL
 #include <nccl.h>
@@ -14,16 +15,12 @@ namespace personas {
 
 namespace {
 
-void nccl_call(ncclResult_t result, const char* call) {
-  PERSONAS_CHECK(result == ncclSuccess, internal, "NCCL {} failed: {} ({})", call, ncclGetErrorString(result),
-                 ncclGetLastError(nullptr) ? ncclGetLastError(nullptr) : "");
+void check_nccl(ncclResult_t result, const char* call, const char* file, int line) {
+  if (result == ncclSuccess) return;
+  const char* last = ncclGetLastError(nullptr);
+  throw DeviceError(std::string("NCCL ") + call, ncclGetErrorString(result), last ? last : "", file, line);
 }
-
-void cuda_call(cudaError_t status, const char* call) {
-  if (status == cudaSuccess) return;
-  cudaGetLastError();
-  PERSONAS_FAIL(internal, "CUDA {} failed: {}", call, cudaGetErrorString(status));
-}
+#define PERSONAS_NCCL_CHECK(call) check_nccl((call), #call, __FILE__, __LINE__)
 
 }  // namespace
 
@@ -31,7 +28,7 @@ bool nccl_available() { return true; }
 
 std::vector<unsigned char> nccl_unique_id() {
   ncclUniqueId id;
-  nccl_call(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  PERSONAS_NCCL_CHECK(ncclGetUniqueId(&id));
   std::vector<unsigned char> bytes(sizeof(id.internal));
   std::memcpy(bytes.data(), id.internal, sizeof(id.internal));
   return bytes;
@@ -44,9 +41,9 @@ NcclGroup::NcclGroup(std::span<const unsigned char> unique_id, int n_ranks, int 
                   unique_id.size(), sizeof(id.internal));
   PERSONAS_ASSERT(rank >= 0 && rank < n_ranks, "NcclGroup: rank {} of {}", rank, n_ranks);
   std::memcpy(id.internal, unique_id.data(), sizeof(id.internal));
-  cuda_call(cudaSetDevice(device_), "cudaSetDevice");
+  PERSONAS_CUDA_CHECK(cudaSetDevice(device_));
   ncclComm_t comm = nullptr;
-  nccl_call(ncclCommInitRank(&comm, n_ranks, id, rank), "ncclCommInitRank");
+  PERSONAS_NCCL_CHECK(ncclCommInitRank(&comm, n_ranks, id, rank));
   comm_ = comm;
 }
 
@@ -56,17 +53,16 @@ NcclGroup::~NcclGroup() {
 
 void NcclGroup::allreduce_sum(float* device_data, std::size_t count, cudaStream_t stream) {
   if (count == 0) return;
-  cuda_call(cudaSetDevice(device_), "cudaSetDevice");
-  nccl_call(ncclAllReduce(device_data, device_data, count, ncclFloat32, ncclSum, static_cast<ncclComm_t>(comm_),
-                          stream),
-            "ncclAllReduce");
+  PERSONAS_CUDA_CHECK(cudaSetDevice(device_));
+  PERSONAS_NCCL_CHECK(ncclAllReduce(device_data, device_data, count, ncclFloat32, ncclSum,
+                                    static_cast<ncclComm_t>(comm_), stream));
 }
 
 void NcclGroup::broadcast(void* device_data, std::size_t bytes, int root, cudaStream_t stream) {
   if (bytes == 0) return;
-  cuda_call(cudaSetDevice(device_), "cudaSetDevice");
-  nccl_call(ncclBroadcast(device_data, device_data, bytes, ncclUint8, root, static_cast<ncclComm_t>(comm_), stream),
-            "ncclBroadcast");
+  PERSONAS_CUDA_CHECK(cudaSetDevice(device_));
+  PERSONAS_NCCL_CHECK(
+      ncclBroadcast(device_data, device_data, bytes, ncclUint8, root, static_cast<ncclComm_t>(comm_), stream));
 }
 
 #else  // built without NCCL

@@ -41,8 +41,17 @@ const char* op_name(Op op) {
     case Op::elementwise: return "elementwise";
     case Op::dropout: return "dropout";
     case Op::attention_decode: return "attention_decode";
+    case Op::reduce: return "reduce";
   }
   return "?";
+}
+
+std::vector<std::uint8_t> Backend::group_reducer_id() {
+  PERSONAS_FAIL(internal, "backend {} has no device-side group reduction (check supports_group_reduce first)", name());
+}
+
+std::unique_ptr<DeviceGroupReducer> Backend::make_group_reducer(std::span<const std::uint8_t>, int, int) {
+  PERSONAS_FAIL(internal, "backend {} has no device-side group reduction (check supports_group_reduce first)", name());
 }
 
 namespace {

@@ -14,6 +14,9 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
+
+#include "backend/memory_stats.h"
 
 namespace personas {
 
@@ -35,7 +38,7 @@ struct TensorView {
 // Ops, for supports() queries and error messages.
 enum class Op {
   embedding, rmsnorm, matmul, rope, attention, swiglu, cross_entropy, lora, adamw, kmeans_assign,
-  elementwise, dropout, attention_decode
+  elementwise, dropout, attention_decode, reduce
 };
 const char* op_name(Op op);
 
@@ -65,6 +68,16 @@ struct AdamWParams {
   std::int64_t step = 1;  // 1-based, for bias correction
 };
 
+// Sums f32 device buffers over a fixed group of ranks without a host copy
+// (NCCL on CUDA). Made by Backend::make_group_reducer; every call is
+// collective over the group.
+class DeviceGroupReducer {
+ public:
+  virtual ~DeviceGroupReducer() = default;
+  // In place; ordered after the backend's earlier work and before its later work.
+  virtual void allreduce_sum(TensorView data) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -73,8 +86,16 @@ class Backend {
   virtual bool supports(Op op, DType dtype) const = 0;
 
   // ---- memory ------------------------------------------------------------
+  // Both backends serve these from a caching allocator (backend/caching_allocator.h):
+  // a release keeps the block for the next allocation of its size class.
   virtual void* allocate(std::size_t bytes) = 0;
   virtual void release(void* pointer) = 0;
+  // The pool's accounting: bytes in use, peak, cached, raw allocations.
+  virtual MemoryStats memory_stats() const = 0;
+  // Returns cached blocks to the device (blocks in use stay).
+  virtual void empty_cache() = 0;
+  // The peaks of memory_stats() restart from the current values.
+  virtual void reset_peak_memory() = 0;
   virtual void copy_to_device(void* dst, const void* host_src, std::size_t bytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
   virtual void fill_zero(TensorView t) = 0;
@@ -90,6 +111,22 @@ class Backend {
   // keep element i when hash(seed, i) >= p; out = keep ? x / (1 - p) : 0.
   // The backward of dropout is the same call on the gradient. out may alias x.
   virtual void dropout(TensorView x, TensorView out, float p, std::uint64_t seed) = 0;
+
+  // x *= alpha (gradient clipping)
+  virtual void scale(TensorView x, float alpha) = 0;
+  // sum of x[i]^2 in double (a gradient norm), returned to the host: waits for
+  // the work queued before it. The CPU sums in index order (the reference).
+  virtual double sum_squares(TensorView x) = 0;
+
+  // ---- device-side reduction within a group of ranks (optional) ----------
+  // Whether make_group_reducer works in this process (CUDA built with NCCL).
+  virtual bool supports_group_reduce() const { return false; }
+  // On the group's first rank: the opaque id that the caller broadcasts to the
+  // group over its Comm; then every rank of the group calls
+  // make_group_reducer(id, group_size, group_rank) (collective).
+  virtual std::vector<std::uint8_t> group_reducer_id();
+  virtual std::unique_ptr<DeviceGroupReducer> make_group_reducer(std::span<const std::uint8_t> id, int group_size,
+                                                                 int group_rank);
 
   // ---- ops ---------------------------------------------------------------
   // out[i] = table[ids[i]]   (ids: i32 [n,1]; table [vocab, hidden])

@@ -25,6 +25,26 @@ Error::Error(ErrorKind kind, std::string message, std::string hint, std::source_
       origin_(fmt::format("{}:{}", std::filesystem::path(where.file_name()).filename().string(),
                           where.line())) {}
 
+Error::Error(ErrorKind kind, std::string message, std::string hint, std::string origin)
+    : std::runtime_error(message),
+      kind_(kind),
+      message_(std::move(message)),
+      hint_(std::move(hint)),
+      origin_(std::move(origin)) {}
+
+namespace {
+std::string device_message(const std::string& call, const std::string& status, const std::string& detail) {
+  return fmt::format("device fault: {} failed: {}{}{}", call, status, detail.empty() ? "" : "; ", detail);
+}
+}  // namespace
+
+DeviceError::DeviceError(std::string call, std::string status, std::string detail, const char* file, int line,
+                         std::string hint)
+    : Error(ErrorKind::internal, device_message(call, status, detail), std::move(hint),
+            fmt::format("{}:{}", std::filesystem::path(file ? file : "?").filename().string(), line)),
+      call_(std::move(call)),
+      status_(std::move(status)) {}
+
 void fail(ErrorKind kind, std::string message, std::string hint, std::source_location where) {
   throw Error(kind, std::move(message), std::move(hint), where);
 }

@@ -39,12 +39,41 @@ class Error : public std::runtime_error {
   // "file.cpp:123": where the check that threw lives (for bug reports).
   const std::string& origin() const { return origin_; }
 
+ protected:
+  // For errors whose origin is not a C++ call site of the thrower (a CUDA call
+  // checked in a .cu file): "file.cu:123" is given as text.
+  Error(ErrorKind kind, std::string message, std::string hint, std::string origin);
+
  private:
   ErrorKind kind_;
   std::string message_;
   std::string hint_;
   std::string origin_;
 };
+
+// A fault of the device or its runtime (a CUDA, cuBLAS or NCCL call that
+// failed, device memory exhausted, a kernel that faulted): always
+// ErrorKind::internal (exit 1), named by the call, its file:line and the
+// library's error string. It is never one item's failure: catch sites that
+// record a failure per user or item let internal errors through
+// (is_internal_error), so a device fault stops every rank (main aborts them).
+class DeviceError : public Error {
+ public:
+  // call: "cudaMalloc(&p, bytes)"; status: "cudaErrorMemoryAllocation (out of memory)";
+  // detail: what was being done (may be empty); file, line: where the call is.
+  DeviceError(std::string call, std::string status, std::string detail, const char* file, int line,
+              std::string hint = {});
+  const std::string& call() const { return call_; }
+  const std::string& status() const { return status_; }
+
+ private:
+  std::string call_;
+  std::string status_;
+};
+
+// True for errors that must stop the run instead of counting as one user's or
+// item's failure: bugs (PERSONAS_ASSERT) and device faults.
+inline bool is_internal_error(const Error& e) { return e.kind() == ErrorKind::internal; }
 
 // A message plus a hint, so call sites read: PERSONAS_FAIL(io, Hinted{"...", "..."}).
 [[noreturn]] void fail(ErrorKind kind, std::string message, std::string hint = {},

@@ -112,7 +112,7 @@ TEST(CudaBench, LoraTrainStepPhi3Mini) {
             << "[bench] " << steps << " steps in " << elapsed << " s: " << tokens_per_s << " tokens/s, "
             << flops_per_token / 1e9 << " GFLOP/token, MFU " << 100.0 * mfu << " % of " << peak_tflops
             << " TFLOP/s\n"
-            << "[bench] backend peak allocated " << static_cast<double>(gpu->peak_allocated_bytes()) / (1 << 30)
+            << "[bench] backend peak allocated " << static_cast<double>(gpu->memory_stats().peak_bytes) / (1 << 30)
             << " GiB; device in use now " << static_cast<double>(total_bytes - free_bytes) / (1 << 30) << " of "
             << static_cast<double>(total_bytes) / (1 << 30) << " GiB\n";
   SUCCEED();

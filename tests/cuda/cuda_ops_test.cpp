@@ -404,6 +404,58 @@ TEST(CudaOps, AdamW) {
   }
 }
 
+TEST(CudaOps, ScaleAndSumSquares) {
+  PERSONAS_REQUIRE_GPU(gpu, false);
+  CpuBackend cpu;
+  for (std::int64_t n : {std::int64_t{1}, std::int64_t{3}, std::int64_t{7}, std::int64_t{133}, std::int64_t{300007},
+                         std::int64_t{5000011}}) {
+    auto rng = make_rng(130 + static_cast<std::uint64_t>(n));
+    Twin x(*gpu, 1, n);
+    x.fill_uniform(rng, -3.0f, 3.0f);
+    const double expected = cpu.sum_squares(x.cpu());
+    const double got = gpu->sum_squares(x.gpu());
+    // Double partial sums of fp32 squares (exact in double): only the order differs.
+    EXPECT_NEAR(got, expected, 1e-10 * expected) << "sum_squares n=" << n;
+    EXPECT_EQ(gpu->sum_squares(x.gpu()), got) << "deterministic run to run, n=" << n;
+    cpu.scale(x.cpu(), 0.37f);
+    gpu->scale(x.gpu(), 0.37f);
+    EXPECT_TRUE(all_close(x.download(), x.host_f32(), 0.0, 0.0)) << "scale n=" << n;
+  }
+  Twin empty(*gpu, 1, 1);
+  EXPECT_EQ(gpu->sum_squares(TensorView{empty.gpu().data, DType::f32, 1, 0}), 0.0);
+}
+
+// The pool behind allocate/release: a released block comes back for the same
+// size class without a cudaMalloc; repeated identical rounds stay flat.
+TEST(CudaOps, CachingAllocatorReusesBlocks) {
+  PERSONAS_REQUIRE_GPU(gpu, false);
+  void* a = gpu->allocate(3000);
+  gpu->release(a);
+  EXPECT_EQ(gpu->allocate(2900), a);
+  gpu->release(a);
+  auto round = [&] {
+    std::vector<void*> held;
+    for (std::size_t bytes : {std::size_t{100}, std::size_t{1} << 20, std::size_t{5} << 20, std::size_t{77777}})
+      held.push_back(gpu->allocate(bytes));
+    for (void* p : held) gpu->release(p);
+  };
+  round();
+  const MemoryStats first = gpu->memory_stats();
+  round();
+  round();
+  EXPECT_EQ(gpu->memory_stats().raw_allocations, first.raw_allocations);
+  gpu->empty_cache();
+  EXPECT_EQ(gpu->memory_stats().cached_bytes, 0u);
+  // Out of memory is a DeviceError (internal) naming cudaMalloc, not a bad_alloc or a user error.
+  try {
+    gpu->allocate(std::size_t{1} << 50);
+    FAIL() << "a 1 PiB allocation succeeded";
+  } catch (const DeviceError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::internal);
+    EXPECT_NE(e.message().find("cudaMalloc"), std::string::npos) << e.message();
+  }
+}
+
 TEST(CudaOps, KmeansAssign) {
   PERSONAS_REQUIRE_GPU(gpu, false);
   CpuBackend cpu;

@@ -31,6 +31,7 @@ double relative_l2(const std::vector<float>& gpu, const std::vector<float>& cpu)
 
 struct StepResult {
   double loss = 0.0;
+  double grad_norm = 0.0;
   std::vector<float> grads, params;
 };
 
@@ -44,6 +45,9 @@ StepResult train_step(Backend& backend, const ModelWeights& weights, const LoraS
   StepResult r;
   r.loss = model.forward_backward(batch).mean();
   r.grads = model.adapter(0).to_host(1);
+  // The trainer's device gradient path: the norm on the device, clipping by scale, then AdamW.
+  r.grad_norm = std::sqrt(backend.sum_squares(model.adapter(0).grads()));
+  if (r.grad_norm > 0.5) backend.scale(model.adapter(0).grads(), static_cast<float>(0.5 / (r.grad_norm + 1e-6)));
   AdamWParams adamw;
   adamw.lr = 1e-3f;
   adamw.weight_decay = 0.01f;
@@ -90,6 +94,7 @@ void run_step_test(bool bf16_gemm, double loss_rtol, double grad_rl2, double par
   ASSERT_TRUE(std::isfinite(on_gpu.loss));
   EXPECT_NEAR(on_gpu.loss, on_cpu.loss, loss_rtol * std::fabs(on_cpu.loss)) << (bf16_gemm ? "bf16" : "fp32");
   EXPECT_LT(relative_l2(on_gpu.grads, on_cpu.grads), grad_rl2) << "gradient section";
+  EXPECT_NEAR(on_gpu.grad_norm, on_cpu.grad_norm, grad_rl2 * on_cpu.grad_norm) << "gradient norm";
   EXPECT_LT(relative_l2(on_gpu.params, on_cpu.params), param_rl2) << "parameters after AdamW";
   std::cout << "[train step] " << (bf16_gemm ? "bf16" : "fp32") << " GEMMs: loss cpu " << on_cpu.loss << " gpu "
             << on_gpu.loss << ", grad rel-L2 " << relative_l2(on_gpu.grads, on_cpu.grads) << "\n";

@@ -35,7 +35,24 @@ float dropout_uniform(std::uint64_t seed, std::uint64_t index) {
   return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);  // 24 bits -> [0, 1)
 }
 
-CpuBackend::CpuBackend() = default;
+CachingAllocatorOptions cpu_allocator_defaults() {
+  CachingAllocatorOptions o;
+  o.max_cached_bytes = std::size_t{4} << 30;
+  return o;
+}
+
+CpuBackend::CpuBackend() : CpuBackend(cpu_allocator_defaults()) {}
+
+CpuBackend::CpuBackend(CachingAllocatorOptions allocator)
+    : pool_(std::make_unique<CachingAllocator>(
+          // Block sizes are multiples of 512, so of the alignment as aligned_alloc requires.
+          [](std::size_t bytes) { return std::aligned_alloc(64, bytes); },
+          [](void* pointer, std::size_t) { std::free(pointer); }, allocator)) {
+  PERSONAS_ASSERT(allocator.small_round % 64 == 0, "CpuBackend: allocator.small_round {} is not a multiple of 64",
+                  allocator.small_round);
+}
+
+CpuBackend::~CpuBackend() = default;
 
 bool CpuBackend::supports(Op op, DType dtype) const {
   if (op == Op::embedding || op == Op::cross_entropy || op == Op::kmeans_assign)
@@ -45,13 +62,11 @@ bool CpuBackend::supports(Op op, DType dtype) const {
 
 // ---- memory -------------------------------------------------------------------
 void* CpuBackend::allocate(std::size_t bytes) {
-  if (bytes == 0) bytes = 64;
-  const std::size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded);
+  void* p = pool_->allocate(bytes);
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
-void CpuBackend::release(void* pointer) { std::free(pointer); }
+void CpuBackend::release(void* pointer) { pool_->release(pointer); }
 void CpuBackend::copy_to_device(void* dst, const void* src, std::size_t bytes) {
   if (bytes) std::memcpy(dst, src, bytes);
 }
@@ -88,6 +103,24 @@ void CpuBackend::dropout(TensorView x, TensorView out, float p, std::uint64_t se
 #pragma omp parallel for if (n > 65536)
   for (std::int64_t i = 0; i < n; ++i)
     po[i] = dropout_uniform(seed, static_cast<std::uint64_t>(i)) >= p ? px[i] * keep_scale : 0.0f;
+}
+
+void CpuBackend::scale(TensorView x, float alpha) {
+  check_f32(x, "scale.x");
+  float* px = x.f32();
+  const std::int64_t n = x.numel();
+#pragma omp parallel for simd if (n > 65536)
+  for (std::int64_t i = 0; i < n; ++i) px[i] *= alpha;
+}
+
+double CpuBackend::sum_squares(TensorView x) {
+  check_f32(x, "sum_squares.x");
+  // One thread, index order: the reference the GPU's tree sum is checked
+  // against, and the order the trainer's host loop used (same bits).
+  const float* px = x.f32();
+  double sum = 0.0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) sum += static_cast<double>(px[i]) * px[i];
+  return sum;
 }
 
 // ---- embedding ----------------------------------------------------------------------

@@ -2,19 +2,33 @@
 // OpenMP loops for the rest. Every other backend is checked against it.
 #pragma once
 
+#include <memory>
+
 #include "backend/backend.h"
+#include "backend/caching_allocator.h"
 
 namespace personas {
+
+// Host memory comes from a caching allocator too (64-byte aligned blocks), so
+// that per-op buffers cost no malloc/free and memory_stats() reports the same
+// figures as on the GPU. Its cache is bounded (4 GiB by default): the host has
+// no out-of-memory signal to empty it on.
+CachingAllocatorOptions cpu_allocator_defaults();
 
 class CpuBackend final : public Backend {
  public:
   CpuBackend();
+  explicit CpuBackend(CachingAllocatorOptions allocator);
+  ~CpuBackend() override;
   std::string name() const override { return "cpu"; }
   DeviceKind device() const override { return DeviceKind::cpu; }
   bool supports(Op op, DType dtype) const override;
 
   void* allocate(std::size_t bytes) override;
   void release(void* pointer) override;
+  MemoryStats memory_stats() const override { return pool_->stats(); }
+  void empty_cache() override { pool_->empty_cache(); }
+  void reset_peak_memory() override { pool_->reset_peak(); }
   void copy_to_device(void* dst, const void* host_src, std::size_t bytes) override;
   void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
   void fill_zero(TensorView t) override;
@@ -23,6 +37,8 @@ class CpuBackend final : public Backend {
 
   void add(TensorView y, TensorView x, float alpha) override;
   void dropout(TensorView x, TensorView out, float p, std::uint64_t seed) override;
+  void scale(TensorView x, float alpha) override;
+  double sum_squares(TensorView x) override;
 
   void embedding_forward(TensorView ids, TensorView table, TensorView out) override;
   void embedding_backward(TensorView dout, TensorView ids, TensorView dtable) override;
@@ -52,6 +68,9 @@ class CpuBackend final : public Backend {
                      TensorView da, TensorView db, TensorView dx) override;
   void adamw(TensorView param, TensorView grad, TensorView m, TensorView v, const AdamWParams& p) override;
   void kmeans_assign(TensorView points, TensorView centroids, TensorView labels, TensorView distances) override;
+
+ private:
+  std::unique_ptr<CachingAllocator> pool_;
 };
 
 // The dropout keep-mask shared by every backend: element i of a call with
