@@ -46,4 +46,9 @@ void dequantize(GgmlType t, std::span<const std::byte> blocks, std::span<float> 
 float f16_to_f32(std::uint16_t bits);
 float bf16_to_f32(std::uint16_t bits);
 
+// An order-sensitive checksum of fp32 values, the one the GGUF fixtures record
+// (tools/golden/make_gguf_fixtures.py): with b_i the bits of value i, the sum
+// over i of mix64((i << 32) | b_i) modulo 2^64 (mix64: core/hash.h).
+std::uint64_t values_checksum(std::span<const float> values);
+
 }  // namespace personas::gguf
