@@ -11,6 +11,7 @@ find_package(ZLIB REQUIRED)  # data/: gzip-compressed ratings files
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)  # io/: distill's compressed memories (libzstd-dev)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)  # model/: byte-level BPE pre-tokenizers (libpcre2-dev)
 
 set(BLA_VENDOR OpenBLAS)
 find_package(BLAS REQUIRED)

@@ -12,8 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev nlohmann-json3-dev
   libsentencepiece-dev sentencepiece libopenblas-dev
-  libzstd-dev
-  python3 ccache
+  libzstd-dev libpcre2-dev
+  python3 ccache unzip
 )
 if [[ "${1:-}" == "--with-slurm" ]]; then
   packages+=(slurm-wlm munge)
