@@ -558,6 +558,12 @@ const TensorInfo* File::find_tensor(std::string_view name) const {
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
+const TensorInfo& File::tensor(std::string_view name) const {
+  const TensorInfo* t = find_tensor(name);
+  PERSONAS_CHECK(t != nullptr, data, "GGUF file '{}' has no tensor '{}'", name_, name);
+  return *t;
+}
+
 std::span<const std::byte> File::tensor_bytes(const TensorInfo& t) const {
   // Bounds were checked by parse(); re-check for a TensorInfo that is not ours.
   const std::uint64_t size = bytes_.size();

@@ -102,6 +102,7 @@ class File {
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in file order
   const TensorInfo* find_tensor(std::string_view name) const;          // nullptr when absent
+  const TensorInfo& tensor(std::string_view name) const;  // ErrorKind::data naming file + tensor when absent
   // The raw blocks of a tensor (inside the mapped file).
   std::span<const std::byte> tensor_bytes(const TensorInfo& t) const;
   // Dequantized to fp32, row-major [ne1][ne0] (ne0 fastest), i.e. the stored order.

@@ -104,6 +104,8 @@ TEST(GgufReader, EveryValueTypeReadsBack) {
   EXPECT_EQ(checksum_hex(file.read_f32(*a)), expected.at("a_checksum").get<std::string>());
   EXPECT_EQ(checksum_hex(file.read_f32(*b)), expected.at("b_checksum").get<std::string>());
   EXPECT_EQ(file.find_tensor("c"), nullptr);
+  EXPECT_EQ(&file.tensor("b"), b);
+  expect_data_error_containing([&] { file.tensor("c"); }, "has no tensor 'c'");
   EXPECT_EQ(file.tensor_bytes(*b).size(), 102u);
 }
 
