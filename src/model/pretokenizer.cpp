@@ -111,6 +111,11 @@ std::vector<std::string> pre_tokenizer_patterns(PreTokenizer pre) {
   PERSONAS_FAIL(internal, "pre_tokenizer_patterns: unhandled pre-tokenizer {}", static_cast<int>(pre));
 }
 
+bool pcre2_jit_available() {
+  std::uint32_t jit = 0;
+  return pcre2_config(PCRE2_CONFIG_JIT, &jit) >= 0 && jit == 1;
+}
+
 PreTokenizerSplitter::PreTokenizerSplitter(PreTokenizer pre) {
   for (const std::string& p : pre_tokenizer_patterns(pre)) stages_.push_back(std::make_unique<Pcre2Regex>(p));
 }

@@ -45,6 +45,9 @@ class Pcre2Regex {
 // \s would also take U+180E), so the patterns spell it out as a class.
 std::vector<std::string> pre_tokenizer_patterns(PreTokenizer pre);
 
+// Whether the PCRE2 library was built with its JIT (Debian's is).
+bool pcre2_jit_available();
+
 class PreTokenizerSplitter {
  public:
   explicit PreTokenizerSplitter(PreTokenizer pre);

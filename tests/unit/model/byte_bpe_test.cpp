@@ -24,6 +24,7 @@
 #include "core/errors.h"
 #include "io/gguf.h"
 #include "model/byte_unicode.h"
+#include "model/pretokenizer.h"
 #include "support/test_support.h"
 
 namespace personas {
@@ -314,6 +315,24 @@ TEST(ByteBpePreTokenizer, WhiteSpaceIsTheUnicodeProperty) {
 TEST(ByteBpePreTokenizer, MalformedUtf8BytesAreWordsOfTheirOwn) {
   EXPECT_EQ(words("gpt2", "ab\xFF" "cd"), (Words{"ab", "\xFF", "cd"}));
   EXPECT_EQ(words("smollm", "\xC3 1\xC3\xA9"), (Words{"\xC3", " ", "1", "\xC3\xA9"}));
+}
+
+TEST(ByteBpePreTokenizer, LongRunsSplitInOnePassWithTheJit) {
+  for (PreTokenizer pre : {PreTokenizer::gpt2, PreTokenizer::smollm, PreTokenizer::llama3, PreTokenizer::qwen2}) {
+    const bpe_detail::PreTokenizerSplitter splitter(pre);
+    if (bpe_detail::pcre2_jit_available()) {
+      EXPECT_TRUE(splitter.jit()) << pre_tokenizer_name(pre);
+    }
+    // Runs of 100,000 spaces, newlines and punctuation: no JIT stack overflow, nothing lost.
+    const std::string text = std::string(100000, ' ') + "x" + std::string(100000, '\n') + std::string(100000, '!') +
+                             std::string(100000, ' ');
+    std::vector<std::string_view> out;
+    splitter.split(text, out);
+    std::string joined;
+    for (auto w : out) joined += w;
+    EXPECT_EQ(joined, text) << pre_tokenizer_name(pre);
+    EXPECT_LE(out.size(), 8u) << pre_tokenizer_name(pre);
+  }
 }
 
 TEST(ByteBpePreTokenizer, UnknownNamesAreDataErrors) {
