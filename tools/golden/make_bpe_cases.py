@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import os
+import random
 import sys
 
 import gguf
@@ -188,6 +189,22 @@ TINY_CORPUS = [
 ] * 20
 
 
+# Random strings over the tricky characters (seeded): the same texts for
+# every tokenizer, stored as "fuzz_cases" next to the named ones.
+FUZZ_POOL = list("abcdefgXYZ  \t\n\r0123456789.,;:!?'\"-_()[]{}<>|/\\@#$%^&*~`+=") + [
+    "'s", "'T", "'ll", "'RE", "\u00e9", "\u00df", "\u00c7", "\u00f1", "\u00a0", "\u2009", "\u3000", "\u0085",
+    "\u180e", "\x1c", "\x0b", "\x0c", "\u2028", "\u200b", "\u017f", "\u212a", "\u00b2", "\u00bd", "\u2167",
+    "\u0663", "\u4e00", "\u4f60", "\u3002", "\uff0c", "\u0416", "\u0436", "\u03b1", "\U0001F3AC",
+    "\U0001F468\u200d\U0001F469", "\U0001F1EB\U0001F1F7", "\u0301", "\u01c5", "\u0130", "\ufb01",
+    "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool>", "</tool>", "\x00", "\x04", "\x7f", "  ", "\n\n",
+    " \n", "\r\n", "...", "--", "1993", "3.88", "12,345", "http://x.y/z?q=1", "don't", "I'M", " the", " movie"]
+
+
+def fuzz_texts(n=100, seed=20):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(FUZZ_POOL) for _ in range(rng.randint(0, 40))) for _ in range(n)]
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -239,12 +256,14 @@ def check_known(tok):
     assert answer == [504, 3575, 282, 4649, 314, 7042, 30, 2], answer
 
 
-def encode_cases(tok, cases):
+def encode_cases(tok, cases, with_pieces=True):
     out = []
     for name, text in cases:
         enc = tok.encode(text, add_special_tokens=False)
         decoded = tok.decode(enc.ids, skip_special_tokens=False)
-        case = {"name": name, "text": text, "ids": enc.ids, "pieces": enc.tokens}
+        case = {"name": name, "text": text, "ids": enc.ids}
+        if with_pieces:
+            case["pieces"] = enc.tokens
         if decoded != text:  # bytes without a token were dropped
             case["decoded"] = decoded
         out.append(case)
@@ -278,9 +297,21 @@ def tiny_tokenizer(pre):
     return tok
 
 
+def dumps_compact(obj, indent=""):
+    """JSON with one line per case (lists of dicts are written one dict a line)."""
+    if isinstance(obj, dict) and any(isinstance(v, (dict, list)) for v in obj.values()):
+        inner = indent + " "
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {dumps_compact(v, inner)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(obj, list) and obj and all(isinstance(v, dict) for v in obj):
+        inner = indent + " "
+        return "[\n" + ",\n".join(inner + json.dumps(v, ensure_ascii=False) for v in obj) + "\n" + indent + "]"
+    return json.dumps(obj, ensure_ascii=False)
+
+
 def write_json(path, obj):
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1, sort_keys=False)
+        f.write(dumps_compact(obj))
         f.write("\n")
 
 
@@ -316,18 +347,23 @@ def main():
         "n_merges": n_merges,
         "controls": controls,
         "cases": cases,
+        "fuzz_cases": encode_cases(tok, [(f"fuzz_{i}", t) for i, t in enumerate(fuzz_texts())],
+                                   with_pieces=False),
     })
 
     # 2. Tiny HF-trained tokenizers, one per pre-tokenizer.
     tiny_dir = os.path.join(args.out_dir, "byte_bpe_tiny")
     os.makedirs(tiny_dir, exist_ok=True)
     all_cases = {}
+    all_fuzz = {}
     for pre in ("gpt2", "smollm", "llama3", "qwen2"):
         t = tiny_tokenizer(pre)
         with open(os.path.join(tiny_dir, f"{pre}_tokenizer.json"), "w", encoding="utf-8") as f:
             f.write(t.to_str(pretty=True))
             f.write("\n")
         all_cases[pre] = encode_cases(t, TINY_PROBES)
+        all_fuzz[pre] = encode_cases(t, [(f"fuzz_{i}", x) for i, x in enumerate(fuzz_texts())],
+                                     with_pieces=False)
         # Words HF's pre-tokenizer makes (before the byte map), for the splitter tests.
         for case in all_cases[pre]:
             words = t.pre_tokenizer.pre_tokenize_str(case["text"]) if "<" not in case["text"] else None
@@ -337,8 +373,10 @@ def main():
         "about": "Made by tools/golden/make_bpe_cases.py (tiny BPEs trained by HF tokenizers); do not edit.",
         "versions": versions,
         "cases": all_cases,
+        "fuzz_cases": all_fuzz,
     })
-    print(f"wrote {len(cases)} SmolLM2 cases and {len(TINY_PROBES)} probes x 4 tiny tokenizers")
+    print(f"wrote {len(cases)} SmolLM2 cases and {len(TINY_PROBES)} probes x 4 tiny tokenizers, "
+          f"{len(fuzz_texts())} random texts for each")
 
 
 if __name__ == "__main__":
