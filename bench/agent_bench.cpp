@@ -99,7 +99,7 @@ int main(int argc, char** argv) try {
     if (!any) break;
   }
 
-  auto options = agent_scoring_options(in, "persona", agent.checkpoint.weights.config, data);
+  auto options = agent_scoring_options(in, "persona", agent.config, data);
   auto report = [&](const char* what, std::size_t n, const Clock& clock) {
     const double wall = clock.wall_seconds(), cpu = clock.cpu_seconds();
     std::printf("{\"measure\": \"%s\", \"ratings\": %zu, \"seconds\": %.3f, \"ratings_per_s\": %.2f, "

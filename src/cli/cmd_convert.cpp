@@ -1,5 +1,5 @@
 // personas convert --from hf DIR | --from llama2c FILE.bin --tokenizer tok.model
-//                  --out model.h5 [--dtype auto|bf16|f32]
+//                  | --from gguf FILE.gguf   --out model.h5 [--dtype auto|bf16|f32]
 #include <iostream>
 
 #include "cli/command.h"
@@ -51,8 +51,13 @@ int run_convert(CommandContext& ctx) {
                         "--from llama2c needs --tokenizer FILE.model (the SentencePiece model)");
     model = convert_llama2c(source, *tokenizer);
     dtype = dtype_name == "auto" ? StorageDType::f32 : parse_storage_dtype(dtype_name);
+  } else if (kind == "gguf") {
+    PERSONAS_CHECK(!tokenizer.has_value(), usage, "--from gguf takes its tokenizer from the file; drop --tokenizer");
+    model = convert_gguf(source);
+    // The file's weights are quantized; f32 keeps the dequantized values exactly.
+    dtype = dtype_name == "auto" ? StorageDType::f32 : parse_storage_dtype(dtype_name);
   } else {
-    PERSONAS_FAIL(usage, "--from '{}' is not a known source (expected hf or llama2c)", kind);
+    PERSONAS_FAIL(usage, "--from '{}' is not a known source (expected hf, llama2c or gguf)", kind);
   }
   save_checkpoint(out, model.weights, model.tokenizer, dtype);
   plog::info("wrote {} ({}, {} tensors, {:.1f} MB)", out.string(), storage_dtype_name(dtype),
@@ -65,14 +70,14 @@ int run_convert(CommandContext& ctx) {
 Command make_convert_command() {
   Command c;
   c.name = "convert";
-  c.summary = "Hugging Face or llama2.c checkpoints to our HDF5 format";
+  c.summary = "Hugging Face, llama2.c or GGUF checkpoints to our HDF5 format";
   c.uses_run_dir = false;
   c.add_options = [](po::options_description& o) {
     o.add_options()("from", po::value<std::vector<std::string>>()->multitoken(),
-                    "source KIND and PATH: 'hf DIR' (config.json + safetensors) or 'llama2c FILE.bin'")(
+                    "source KIND and PATH: 'hf DIR' (config.json + safetensors), 'llama2c FILE.bin' or 'gguf FILE.gguf'")(
         "out", po::value<std::string>(), "output checkpoint (.h5)")(
         "dtype", po::value<std::string>()->default_value("auto"),
-        "stored dtype: auto (bf16 when the source is 16-bit, else f32), bf16 or f32")(
+        "stored dtype: auto (bf16 when an hf source is 16-bit, else f32), bf16 or f32")(
         "tokenizer", po::value<std::string>(),
         "SentencePiece .model file (required for llama2c; overrides DIR/tokenizer.model for hf)");
   };

@@ -30,6 +30,7 @@ Command make_distill_command() {
     options.seed = ctx.config.run.seed;
     options.local_checkpoint = ctx.config.model.checkpoint(run.root()).string();
     options.local_max_seq = ctx.config.model.max_seq;
+    options.local_chat_template = ctx.config.model.chat_template;
     options.backend = ctx.config.run.backend;
     auto data = load_dataset(run, ctx.comm);
     auto summary = run_distill(run, data, ctx.config.distill, options, ctx.comm);
@@ -39,12 +40,12 @@ Command make_distill_command() {
                  summary.users_ok, summary.users_failed, summary.users_done_now, summary.users_resumed, summary.calls,
                  summary.prompt_tokens, summary.completion_tokens, summary.cost_usd);
       // Nothing distilled at all: the endpoint (or its settings) is at fault,
-      // not single users. DONE lists them as failed; --retry-failed redoes them.
+      // not single users. run_distill wrote no DONE: the same command redoes them.
       PERSONAS_CHECK_HINT(summary.users_ok > 0 || summary.users_failed == 0, provider,
                           ctx.config.distill.resolved_provider() == "local"
                               ? "check model.path; a model that does not write JSON needs distill.local_format = "
                                 "scaffold (rerun with the changed setting)"
-                              : "check distill.base_url, distill.model and the API key, then rerun with --retry-failed",
+                              : "check distill.base_url, distill.model and the API key, then rerun the same command",
                           "distill: all {} users failed (reasons in {}/failed-rank-*.jsonl)", summary.users_failed,
                           run.stage_dir("distill").string());
       if (summary.users_failed > 0)

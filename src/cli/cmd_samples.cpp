@@ -23,6 +23,7 @@ Command make_samples_command() {
     options.train = ctx.config.train;
     options.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
     options.default_max_len = ctx.config.model.max_seq;
+    options.chat_template = ctx.config.model.chat_template;
     options.chunk_users = ctx.args["chunk-users"].as<std::int64_t>();
     // Valid for the configuration train would run with: train's own hash
     // (seed, data, distill, model, embed, cluster, lora, train), tagged.

@@ -75,7 +75,7 @@ int run_simulate(CommandContext& ctx) {
   std::vector<int> adapter_of_user(data.users.size(), files.empty() ? -1 : 0);
   const ItemVectors vectors = read_item_vectors(run, data);
 
-  auto options = agent_scoring_options(in, kind, agent.checkpoint.weights.config, data);
+  auto options = agent_scoring_options(in, kind, agent.config, data);
   options.mode = "expected";
   auto ratings = rate_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
   std::vector<AgentRating> explained;

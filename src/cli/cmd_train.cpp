@@ -22,6 +22,7 @@ Command make_train_command() {
     options.backend = ctx.config.run.backend;
     options.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
     options.default_max_len = ctx.config.model.max_seq;
+    options.chat_template = ctx.config.model.chat_template;
     options.config_hash = stage_config_hash(ctx.schema, "train");
     auto summary = train_stage(ctx.run_dir(), ctx.comm, options);
     if (ctx.comm.is_root())

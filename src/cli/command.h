@@ -34,6 +34,7 @@ struct Command {
   bool uses_run_dir = true;
   // Flag that receives bare words after the command (e.g. bench's "train-step"); empty = none.
   std::string positional;
+  int positional_count = 1;  // how many bare words it takes (-1 = all)
 };
 
 }  // namespace personas

@@ -18,6 +18,7 @@ Command make_simulate_command();
 Command make_convert_command();
 Command make_init_model_command();
 Command make_generate_command();
+Command make_tokenize_command();
 Command make_bench_command();
 Command make_config_command();
 
@@ -27,7 +28,7 @@ std::vector<Command> all_commands() {
       make_prepare_command(), make_synth_command(),  make_distill_command(),    make_model_command(),
       make_embed_command(),   make_cluster_command(), make_samples_command(), make_train_command(), make_eval_command(),
       make_report_command(),  make_run_command(),     make_simulate_command(),   make_convert_command(),
-      make_init_model_command(), make_generate_command(), make_bench_command(), make_config_command(),
+      make_init_model_command(), make_generate_command(), make_tokenize_command(), make_bench_command(), make_config_command(),
   };
 }
 

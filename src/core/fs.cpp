@@ -1,5 +1,7 @@
 #include "core/fs.h"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -74,6 +76,22 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
 
 std::string rank_file_name(std::string_view name, int rank, std::string_view ext) {
   return fmt::format("{}-rank-{:05d}.{}", name, rank, ext);
+}
+
+fs::path personas_cache_dir() {
+  if (const char* env = std::getenv("PERSONAS_CACHE"); env && *env) return fs::path(env);
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : "/tmp") / ".cache" / "personas";
+}
+
+fs::path expand_user_path(const std::string& path) {
+  std::string out = path;
+  constexpr std::string_view kCache = "${PERSONAS_CACHE}";
+  for (auto at = out.find(kCache); at != std::string::npos; at = out.find(kCache))
+    out.replace(at, kCache.size(), personas_cache_dir().string());
+  if (out.rfind("~/", 0) == 0)
+    if (const char* home = std::getenv("HOME"); home && *home) out = std::string(home) + out.substr(1);
+  return fs::path(out);
 }
 
 }  // namespace personas

@@ -23,6 +23,13 @@ void write_file_atomic(const fs::path& path, std::string_view bytes);
 // that need a path rather than bytes.
 void write_atomically(const fs::path& path, const std::function<void(const fs::path&)>& write);
 
+// The cache of fetched models (scripts/fetch-model.sh): $PERSONAS_CACHE, else
+// $HOME/.cache/personas.
+fs::path personas_cache_dir();
+// A configured path with "${PERSONAS_CACHE}" replaced by personas_cache_dir()
+// and a leading "~/" by $HOME/, so configs can name fetched models portably.
+fs::path expand_user_path(const std::string& path);
+
 // "name-rank-00003.ext": the per-rank file naming of DESIGN.md.
 std::string rank_file_name(std::string_view name, int rank, std::string_view ext);
 

@@ -29,6 +29,7 @@ struct DistillRunOptions {
   // RUN/model/base.h5), its longest sequence and the backend ([run] backend).
   std::string local_checkpoint;
   int local_max_seq = 512;
+  std::string local_chat_template;  // model.chat_template ("" = the checkpoint's)
   std::string backend = "auto";
   // Tests only: stop (as if killed, without finishing) once this rank saved
   // at least this many users in this run. -1 = never.

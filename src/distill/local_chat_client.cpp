@@ -21,27 +21,17 @@ LocalFormat parse_local_format(const std::string& name) {
 }
 
 ChatFormat chat_format_of(const Tokenizer& tokenizer) {
-  if (tokenizer.data().chat_template != ChatTemplate::phi3) return ChatFormat::transcript;
-  for (const char* t : {"<|system|>", "<|user|>", "<|assistant|>", "<|end|>"})
-    if (tokenizer.piece_to_id(t) < 0) return ChatFormat::transcript;
-  return ChatFormat::phi3;
+  const ChatTemplate t = tokenizer.data().chat_template;
+  if (t == ChatTemplate::none || t == ChatTemplate::plain) return ChatFormat::transcript;
+  // Every end-of-turn token of the template must be in the vocabulary (a trained quickstart tokenizer has Phi-3's).
+  for (const auto& end : chat_turn_end_tokens(t))
+    if (end != "<|endoftext|>" && tokenizer.piece_to_id(end) < 0) return ChatFormat::transcript;
+  return ChatFormat::templated;
 }
 
-std::string render_chat(const std::vector<ChatMessage>& messages, ChatFormat format) {
-  std::string out;
-  for (const auto& m : messages) {
-    PERSONAS_CHECK(m.role == "system" || m.role == "user" || m.role == "assistant", internal,
-                   "chat message role '{}' is not system, user or assistant", m.role);
-    if (format == ChatFormat::phi3) {
-      out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
-    } else {
-      std::string role = m.role;
-      role[0] = static_cast<char>(role[0] - 'a' + 'A');
-      out += role + ": " + m.content + "\n\n";
-    }
-  }
-  out += format == ChatFormat::phi3 ? "<|assistant|>\n" : "Assistant:";
-  return out;
+std::string render_chat(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages, ChatFormat format) {
+  if (format == ChatFormat::templated) return tokenizer.apply_chat_template(messages, /*add_generation_prompt=*/true);
+  return render_chat_template(ChatTemplate::plain, messages, /*add_generation_prompt=*/true);
 }
 
 std::string clean_generated_text(std::string_view text, bool keep_newlines) {
@@ -107,9 +97,7 @@ LocalChatClient::LocalChatClient(LoraModel& model, const Tokenizer& tokenizer, L
   max_seq_ = static_cast<int>(std::min<std::int64_t>(options_.max_seq, mc.max_position_embeddings));
   PERSONAS_CHECK(max_seq_ >= 16, config, "model.max_seq: {} (capped by the model's {} positions) must be >= 16",
                  max_seq_, mc.max_position_embeddings);
-  stop_ids_ = tokenizer_.stop_ids();
-  if (auto end = tokenizer_.piece_to_id("<|end|>"); end >= 0 && std::find(stop_ids_.begin(), stop_ids_.end(), end) == stop_ids_.end())
-    stop_ids_.push_back(end);
+  stop_ids_ = tokenizer_.stop_ids();  // eos and the template's end-of-turn tokens
   // Ids the model may emit that the tokenizer cannot decode (an embedding
   // rounded up to a multiple of 64) are skipped in the text.
   decodable_.assign(static_cast<std::size_t>(mc.vocab_size), 0);
@@ -135,6 +123,7 @@ void LocalChatClient::run() {
     try {
       r = answer(p.messages, p.options);
     } catch (const Error& e) {  // one chat's failure, not the run's
+      if (is_internal_error(e)) throw;  // a bug or a device fault (CUDA out of memory): stops every rank
       r = {};
       r.status = ChatStatus::failed;
       r.error = e.message();
@@ -150,9 +139,9 @@ void LocalChatClient::run() {
 std::string LocalChatClient::generate(const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed,
                                       double temperature, ChatResult& result) {
   max_new = std::max(1, std::min(max_new, max_seq_ / 2));
-  auto ids = tokenizer_.encode(prompt_text, /*add_bos=*/true);
+  auto ids = tokenizer_.encode(prompt_text, /*add_bos=*/tokenizer_.adds_bos());
   const auto budget = static_cast<std::size_t>(max_seq_ - max_new);
-  if (ids.size() > budget) {  // keep BOS and the most recent tokens
+  if (ids.size() > budget) {  // keep the first token (BOS or the template's start) and the most recent ones
     if (truncated_prompts_++ == 0)
       plog::warn("distill: a prompt of {} tokens is cut from the left to {} (model.max_seq {} minus {} to generate); "
                  "raise model.max_seq (up to the model's {} positions) to keep whole conversations",
@@ -222,7 +211,7 @@ ChatResult LocalChatClient::answer(const std::vector<ChatMessage>& messages, con
   std::string all;
   for (const auto& m : messages) all += m.role + '\0' + m.content + '\0';
   const auto chat_seed = hash_pair(static_cast<std::uint64_t>(std::max<std::int64_t>(options.seed, 0)), fnv1a64(all));
-  const std::string prompt = render_chat(messages, format_);
+  const std::string prompt = render_chat(tokenizer_, messages, format_);
   if (options_.format == LocalFormat::free || !options.shape.known) {
     auto text = generate(prompt, options.max_tokens, /*slot=*/false, chat_seed, options.temperature, r);
     r.text = std::string(trim(clean_generated_text(text, true)));
@@ -280,18 +269,16 @@ std::string checkpoint_file_fingerprint(const fs::path& checkpoint) {
   return fmt::format("{:016x}", h);
 }
 
-LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index) {
+LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
+                              const std::string& chat_template) {
   check_checkpoint_exists(checkpoint);
-  LocalEngine e;
-  e.checkpoint = load_checkpoint(checkpoint);
-  const auto& mc = e.checkpoint.weights.config;
-  e.tokenizer = std::make_unique<Tokenizer>(e.checkpoint.tokenizer);
-  PERSONAS_CHECK(e.tokenizer->vocab_size() <= mc.vocab_size, data,
-                 "'{}': the tokenizer has {} tokens but the model's embedding only {} rows", checkpoint.string(),
-                 e.tokenizer->vocab_size(), mc.vocab_size);
-  e.backend = make_backend(backend_kind, device_index);
-  e.model = std::make_unique<LoraModel>(e.checkpoint.weights, *e.backend, LoraSpec{}, 1);
-  return e;
+  EngineOptions o;
+  o.backend = backend_kind;
+  o.device_index = device_index;
+  o.n_adapters = 1;
+  o.chat_template = chat_template;
+  o.what = "distill.provider = local";
+  return load_engine(checkpoint, o);
 }
 
 }  // namespace personas

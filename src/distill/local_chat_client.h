@@ -1,16 +1,16 @@
 // LocalChatClient: the ChatBackend of distill.provider = local. Chats are
 // answered by our own engine (LoraModel::generate on the base checkpoint, no
 // adapter) instead of an HTTP endpoint:
-//   - the messages are rendered with a chat template: Phi-3's
-//     "<|system|>\n...<|end|>\n<|user|>\n...<|end|>\n<|assistant|>\n" when the
-//     tokenizer has those tokens, else a plain "System: ...\n\nUser: ...\n\n
+//   - the messages are rendered with the checkpoint's chat template (Phi-3,
+//     ChatML, Llama 3: model/chat_template.h) when the tokenizer has its
+//     end-of-turn tokens, else a plain "System: ...\n\nUser: ...\n\n
 //     Assistant:" transcript;
-//   - the prompt is cut from the left (the BOS token kept) to fit max_seq
+//   - the prompt is cut from the left (the first token kept) to fit max_seq
 //     minus the tokens to generate;
 //   - every chat samples with its own seed, derived from the configured seed
 //     and the chat's text (so the user and the step): answers do not depend on
 //     the order of the queue, hence not on the number of ranks;
-//   - generation stops at EOS / <|end|> (or, in a transcript, at the next
+//   - generation stops at EOS / the template's end of turn (or, in a transcript, at the next
 //     "User:" turn); prompt and completion tokens are counted (cost 0).
 // Two formats (distill.local_format):
 //   free      the model writes the whole answer (instruct checkpoints: Phi-3);
@@ -33,6 +33,7 @@
 #include "backend/backend.h"
 #include "distill/chat_backend.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 #include "model/lora_model.h"
 #include "model/tokenizer.h"
 
@@ -41,12 +42,12 @@ namespace personas {
 enum class LocalFormat { scaffold, free };
 LocalFormat parse_local_format(const std::string& name);  // ErrorKind::config when unknown
 
-enum class ChatFormat { phi3, transcript };
-// phi3 when the tokenizer has the Phi-3 template and its <|system|>, <|user|>,
-// <|assistant|> and <|end|> tokens; transcript otherwise.
+enum class ChatFormat { templated, transcript };
+// templated when the tokenizer has a chat template whose end-of-turn tokens
+// are in its vocabulary; transcript otherwise.
 ChatFormat chat_format_of(const Tokenizer& tokenizer);
 // The prompt text for `messages`, ending where the assistant's answer begins.
-std::string render_chat(const std::vector<ChatMessage>& messages, ChatFormat format);
+std::string render_chat(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages, ChatFormat format);
 
 // The scaffold's JSON answer for `shape`. `fill(answer_so_far, slot)` returns
 // the raw text of one string value (slot: "reason" or "profile"); the answer
@@ -109,15 +110,11 @@ class LocalChatClient final : public ChatBackend {
   double generate_seconds_ = 0;
 };
 
-// A checkpoint loaded for local chats: weights, tokenizer, backend and model.
-struct LocalEngine {
-  Checkpoint checkpoint;
-  std::unique_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<LoraModel> model;
-};
+// A checkpoint loaded for local chats (model/engine.h), with one zero adapter.
+using LocalEngine = Engine;
 // ErrorKind::io naming the file (with a hint) when the checkpoint is missing.
-LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index);
+LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
+                              const std::string& chat_template = "");
 // A cheap content fingerprint of a checkpoint file (its size and 16 sampled
 // 64 KiB blocks), part of the stage's hash: another checkpoint at the same
 // path redoes the stage. ErrorKind::io (with a hint) when the file is missing.

@@ -12,19 +12,17 @@ namespace personas {
 ModelEmbedder::ModelEmbedder(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
                              int max_seq, int batch_size)
     : max_seq_(max_seq), batch_size_(batch_size) {
-  PERSONAS_CHECK_HINT(fs::exists(checkpoint), io, "set model.path, or run the model stage first",
-                      "embed.embedder = model: checkpoint {} not found", checkpoint.string());
-  Checkpoint ck = load_checkpoint(checkpoint);
-  tokenizer_ = std::make_unique<Tokenizer>(std::move(ck.tokenizer));
-  weights_ = std::make_unique<ModelWeights>(std::move(ck.weights));
-  backend_ = make_backend(backend_kind, device_index);
-  // One adapter with B = 0: exactly the base model.
-  model_ = std::make_unique<LoraModel>(*weights_, *backend_, LoraSpec{}, 1);
+  EngineOptions o;
+  o.backend = backend_kind;
+  o.device_index = device_index;
+  o.n_adapters = 1;  // one adapter with B = 0: exactly the base model
+  o.what = "embed.embedder = model";
+  engine_ = load_engine(checkpoint, o);
 }
 
 ModelEmbedder::~ModelEmbedder() = default;
 
-int ModelEmbedder::dim() const { return static_cast<int>(model_->config().hidden_size); }
+int ModelEmbedder::dim() const { return static_cast<int>(engine_.config.hidden_size); }
 
 std::vector<float> ModelEmbedder::embed(std::span<const std::string> texts) {
   const std::size_t d = static_cast<std::size_t>(dim());
@@ -33,7 +31,7 @@ std::vector<float> ModelEmbedder::embed(std::span<const std::string> texts) {
     const std::size_t end = std::min(texts.size(), begin + static_cast<std::size_t>(batch_size_));
     std::vector<std::vector<std::int32_t>> seqs;
     for (std::size_t i = begin; i < end; ++i) {
-      auto ids = tokenizer_->encode(texts[i], /*add_bos=*/true);
+      auto ids = engine_.tokenizer->encode(texts[i], /*add_bos=*/engine_.tokenizer->adds_bos());
       if (static_cast<int>(ids.size()) > max_seq_) ids.resize(static_cast<std::size_t>(max_seq_));
       seqs.push_back(std::move(ids));
     }
@@ -41,7 +39,7 @@ std::vector<float> ModelEmbedder::embed(std::span<const std::string> texts) {
     std::vector<ScorePosition> positions;
     for (std::size_t r = 0; r < seqs.size(); ++r)
       for (std::size_t t = 0; t < seqs[r].size(); ++t) positions.push_back({static_cast<int>(r), static_cast<int>(t)});
-    const std::vector<float> hidden = model_->hidden_states(batch, positions);
+    const std::vector<float> hidden = engine_.model->hidden_states(batch, positions);
     std::size_t at = 0;
     for (std::size_t r = 0; r < seqs.size(); ++r) {
       std::vector<double> mean(d, 0.0);

@@ -1,5 +1,5 @@
 // Embeddings from the frozen base model: the final-norm hidden states of every
-// token of the text (BOS first, cut at model.max_seq tokens), mean-pooled and
+// token of the text (BOS first when the tokenizer adds one, cut at model.max_seq tokens), mean-pooled and
 // L2-normalised. Runs on the configured backend (run.backend).
 #pragma once
 
@@ -7,8 +7,7 @@
 
 #include "backend/backend.h"
 #include "embed/embedder.h"
-#include "model/lora_model.h"
-#include "model/tokenizer.h"
+#include "model/engine.h"
 
 namespace personas {
 
@@ -23,10 +22,7 @@ class ModelEmbedder final : public Embedder {
   std::vector<float> embed(std::span<const std::string> texts) override;
 
  private:
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<ModelWeights> weights_;
-  std::unique_ptr<LoraModel> model_;
+  Engine engine_;
   int max_seq_;
   int batch_size_;
 };

@@ -26,6 +26,7 @@ AgentPredictorInputs agent_inputs(const RunConfig& run, const ModelConfig& model
   in.train = train;
   in.eval = eval;
   in.backend = run.backend;
+  in.chat_template = model.chat_template;
   in.seed = static_cast<std::uint64_t>(run.seed);
   return in;
 }
@@ -36,18 +37,17 @@ fs::path adapter_path(const fs::path& run_dir, const std::string& name) {
 
 AgentModel load_agent_model(const AgentPredictorInputs& in, const std::vector<fs::path>& adapter_files,
                             int device_index) {
-  AgentModel m;
-  m.checkpoint = load_checkpoint(in.model_path);
-  const Phi3Config& mc = m.checkpoint.weights.config;
-  m.tokenizer = std::make_unique<Tokenizer>(m.checkpoint.tokenizer);
-  LoraSpec spec;  // zero-shot: no adapter is ever used, any spec will do
-  if (!adapter_files.empty()) spec = read_adapter_h5(adapter_files.front(), mc).spec;
-  m.backend = make_backend(in.backend, device_index);
-  m.model = std::make_unique<LoraModel>(m.checkpoint.weights, *m.backend, spec,
-                                        std::max<int>(1, static_cast<int>(adapter_files.size())));
-  const auto fingerprint = base_fingerprint(m.checkpoint.weights);
+  EngineOptions o;
+  o.backend = in.backend;
+  o.device_index = device_index;
+  o.chat_template = in.chat_template;
+  o.what = "eval agents";
+  // zero-shot: no adapter is ever used, any spec will do
+  if (!adapter_files.empty()) o.spec = read_adapter_h5(adapter_files.front(), load_checkpoint_config(in.model_path)).spec;
+  o.n_adapters = std::max<int>(1, static_cast<int>(adapter_files.size()));
+  AgentModel m = load_engine(in.model_path, o);
   for (std::size_t a = 0; a < adapter_files.size(); ++a)
-    load_adapter_into(adapter_files[a], m.model->adapter(static_cast<int>(a)), mc, fingerprint);
+    load_adapter_into(adapter_files[a], m.model->adapter(static_cast<int>(a)), m.config, m.fingerprint);
   return m;
 }
 
@@ -101,7 +101,7 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
                         "agents '{}': adapter {} not found", kind, f.string());
 
   auto agent = load_agent_model(in, files, comm.local_rank());
-  const auto options = agent_scoring_options(in, kind, agent.checkpoint.weights.config, data);
+  const auto options = agent_scoring_options(in, kind, agent.config, data);
   std::int64_t skipped = 0;
   auto ratings = rate_test_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, options, &skipped);
   skipped = comm.allreduce_sum(skipped);

@@ -17,6 +17,7 @@
 #include "core/run_dir.h"
 #include "eval/agent_scoring.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 #include "model/model_config.h"
 #include "eval/eval_config.h"
 #include "eval/evaluation.h"
@@ -31,6 +32,7 @@ struct AgentPredictorInputs {
   TrainConfig train;            // prompt style, retrieval, answer format: as in training
   EvalConfig eval;
   std::string backend = "auto";
+  std::string chat_template;    // model.chat_template ("" = the checkpoint's)
   std::uint64_t seed = 1234;
 };
 
@@ -42,12 +44,8 @@ AgentPredictorInputs agent_inputs(const RunConfig& run, const ModelConfig& model
 fs::path adapter_path(const fs::path& run_dir, const std::string& name);
 
 // The base model with the given adapters loaded (index = position in the list).
-struct AgentModel {
-  Checkpoint checkpoint;
-  std::unique_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<LoraModel> model;
-};
+// The base with one arena per adapter file, loaded (model/engine.h).
+using AgentModel = Engine;
 AgentModel load_agent_model(const AgentPredictorInputs& inputs, const std::vector<fs::path>& adapter_files,
                             int device_index);
 // Scoring options as training rendered its prompts; `kind` = persona|global|zero_shot;

@@ -12,7 +12,10 @@ namespace personas {
 
 namespace {
 
-constexpr const char* kFormatName = "personas-phi3";
+// Version 1 ("personas-phi3") had no architecture attribute and SentencePiece
+// tokenizers only; it is still read (as a phi3 checkpoint).
+constexpr const char* kFormatName = "personas-model";
+constexpr const char* kFormatNameV1 = "personas-phi3";
 
 std::string shape_str(const std::vector<std::int64_t>& shape) {
   std::string s = "[";
@@ -51,6 +54,7 @@ std::vector<std::string> datasets_under(const h5::File& file, const std::string&
 }
 
 void write_config(h5::File& file, const Phi3Config& c) {
+  file.set_attr("/", "architecture", std::string(model_arch_name(c.arch)));
   file.set_attr("/", "vocab_size", c.vocab_size);
   file.set_attr("/", "hidden_size", c.hidden_size);
   file.set_attr("/", "intermediate_size", c.intermediate_size);
@@ -70,6 +74,8 @@ void write_config(h5::File& file, const Phi3Config& c) {
 
 Phi3Config read_config(const h5::File& file) {
   Phi3Config c;
+  if (file.has_attr("/", "architecture"))
+    c.arch = parse_model_arch(file.attr_string("/", "architecture"), file.path().string() + ": attribute architecture");
   c.vocab_size = file.attr_int("/", "vocab_size");
   c.hidden_size = file.attr_int("/", "hidden_size");
   c.intermediate_size = file.attr_int("/", "intermediate_size");
@@ -91,57 +97,86 @@ Phi3Config read_config(const h5::File& file) {
 
 void check_format(const h5::File& file) {
   const std::string where = file.path().string();
-  PERSONAS_CHECK_HINT(file.has_attr("/", "format") && file.attr_string("/", "format") == kFormatName, data,
+  const std::string format = file.has_attr("/", "format") ? file.attr_string("/", "format") : std::string();
+  PERSONAS_CHECK_HINT(format == kFormatName || format == kFormatNameV1, data,
                       "make one with `personas convert` or `personas init-model`",
-                      "{}: not a personas model checkpoint (root attribute format != '{}')", where, kFormatName);
+                      "{}: not a personas model checkpoint (root attribute format is '{}', not '{}')", where, format,
+                      kFormatName);
   const auto version = file.attr_int("/", "format_version");
-  PERSONAS_CHECK_HINT(version == kCheckpointFormatVersion, data,
-                      "convert the model again with this version of personas",
-                      "{}: checkpoint format_version {} is not supported (this build reads version {})", where,
-                      version, kCheckpointFormatVersion);
+  const bool known = (format == kFormatName && version == kCheckpointFormatVersion) ||
+                     (format == kFormatNameV1 && version == 1);
+  PERSONAS_CHECK_HINT(known, data, "convert the model again with this version of personas",
+                      "{}: checkpoint format '{}' format_version {} is not supported (this build reads version {} and 1)",
+                      where, format, version, kCheckpointFormatVersion);
 }
 
 enum TokenFlags : std::int32_t { flag_lstrip = 1, flag_rstrip = 2, flag_special = 4 };
 
 void write_tokenizer(h5::File& file, const TokenizerData& t) {
-  std::vector<std::uint8_t> bytes(t.model_bytes.begin(), t.model_bytes.end());
-  file.write<std::uint8_t>("/tokenizer/model", std::span<const std::uint8_t>(bytes), {bytes.size()});
-  std::vector<std::string> contents;
-  std::vector<std::int32_t> ids, flags;
-  for (const auto& a : t.added_tokens) {
-    contents.push_back(a.content);
-    ids.push_back(a.id);
-    flags.push_back((a.lstrip ? flag_lstrip : 0) | (a.rstrip ? flag_rstrip : 0) | (a.special ? flag_special : 0));
+  if (t.kind == TokenizerKind::byte_bpe) {
+    file.write_strings("/tokenizer/tokens", t.bpe.tokens);
+    file.write<std::int32_t>("/tokenizer/token_types", t.bpe.token_types);
+    file.write_strings("/tokenizer/merges", t.bpe.merges);
+    file.set_attr("/tokenizer", "pre_tokenizer", t.bpe.pre);
+  } else {
+    std::vector<std::uint8_t> bytes(t.model_bytes.begin(), t.model_bytes.end());
+    file.write<std::uint8_t>("/tokenizer/model", std::span<const std::uint8_t>(bytes), {bytes.size()});
+    std::vector<std::string> contents;
+    std::vector<std::int32_t> ids, flags;
+    for (const auto& a : t.added_tokens) {
+      contents.push_back(a.content);
+      ids.push_back(a.id);
+      flags.push_back((a.lstrip ? flag_lstrip : 0) | (a.rstrip ? flag_rstrip : 0) | (a.special ? flag_special : 0));
+    }
+    file.write_strings("/tokenizer/added_tokens", contents);
+    file.write<std::int32_t>("/tokenizer/added_token_ids", ids);
+    file.write<std::int32_t>("/tokenizer/added_token_flags", flags);
   }
-  file.write_strings("/tokenizer/added_tokens", contents);
-  file.write<std::int32_t>("/tokenizer/added_token_ids", ids);
-  file.write<std::int32_t>("/tokenizer/added_token_flags", flags);
+  file.set_attr("/tokenizer", "kind", std::string(tokenizer_kind_name(t.kind)));
   file.set_attr("/tokenizer", "chat_template", std::string(chat_template_name(t.chat_template)));
+  file.set_attr("/tokenizer", "chat_default_system", t.chat_default_system);
   file.set_attr("/tokenizer", "bos_id", static_cast<std::int64_t>(t.bos_id));
   file.set_attr("/tokenizer", "eos_id", static_cast<std::int64_t>(t.eos_id));
   file.set_attr("/tokenizer", "pad_id", static_cast<std::int64_t>(t.pad_id));
+  file.set_attr("/tokenizer", "add_bos", static_cast<std::int64_t>(t.add_bos ? 1 : 0));
 }
 
 TokenizerData read_tokenizer(const h5::File& file) {
   const std::string where = file.path().string();
-  PERSONAS_CHECK(file.exists("/tokenizer/model"), data, "{}: the checkpoint has no /tokenizer/model", where);
   TokenizerData t;
-  auto bytes = file.read<std::uint8_t>("/tokenizer/model");
-  t.model_bytes.assign(bytes.begin(), bytes.end());
-  auto contents = file.read_strings("/tokenizer/added_tokens");
-  auto ids = file.read<std::int32_t>("/tokenizer/added_token_ids");
-  auto flags = file.read<std::int32_t>("/tokenizer/added_token_flags");
-  PERSONAS_CHECK(contents.size() == ids.size() && ids.size() == flags.size(), data,
-                 "{}: /tokenizer/added_tokens, added_token_ids and added_token_flags differ in length ({}, {}, {})",
-                 where, contents.size(), ids.size(), flags.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    t.added_tokens.push_back(AddedToken{ids[i], contents[i], (flags[i] & flag_lstrip) != 0,
-                                        (flags[i] & flag_rstrip) != 0, (flags[i] & flag_special) != 0});
+  PERSONAS_CHECK(file.exists("/tokenizer"), data, "{}: the checkpoint has no /tokenizer group", where);
+  if (file.has_attr("/tokenizer", "kind"))
+    t.kind = parse_tokenizer_kind(file.attr_string("/tokenizer", "kind"), where + ": /tokenizer attribute kind");
+  if (t.kind == TokenizerKind::byte_bpe) {
+    for (const char* name : {"/tokenizer/tokens", "/tokenizer/token_types", "/tokenizer/merges"})
+      PERSONAS_CHECK(file.exists(name), data, "{}: the byte_bpe tokenizer has no {}", where, name);
+    t.bpe.tokens = file.read_strings("/tokenizer/tokens");
+    t.bpe.token_types = file.read<std::int32_t>("/tokenizer/token_types");
+    t.bpe.merges = file.read_strings("/tokenizer/merges");
+    t.bpe.pre = file.attr_string("/tokenizer", "pre_tokenizer");
+  } else {
+    PERSONAS_CHECK(file.exists("/tokenizer/model"), data, "{}: the checkpoint has no /tokenizer/model", where);
+    auto bytes = file.read<std::uint8_t>("/tokenizer/model");
+    t.model_bytes.assign(bytes.begin(), bytes.end());
+    auto contents = file.read_strings("/tokenizer/added_tokens");
+    auto ids = file.read<std::int32_t>("/tokenizer/added_token_ids");
+    auto flags = file.read<std::int32_t>("/tokenizer/added_token_flags");
+    PERSONAS_CHECK(contents.size() == ids.size() && ids.size() == flags.size(), data,
+                   "{}: /tokenizer/added_tokens, added_token_ids and added_token_flags differ in length ({}, {}, {})",
+                   where, contents.size(), ids.size(), flags.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      t.added_tokens.push_back(AddedToken{ids[i], contents[i], (flags[i] & flag_lstrip) != 0,
+                                          (flags[i] & flag_rstrip) != 0, (flags[i] & flag_special) != 0});
+    }
   }
-  t.chat_template = parse_chat_template(file.attr_string("/tokenizer", "chat_template"));
+  t.chat_template = parse_chat_template(file.attr_string("/tokenizer", "chat_template"),
+                                        where + ": /tokenizer attribute chat_template");
+  if (file.has_attr("/tokenizer", "chat_default_system"))
+    t.chat_default_system = file.attr_string("/tokenizer", "chat_default_system");
   t.bos_id = static_cast<std::int32_t>(file.attr_int("/tokenizer", "bos_id"));
   t.eos_id = static_cast<std::int32_t>(file.attr_int("/tokenizer", "eos_id"));
   t.pad_id = static_cast<std::int32_t>(file.attr_int("/tokenizer", "pad_id"));
+  if (file.has_attr("/tokenizer", "add_bos")) t.add_bos = file.attr_int("/tokenizer", "add_bos") != 0;
   return t;
 }
 

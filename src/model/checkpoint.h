@@ -1,10 +1,14 @@
 // The model checkpoint: one self-contained HDF5 file (docs/formats.md).
-//   /                       attributes: format "personas-phi3", format_version,
-//                           every Phi3Config field under its Hugging Face name,
-//                           dtype ("bf16" | "f32")
-//   /tokenizer/model        SentencePiece ModelProto bytes (uint8)
-//   /tokenizer              attributes: chat_template, bos_id, eos_id, pad_id
-//   /tokenizer/added_tokens strings (content) + added_token_ids/_flags datasets
+//   /                       attributes: format "personas-model", format_version 2,
+//                           architecture ("phi3" | "llama"), every config field
+//                           under its Hugging Face name, dtype ("bf16" | "f32")
+//   /tokenizer              attributes: kind ("sentencepiece" | "byte_bpe"),
+//                           chat_template, chat_default_system, bos_id, eos_id,
+//                           pad_id, add_bos (byte_bpe: pre_tokenizer)
+//   sentencepiece: /tokenizer/model (ModelProto bytes, uint8), /tokenizer/added_tokens
+//                  strings (content) + added_token_ids/_flags datasets
+//   byte_bpe:      /tokenizer/tokens, /tokenizer/merges (strings), /tokenizer/token_types (int32)
+// Version 1 files ("personas-phi3": phi3, SentencePiece) are still read.
 //   /model/embed_tokens/weight, /model/layers/{i}/self_attn/qkv_proj/weight,
 //   ... /model/norm/weight, /lm_head/weight (absent when tie_word_embeddings)
 // Tensors are bf16 (a real HDF5 16-bit float, h5py reads it) or f32; loading
@@ -23,7 +27,7 @@
 
 namespace personas {
 
-inline constexpr std::int64_t kCheckpointFormatVersion = 1;
+inline constexpr std::int64_t kCheckpointFormatVersion = 2;
 
 enum class StorageDType { f32, bf16 };
 const char* storage_dtype_name(StorageDType d);

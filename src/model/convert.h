@@ -33,6 +33,15 @@ ConvertedModel convert_hf(const fs::path& dir, const std::optional<fs::path>& to
 // Hugging Face; wq/wk/wv are fused into qkv_proj and w1/w3 into gate_up_proj.
 ConvertedModel convert_llama2c(const fs::path& bin, const fs::path& tokenizer_model);
 
+// A GGUF v2/v3 file (llama.cpp's container; docs/formats.md "GGUF input") of
+// architecture llama or phi3 with a byte-level BPE (gpt2) tokenizer. Weights
+// are dequantized to fp32 (any of F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q4_K, Q5_K, Q6_K); llama's q/k rows are un-permuted as for llama2.c
+// and q/k/v, gate/up fused; the chat template is recognised from
+// tokenizer.chat_template. ErrorKind::data naming the file and the key or
+// tensor for anything else.
+ConvertedModel convert_gguf(const fs::path& gguf_file);
+
 // Row permutation of one projection [n_heads * head_dim, cols]: within each
 // head, interleaved row 2i + r moves to r * head_dim/2 + i (r in {0, 1}).
 std::vector<float> permute_interleaved_to_half(const std::vector<float>& w, std::int64_t n_heads,

@@ -100,6 +100,7 @@ Phi3Config phi3_config_from_hf_json(const std::string& json_text, const std::str
   PERSONAS_CHECK(!j.contains("attention_bias") || !j["attention_bias"].is_boolean() || !j["attention_bias"].get<bool>(),
                  data, "{}: attention_bias true is not supported", where);
   Phi3Config c;
+  c.arch = model_type == "phi3" ? ModelArch::phi3 : ModelArch::llama;  // mistral is llama's block
   c.vocab_size = int_field(j, "vocab_size", c.vocab_size, where);
   c.hidden_size = int_field(j, "hidden_size", c.hidden_size, where);
   c.intermediate_size = int_field(j, "intermediate_size", c.intermediate_size, where);
@@ -190,10 +191,13 @@ ConvertedModel convert_hf(const fs::path& dir, const std::optional<fs::path>& to
       const std::string tmpl = j.contains("chat_template") && j["chat_template"].is_string()
                                    ? j["chat_template"].get<std::string>()
                                    : std::string();
-      if (tmpl.find("<|user|>") != std::string::npos && tmpl.find("<|end|>") != std::string::npos)
-        data.chat_template = ChatTemplate::phi3;
-      else if (!tmpl.empty())
-        plog::warn("{}: the chat template is not Phi-3's; it is not kept (plain prompts only)", where);
+      try {
+        const auto recognized = recognize_chat_template(tmpl, (dir / "tokenizer_config.json").string() + ": chat_template");
+        data.chat_template = recognized.kind;
+        data.chat_default_system = recognized.default_system;
+      } catch (const Error& e) {
+        plog::warn("{}; the checkpoint keeps no template (plain prompts, or set model.chat_template)", e.message());
+      }
     }
     data.bos_id = static_cast<std::int32_t>(c.bos_token_id);
     data.eos_id = static_cast<std::int32_t>(c.eos_token_id);

@@ -110,6 +110,7 @@ ConvertedModel convert_llama2c(const fs::path& bin, const fs::path& tokenizer_mo
 
   ConvertedModel out;
   auto& c = out.weights.config;
+  c.arch = ModelArch::llama;
   c.vocab_size = vocab;
   c.hidden_size = dim;
   c.intermediate_size = hidden_dim;

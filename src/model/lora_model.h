@@ -48,6 +48,8 @@ struct GenerateOptions {
   std::vector<std::int32_t> stop_tokens;  // generation ends after emitting one (it is included)
   // Called with each new token as it is chosen (streaming); return false to stop early.
   std::function<bool(std::int32_t)> on_token;
+  // Called with the full next-token logits of each step before the choice (logprobs).
+  std::function<void(std::span<const float>)> on_logits;
 };
 
 class LoraModel {

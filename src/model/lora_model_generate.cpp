@@ -67,6 +67,7 @@ std::vector<std::int32_t> LoraModel::generate(std::span<const std::int32_t> prom
     DeviceBuffer out(m.backend, 1, m.config.vocab_size);
     m.backend.matmul(xsn, false, m.lm_head, true, out, 1.0f, 0.0f);
     m.backend.copy_to_host(logits.data(), out.view().data, logits.size() * sizeof(float));
+    if (options.on_logits) options.on_logits(logits);
     const std::int32_t next = sampler.next(logits);
     generated.push_back(next);
     past += static_cast<int>(n_new);

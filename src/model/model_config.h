@@ -20,6 +20,7 @@ struct ModelConfig {
   std::string tokenizer;         // SentencePiece .model for a made model; empty = train one
   int tokenizer_vocab = 1000;    // vocabulary of a trained tokenizer
   int max_seq = 512;             // longest sequence (prompt + answer) fed to the model
+  std::string chat_template;     // "" = the checkpoint's; none|phi3|chatml|llama3|plain overrides it
 
   void describe(ConfigSchema& schema);
   // The checkpoint the later stages load: `path`, or RUN/model/base.h5.

@@ -4,6 +4,14 @@
 
 namespace personas {
 
+const char* model_arch_name(ModelArch a) { return a == ModelArch::llama ? "llama" : "phi3"; }
+
+ModelArch parse_model_arch(const std::string& name, const std::string& where) {
+  if (name == "phi3") return ModelArch::phi3;
+  if (name == "llama") return ModelArch::llama;
+  PERSONAS_FAIL(data, "{}: architecture '{}' is not supported (known: phi3, llama)", where, name);
+}
+
 std::int64_t Phi3Config::n_parameters() const {
   const std::int64_t h = hidden_size;
   const std::int64_t qkv = h * (h + 2 * kv_dim());

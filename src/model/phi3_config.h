@@ -1,5 +1,8 @@
-// The model's shape, with Hugging Face Phi3Config names. Kept as HDF5
-// attributes on the checkpoint's root group (docs/formats.md).
+// The model's shape, with Hugging Face config names, and its architecture
+// family. Kept as HDF5 attributes on the checkpoint's root group
+// (docs/formats.md). Every family runs through the same fused block (qkv_proj,
+// gate_up_proj, half-split RoPE); the family decides the names on the way in
+// (converters) and out (PEFT export) and nothing is guessed from the shape.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +10,13 @@
 
 namespace personas {
 
+// Architecture families (HF model_type / GGUF general.architecture).
+enum class ModelArch { phi3, llama };
+const char* model_arch_name(ModelArch a);                                  // "phi3", "llama"
+ModelArch parse_model_arch(const std::string& name, const std::string& where);  // ErrorKind::data when unknown
+
 struct Phi3Config {
+  ModelArch arch = ModelArch::phi3;
   std::int64_t vocab_size = 32064;
   std::int64_t hidden_size = 3072;
   std::int64_t intermediate_size = 8192;

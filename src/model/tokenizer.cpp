@@ -43,6 +43,7 @@ void check_status(const sentencepiece::util::Status& status, const std::string& 
 }  // namespace
 
 struct Tokenizer::Impl {
+  std::unique_ptr<ByteBpeTokenizer> bpe;  // kind byte_bpe; the SentencePiece members below stay unused
   sentencepiece::SentencePieceProcessor sp;
   std::unordered_map<std::int32_t, const AddedToken*> added_by_id;
   // Bytes an added token can start with: encode() compares the added tokens
@@ -156,12 +157,14 @@ bool splits_into_words(std::string_view text) {
 
 }  // namespace
 
-const char* chat_template_name(ChatTemplate t) { return t == ChatTemplate::phi3 ? "phi3" : "none"; }
+const char* tokenizer_kind_name(TokenizerKind k) {
+  return k == TokenizerKind::byte_bpe ? "byte_bpe" : "sentencepiece";
+}
 
-ChatTemplate parse_chat_template(const std::string& name) {
-  if (name == "phi3") return ChatTemplate::phi3;
-  if (name == "none") return ChatTemplate::none;
-  PERSONAS_FAIL(data, "unknown chat template '{}' (expected phi3 or none)", name);
+TokenizerKind parse_tokenizer_kind(const std::string& name, const std::string& where) {
+  if (name == "sentencepiece") return TokenizerKind::sentencepiece;
+  if (name == "byte_bpe") return TokenizerKind::byte_bpe;
+  PERSONAS_FAIL(data, "{}: unknown tokenizer kind '{}' (expected sentencepiece or byte_bpe)", where, name);
 }
 
 TokenizerData phi3_tokenizer_data(std::string model_bytes) {
@@ -205,6 +208,19 @@ TokenizerData trained_tokenizer_data(std::string model_bytes) {
 }
 
 Tokenizer::Tokenizer(TokenizerData data) : data_(std::move(data)), impl_(std::make_unique<Impl>()) {
+  if (data_.kind == TokenizerKind::byte_bpe) {
+    PERSONAS_CHECK(data_.added_tokens.empty(), data,
+                   "a byte-level BPE tokenizer marks its special tokens by token type, not as added tokens");
+    impl_->bpe = std::make_unique<ByteBpeTokenizer>(data_.bpe);
+    const std::int32_t n = impl_->bpe->vocab_size();
+    auto check_id = [n](std::int32_t id, const char* field) {
+      PERSONAS_CHECK(id >= -1 && id < n, data, "tokenizer {} {} is outside the vocabulary of {}", field, id, n);
+    };
+    check_id(data_.bos_id, "bos_id");
+    check_id(data_.eos_id, "eos_id");
+    check_id(data_.pad_id, "pad_id");
+    return;
+  }
   PERSONAS_CHECK_HINT(!data_.model_bytes.empty(), data, "checkpoints made by convert/init-model carry one",
                       "the tokenizer has no SentencePiece model");
   check_status(impl_->sp.LoadFromSerializedProto(data_.model_bytes), "cannot parse the SentencePiece model");
@@ -232,7 +248,7 @@ Tokenizer Tokenizer::from_model_file(const fs::path& path, bool phi3) {
   }
 }
 
-bool Tokenizer::encodes_word_by_word() const { return impl_->by_words; }
+bool Tokenizer::encodes_word_by_word() const { return impl_->by_words; }  // false for byte_bpe (it caches words itself)
 
 void Tokenizer::encode_words(std::string_view text, std::vector<std::int32_t>& out) const {
   WordCache& cache = word_cache;
@@ -261,6 +277,11 @@ void Tokenizer::encode_words(std::string_view text, std::vector<std::int32_t>& o
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos, WordLookup lookup) const {
   std::vector<std::int32_t> out;
   if (add_bos) out.push_back(data_.bos_id);
+  if (impl_->bpe) {
+    auto ids = impl_->bpe->encode(text, /*parse_special=*/true);
+    out.insert(out.end(), ids.begin(), ids.end());
+    return out;
+  }
   const bool by_words = impl_->by_words && lookup == WordLookup::cached;
   auto encode_plain = [&](std::string_view piece) {
     if (piece.empty()) return;
@@ -313,6 +334,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos,
 }
 
 std::string Tokenizer::decode(std::span<const std::int32_t> ids, bool skip_special) const {
+  if (impl_->bpe) return impl_->bpe->decode(ids, skip_special);
   std::string out;
   std::vector<int> run;
   auto flush = [&] {
@@ -338,6 +360,7 @@ std::string Tokenizer::decode(std::span<const std::int32_t> ids, bool skip_speci
 }
 
 std::string Tokenizer::id_to_piece(std::int32_t id) const {
+  if (impl_->bpe) return impl_->bpe->id_to_piece(id);
   auto it = impl_->added_by_id.find(id);
   if (it != impl_->added_by_id.end()) return it->second->content;
   PERSONAS_CHECK(id >= 0 && id < impl_->sp.GetPieceSize(), data, "token id {} is outside the vocabulary of {}", id,
@@ -346,6 +369,7 @@ std::string Tokenizer::id_to_piece(std::int32_t id) const {
 }
 
 std::int32_t Tokenizer::piece_to_id(std::string_view piece) const {
+  if (impl_->bpe) return impl_->bpe->piece_to_id(piece);
   for (const auto& a : data_.added_tokens)
     if (a.content == piece) return a.id;
   const int id = impl_->sp.PieceToId(piece);
@@ -354,10 +378,12 @@ std::int32_t Tokenizer::piece_to_id(std::string_view piece) const {
 }
 
 bool Tokenizer::is_byte(std::int32_t id) const {
+  if (impl_->bpe) return false;  // byte-level BPE has no byte-fallback pieces
   return id >= 0 && id < impl_->sp.GetPieceSize() && impl_->sp.IsByte(id);
 }
 
 std::int32_t Tokenizer::vocab_size() const {
+  if (impl_->bpe) return impl_->bpe->vocab_size();
   std::int32_t n = impl_->sp.GetPieceSize();
   for (const auto& a : data_.added_tokens) n = std::max(n, a.id + 1);
   return n;
@@ -365,31 +391,46 @@ std::int32_t Tokenizer::vocab_size() const {
 
 std::vector<std::int32_t> Tokenizer::stop_ids() const {
   std::vector<std::int32_t> ids;
-  if (data_.eos_id >= 0) ids.push_back(data_.eos_id);
-  for (const auto& a : data_.added_tokens)
-    if ((a.content == "<|end|>" || a.content == "<|endoftext|>") && a.id != data_.eos_id) ids.push_back(a.id);
+  auto add = [&](std::int32_t id) {
+    if (id >= 0 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  add(data_.eos_id);
+  // Phi-3-style vocabularies end turns with <|end|> whatever the template says (trained quickstart tokenizers).
+  std::vector<std::string> ends = chat_turn_end_tokens(data_.chat_template);
+  for (const char* t : {"<|end|>", "<|endoftext|>"}) ends.emplace_back(t);
+  for (const auto& t : ends) {
+    if (impl_->bpe) {
+      const auto id = impl_->bpe->piece_to_id(t);
+      if (id >= 0 && impl_->bpe->token_type(id) != BpeTokenType::normal) add(id);
+    } else {
+      for (const auto& a : data_.added_tokens)
+        if (a.content == t) add(a.id);
+    }
+  }
   return ids;
 }
 
 std::string Tokenizer::apply_chat_template(const std::vector<ChatMessage>& messages,
                                            bool add_generation_prompt) const {
-  PERSONAS_CHECK_HINT(data_.chat_template == ChatTemplate::phi3, data,
-                      "use a checkpoint with a Phi-3 or trained tokenizer, or plain prompts",
-                      "this tokenizer has no chat template");
-  std::string out;
-  for (const auto& m : messages) {
-    PERSONAS_CHECK(m.role == "system" || m.role == "user" || m.role == "assistant", data,
-                   "chat message role '{}' is not system, user or assistant", m.role);
-    out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
-  }
-  if (add_generation_prompt) {
-    out += "<|assistant|>\n";
-  } else {
-    auto it = impl_->added_by_id.find(data_.eos_id);
-    out += it != impl_->added_by_id.end() ? it->second->content : impl_->sp.IdToPiece(data_.eos_id);
-  }
-  return out;
+  return render_chat_template(data_.chat_template, messages, add_generation_prompt, data_.chat_default_system);
 }
+
+namespace {
+
+// Bytes of `text` up to (not into) a trailing UTF-8 sequence that is not
+// complete yet: a streamer holds those back until the next token.
+std::size_t complete_utf8_prefix(std::string_view text) {
+  const std::size_t n = text.size();
+  for (std::size_t back = 1; back <= 4 && back <= n; ++back) {
+    const auto c = static_cast<unsigned char>(text[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+    const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return len > back ? n - back : n;
+  }
+  return n;
+}
+
+}  // namespace
 
 std::string TokenStreamer::push(std::int32_t id) {
   ids_.push_back(id);
@@ -397,9 +438,10 @@ std::string TokenStreamer::push(std::int32_t id) {
   // for the next non-byte piece before printing them.
   if (tokenizer_.is_byte(id)) return {};
   std::string text = tokenizer_.decode(ids_);
-  if (text.size() <= emitted_) return {};
-  std::string fresh = text.substr(emitted_);
-  emitted_ = text.size();
+  const std::size_t ready = complete_utf8_prefix(text);
+  if (ready <= emitted_) return {};
+  std::string fresh = text.substr(emitted_, ready - emitted_);
+  emitted_ = ready;
   return fresh;
 }
 

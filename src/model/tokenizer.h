@@ -1,13 +1,15 @@
-// Text <-> token ids: a SentencePiece model (Phi-3's tokenizer.model, llama2.c's
-// tok512.model, or one trained here for the quickstart) plus "added tokens"
-// (Phi-3's <|endoftext|>, <|user|>, ... ids 32000-32010) that are matched as
-// whole strings before SentencePiece sees the text, and a chat template.
-//
-// Encoding follows Hugging Face's Phi-3 tokenizer.json: the text is split at
-// added tokens; each remaining piece is encoded by SentencePiece (which
-// prepends "▁" to it, like HF's Prepend normalizer); an added token with
-// rstrip=true swallows the whitespace to its right (HF semantics). No BOS is
-// added unless asked.
+// Text <-> token ids, for two tokenizer kinds behind one class:
+//  * sentencepiece: a SentencePiece model (Phi-3's tokenizer.model, llama2.c's
+//    tok512.model, or one trained here for the quickstart) plus "added tokens"
+//    (Phi-3's <|endoftext|>, <|user|>, ... ids 32000-32010) that are matched as
+//    whole strings before SentencePiece sees the text. Encoding follows Hugging
+//    Face's Phi-3 tokenizer.json: the text is split at added tokens; each
+//    remaining piece is encoded by SentencePiece (which prepends "▁" to it,
+//    like HF's Prepend normalizer); an added token with rstrip=true swallows
+//    the whitespace to its right (HF semantics).
+//  * byte_bpe: GPT-2-style byte-level BPE (SmolLM2, Llama 3, Qwen2; see
+//    model/byte_bpe.h), its control tokens matched before splitting.
+// Both carry a chat template (model/chat_template.h). No BOS is added unless asked.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +20,8 @@
 #include <vector>
 
 #include "core/fs.h"
+#include "model/byte_bpe.h"
+#include "model/chat_template.h"
 
 namespace personas {
 
@@ -29,19 +33,24 @@ struct AddedToken {
   bool special = true;   // skipped by decode(skip_special = true)
 };
 
-// Chat template families we know how to render.
-enum class ChatTemplate { none, phi3 };
-const char* chat_template_name(ChatTemplate t);
-ChatTemplate parse_chat_template(const std::string& name);  // ErrorKind::data when unknown
+enum class TokenizerKind { sentencepiece, byte_bpe };
+const char* tokenizer_kind_name(TokenizerKind k);  // "sentencepiece", "byte_bpe"
+TokenizerKind parse_tokenizer_kind(const std::string& name, const std::string& where);  // ErrorKind::data
 
 // Everything a checkpoint stores about its tokenizer (docs/formats.md).
 struct TokenizerData {
-  std::string model_bytes;                 // serialized SentencePiece ModelProto
-  std::vector<AddedToken> added_tokens;    // matched before SentencePiece
+  TokenizerKind kind = TokenizerKind::sentencepiece;
+  std::string model_bytes;                 // sentencepiece: serialized ModelProto
+  ByteBpeData bpe;                         // byte_bpe: vocabulary, types, merges, pre-tokenizer
+  std::vector<AddedToken> added_tokens;    // sentencepiece: matched before SentencePiece (byte_bpe: token types)
   ChatTemplate chat_template = ChatTemplate::none;
+  std::string chat_default_system;         // chatml: the system message inserted when a chat has none
   std::int32_t bos_id = 1;
   std::int32_t eos_id = 2;
   std::int32_t pad_id = -1;                // -1 = none
+  bool add_bos = true;                     // whether plain (non-chat) prompts start with BOS
+
+  bool empty() const { return kind == TokenizerKind::sentencepiece ? model_bytes.empty() : bpe.tokens.empty(); }
 };
 
 // Phi-3's added tokens (ids 32000..32010, flags as in its tokenizer.json),
@@ -55,14 +64,9 @@ TokenizerData plain_tokenizer_data(std::string model_bytes);
 // as Phi-3's), with the phi3 chat template and eos = <|endoftext|>.
 TokenizerData trained_tokenizer_data(std::string model_bytes);
 
-struct ChatMessage {
-  std::string role;     // "system" | "user" | "assistant"
-  std::string content;
-};
-
 class Tokenizer {
  public:
-  explicit Tokenizer(TokenizerData data);   // ErrorKind::data when the model bytes do not parse
+  explicit Tokenizer(TokenizerData data);   // ErrorKind::data when the model does not parse
   ~Tokenizer();
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -82,7 +86,7 @@ class Tokenizer {
   bool encodes_word_by_word() const;
   // Ids of added tokens decode to their content unless skip_special and the token is special.
   std::string decode(std::span<const std::int32_t> ids, bool skip_special = true) const;
-  // The raw piece of one id ("▁Hello", "<0x0A>", "<|user|>").
+  // The raw piece of one id ("▁Hello", "<0x0A>", "<|user|>"; byte_bpe: "Ġworld").
   std::string id_to_piece(std::int32_t id) const;
   // The id of a piece or added token; -1 when unknown.
   std::int32_t piece_to_id(std::string_view piece) const;
@@ -95,12 +99,15 @@ class Tokenizer {
   std::int32_t bos_id() const { return data_.bos_id; }
   std::int32_t eos_id() const { return data_.eos_id; }
   std::int32_t pad_id() const { return data_.pad_id; }
-  // Tokens that end generation: eos, plus <|end|> and <|endoftext|> when present.
+  TokenizerKind kind() const { return data_.kind; }
+  // Whether plain prompts start with BOS (SentencePiece llama-style: yes; SmolLM2: no).
+  bool adds_bos() const { return data_.add_bos; }
+  // Tokens that end generation: eos, the template's end-of-turn tokens, and
+  // <|endoftext|> when present.
   std::vector<std::int32_t> stop_ids() const;
 
-  // Renders messages with the chat template (phi3: "<|system|>\n...<|end|>\n
-  // <|user|>\n...<|end|>\n<|assistant|>\n"); with add_generation_prompt the
-  // text ends with "<|assistant|>\n", else with the eos token's text.
+  // Renders messages with the chat template (model/chat_template.h); with
+  // add_generation_prompt the text ends where the assistant's answer begins.
   // ErrorKind::data when the tokenizer has no template or a role is unknown.
   std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
 

@@ -30,4 +30,8 @@ struct ModelWeights {
   const HostTensor& at(const std::string& name) const;
 };
 
+// A short hash of the base model (config + shapes + a strided sample of
+// every tensor), stored with adapters so one is never applied to another base.
+std::string base_fingerprint(const ModelWeights& weights);
+
 }  // namespace personas

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -12,21 +13,6 @@
 #include "io/safetensors.h"
 
 namespace personas {
-
-std::string base_fingerprint(const ModelWeights& weights) {
-  const auto& c = weights.config;
-  std::uint64_t h = fnv1a64(fmt::format("{} {} {} {} {} {} {} {}", c.vocab_size, c.hidden_size,
-                                        c.intermediate_size, c.num_hidden_layers, c.num_attention_heads,
-                                        c.num_key_value_heads, c.rope_theta, c.max_position_embeddings));
-  for (const auto& [name, t] : weights.tensors) {
-    h = fnv1a64(name, h);
-    for (auto d : t.shape) h = fnv1a64(std::to_string(d), h);
-    const std::size_t n = t.data.size(), stride = std::max<std::size_t>(1, n / 4096);
-    for (std::size_t i = 0; i < n; i += stride)
-      h = fnv1a64(std::string_view(reinterpret_cast<const char*>(&t.data[i]), sizeof(float)), h);
-  }
-  return fmt::format("{:016x}", h);
-}
 
 AdapterTensors adapter_from_arena(const LoraArena& arena, std::int64_t n_layers, const std::string& name,
                                   const std::string& fingerprint) {
@@ -178,8 +164,87 @@ const char* peft_short(LoraTarget t) {
 
 }  // namespace
 
+namespace {
+
+// Llama-family bases keep q, k, v and gate, up as separate modules in PEFT:
+// each of our slice adapters is one PEFT module as it is, and our fused
+// gate_up_proj adapter (A shared, B over gate rows then up rows) becomes
+// gate_proj and up_proj with the same A and B split by rows: exact, and every
+// module keeps rank r and alpha.
+void write_peft_llama(const fs::path& folder, const AdapterTensors& a, const Phi3Config& config,
+                      const PeftExportOptions& options) {
+  auto find = [&](int layer, LoraTarget t, bool is_b) -> const LoraTensorInfo& {
+    for (const auto& info : a.tensors)
+      if (info.layer == layer && info.target == t && info.is_b == is_b) return info;
+    PERSONAS_FAIL(internal, "adapter {}: no tensor for layer {} target {}", a.name, layer, lora_target_name(t));
+  };
+  const float* p = a.params.data();
+  auto tensor = [&](const std::string& name, const LoraTensorInfo& info, std::int64_t row0, std::int64_t rows) {
+    safetensors::WriteTensor w{name, safetensors::DType::F32, {rows, info.cols}, {}};
+    w.data.assign(p + info.offset + row0 * info.cols, p + info.offset + (row0 + rows) * info.cols);
+    return w;
+  };
+  std::vector<safetensors::WriteTensor> tensors;
+  std::vector<std::string> modules;
+  auto add_module = [&](const std::string& m) {
+    if (std::find(modules.begin(), modules.end(), m) == modules.end()) modules.push_back(m);
+  };
+  for (int l = 0; l < static_cast<int>(a.n_layers); ++l) {
+    const std::string prefix = fmt::format("base_model.model.model.layers.{}.", l);
+    for (LoraTarget t : a.spec.targets) {
+      const auto& A = find(l, t, false);
+      const auto& B = find(l, t, true);
+      std::vector<std::pair<std::string, std::int64_t>> parts;  // module, first B row
+      switch (t) {
+        case LoraTarget::q: parts = {{"self_attn.q_proj", 0}}; break;
+        case LoraTarget::k: parts = {{"self_attn.k_proj", 0}}; break;
+        case LoraTarget::v: parts = {{"self_attn.v_proj", 0}}; break;
+        case LoraTarget::o_proj: parts = {{"self_attn.o_proj", 0}}; break;
+        case LoraTarget::down_proj: parts = {{"mlp.down_proj", 0}}; break;
+        case LoraTarget::gate_up_proj:
+          parts = {{"mlp.gate_proj", 0}, {"mlp.up_proj", config.intermediate_size}};
+          break;
+      }
+      const std::int64_t rows = B.rows / static_cast<std::int64_t>(parts.size());
+      for (const auto& [module, row0] : parts) {
+        tensors.push_back(tensor(prefix + module + ".lora_A.weight", A, 0, A.rows));
+        tensors.push_back(tensor(prefix + module + ".lora_B.weight", B, row0, rows));
+        add_module(module.substr(module.find('.') + 1));
+      }
+    }
+  }
+  nlohmann::json cfg;
+  cfg["peft_type"] = "LORA";
+  cfg["task_type"] = "CAUSAL_LM";
+  cfg["base_model_name_or_path"] = options.base_model_name;
+  cfg["target_modules"] = modules;
+  cfg["r"] = a.spec.rank;
+  cfg["lora_alpha"] = a.spec.alpha;
+  cfg["lora_dropout"] = a.spec.dropout;
+  cfg["bias"] = "none";
+  cfg["fan_in_fan_out"] = false;
+  cfg["use_rslora"] = a.spec.use_rslora;
+  cfg["inference_mode"] = true;
+  cfg["modules_to_save"] = nullptr;
+  cfg["init_lora_weights"] = true;
+  cfg["layers_to_transform"] = nullptr;
+  cfg["revision"] = nullptr;
+  cfg["rank_pattern"] = nlohmann::json::object();
+  cfg["alpha_pattern"] = nlohmann::json::object();
+  std::map<std::string, std::string> metadata = {{"format", "pt"},
+                                                 {"personas_base_fingerprint", a.base_fingerprint},
+                                                 {"personas_targets", targets_text(a.spec)},
+                                                 {"personas_architecture", "llama"}};
+  fs::create_directories(folder);
+  safetensors::write_file(folder / "adapter_model.safetensors", tensors, metadata);
+  write_file_atomic(folder / "adapter_config.json", cfg.dump(2) + "\n");
+}
+
+}  // namespace
+
 void write_peft_adapter(const fs::path& folder, const AdapterTensors& a, const Phi3Config& config,
                         const PeftExportOptions& options) {
+  if (config.arch == ModelArch::llama) return write_peft_llama(folder, a, config, options);
   const int r = a.spec.rank;
   std::vector<LoraTarget> slices;  // q, k, v present, in row order
   for (LoraTarget t : {LoraTarget::q, LoraTarget::k, LoraTarget::v})

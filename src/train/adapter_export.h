@@ -9,7 +9,9 @@
 //   /layers/{l}/{target}/B [out, rank]
 //
 // PEFT (RUN/train/peft/<name>/adapter_model.safetensors + adapter_config.json)
-// with Phi-3's module names. Phi-3 fuses q, k and v in self_attn.qkv_proj, so
+// with the module names of the base's family. Llama bases (SmolLM2, Llama 2/3)
+// get q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, each at
+// rank r and alpha (gate_up_proj's B split by rows, A shared). Phi-3 fuses q, k and v in self_attn.qkv_proj, so
 // our q/k/v slice adapters become ONE adapter on qkv_proj of rank n*r (n = the
 // number of adapted slices): A_fused stacks the slices' A matrices, B_fused is
 // block-diagonal (slice s's output rows x its own r columns, zero elsewhere),
@@ -30,10 +32,6 @@
 namespace personas {
 
 inline constexpr std::int64_t kAdapterFormatVersion = 1;
-
-// A short hash of the base model (config + shapes + a strided sample of
-// every tensor), stored with adapters so one is never applied to another base.
-std::string base_fingerprint(const ModelWeights& weights);
 
 struct AdapterTensors {
   LoraSpec spec;

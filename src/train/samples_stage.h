@@ -31,6 +31,7 @@ struct SamplesStageOptions {
   TrainConfig train;              // the sample settings train would use
   fs::path model_path;            // its tokenizer and context length ([model]: model.path or RUN/model/base.h5)
   int default_max_len = 512;      // model.max_seq, used when train.max_seq_len = 0
+  std::string chat_template;      // model.chat_template ("" = the checkpoint's)
   std::string config_hash;        // written into RUN/samples/DONE
   std::int64_t chunk_users = 10000;
 };

@@ -24,6 +24,20 @@ std::optional<std::filesystem::path> data_file(const std::string& relative) {
   return path;
 }
 
+std::optional<std::filesystem::path> cached_model(const std::string& relative) {
+  std::filesystem::path cache;
+  if (const char* env = std::getenv("PERSONAS_CACHE"); env && *env) {
+    cache = env;
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    cache = std::filesystem::path(home) / ".cache" / "personas";
+  } else {
+    return std::nullopt;
+  }
+  auto path = cache / relative;
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  return path;
+}
+
 TempDir::TempDir(const std::string& prefix) {
   std::random_device rd;
   path_ = std::filesystem::temp_directory_path() /

@@ -13,6 +13,9 @@ namespace personas::testing {
 std::optional<std::filesystem::path> data_root();
 // data_root()/relative when it exists, else std::nullopt.
 std::optional<std::filesystem::path> data_file(const std::string& relative);
+// $PERSONAS_CACHE (default ~/.cache/personas)/relative when it exists: the
+// models scripts/fetch-model.sh fetches (e.g. "models/smollm2/smollm2-135m-instruct.h5").
+std::optional<std::filesystem::path> cached_model(const std::string& relative);
 // A fresh empty folder under the system temp dir, removed by the destructor.
 class TempDir {
  public:
@@ -37,4 +40,11 @@ std::filesystem::path personas_binary();
   auto var##_opt = ::personas::testing::data_file(relative);                                   \
   if (!var##_opt) GTEST_SKIP() << "real data '" << relative                                    \
                                << "' not found under ../shared/data or $PERSONAS_DATA; skipping"; \
+  const std::filesystem::path var = *var##_opt
+
+// Skips the current test, naming the command that fetches it, when a cached model file is absent.
+#define PERSONAS_REQUIRE_MODEL(var, relative, model)                                                     \
+  auto var##_opt = ::personas::testing::cached_model(relative);                                          \
+  if (!var##_opt) GTEST_SKIP() << "'" << relative << "' not found under $PERSONAS_CACHE (~/.cache/personas); " \
+                               << "run scripts/fetch-model.sh " << model << " to fetch it; skipping";       \
   const std::filesystem::path var = *var##_opt

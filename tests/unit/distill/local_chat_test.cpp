@@ -22,15 +22,6 @@
 namespace personas {
 namespace {
 
-TEST(LocalChat, RendersPhi3AndTranscriptTemplates) {
-  std::vector<ChatMessage> chat = {{"system", "Be me."}, {"user", "Why 4 stars?"}, {"assistant", "{}"}, {"user", "Again."}};
-  EXPECT_EQ(render_chat(chat, ChatFormat::phi3),
-            "<|system|>\nBe me.<|end|>\n<|user|>\nWhy 4 stars?<|end|>\n<|assistant|>\n{}<|end|>\n<|user|>\nAgain.<|end|>\n"
-            "<|assistant|>\n");
-  EXPECT_EQ(render_chat(chat, ChatFormat::transcript),
-            "System: Be me.\n\nUser: Why 4 stars?\n\nAssistant: {}\n\nUser: Again.\n\nAssistant:");
-}
-
 TEST(LocalChat, ScaffoldBuildsTheJsonTheDistillerParses) {
   std::vector<std::string> asked;
   std::vector<std::string> values = {"it is \"funny\"\\ok", "", "I like comedies.\tA lot"};
@@ -96,7 +87,7 @@ TEST(LocalChat, ScaffoldAnswersParseAndAreDeterministicInAnyOrder) {
   chat.shape = {true, 2};
   auto answers = [&](bool reversed) {
     LocalChatClient client(*e.engine.model, *e.engine.tokenizer, o);
-    EXPECT_EQ(client.chat_format(), ChatFormat::phi3);
+    EXPECT_EQ(client.chat_format(), ChatFormat::templated);
     std::vector<std::string> out(3);
     std::vector<int> order = reversed ? std::vector<int>{2, 1, 0} : std::vector<int>{0, 1, 2};
     for (int k : order)

@@ -1,0 +1,39 @@
+#include "model/engine.h"
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "model/checkpoint.h"
+
+namespace personas {
+
+Engine load_engine(const fs::path& checkpoint, const EngineOptions& options) {
+  PERSONAS_CHECK_HINT(fs::is_regular_file(checkpoint), io,
+                      "set model.path to a checkpoint (`personas convert` or `personas init-model` output, or "
+                      "scripts/fetch-model.sh smollm2), or make RUN/model/base.h5 with `personas model`",
+                      "{}: model checkpoint '{}' does not exist", options.what, checkpoint.string());
+  Checkpoint ck = load_checkpoint(checkpoint);
+  Engine e;
+  e.path = checkpoint;
+  e.config = ck.weights.config;
+  if (!options.chat_template.empty()) {
+    ChatTemplate chosen = ChatTemplate::none;
+    try {
+      chosen = parse_chat_template(options.chat_template, "model.chat_template");
+    } catch (const Error& err) {
+      PERSONAS_FAIL(config, "{}", err.message());
+    }
+    ck.tokenizer.chat_template = chosen;
+  }
+  e.tokenizer = std::make_unique<Tokenizer>(std::move(ck.tokenizer));
+  PERSONAS_CHECK(e.tokenizer->vocab_size() <= e.config.vocab_size, data,
+                 "'{}': the tokenizer has {} tokens but the model's embedding only {} rows", checkpoint.string(),
+                 e.tokenizer->vocab_size(), e.config.vocab_size);
+  e.fingerprint = base_fingerprint(ck.weights);
+  e.backend = make_backend(options.backend, options.device_index);
+  e.model = std::make_unique<LoraModel>(ck.weights, *e.backend, options.spec, options.n_adapters);
+  for (const auto& [name, t] : ck.weights.tensors) e.host_bytes_freed += static_cast<std::int64_t>(t.data.size() * sizeof(float));
+  ck.weights.tensors.clear();  // the device holds them now
+  return e;
+}
+
+}  // namespace personas
