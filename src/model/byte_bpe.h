@@ -12,8 +12,10 @@
 //     words; text between regex matches is kept as a word of its own;
 //  4. each word's UTF-8 bytes are mapped through GPT-2's bytes_to_unicode;
 //  5. BPE: merge the adjacent pair of lowest merge rank (leftmost on ties)
-//     until none is left; look the pieces up; a byte with no token is dropped
-//     (as HF and llama.cpp do).
+//     until none is left (llama3 first takes a word that is a token whole:
+//     HF's ignore_merges). A byte with no token is dropped before merging, as
+//     HF does, so its neighbours in the word may merge (llama.cpp keeps them
+//     apart; no SmolLM2 text of the golden cases differs).
 // Decoding maps each token's characters back to bytes; the result may end in
 // the middle of a UTF-8 character.
 #pragma once
@@ -67,16 +69,21 @@ int unicode_to_byte(char32_t cp);
 class ByteBpeTokenizer {
  public:
   // ErrorKind::data on an empty vocabulary, a duplicate token, token_types of
-  // the wrong length or an unknown type, a malformed merge line or one naming
-  // an unknown token, or an unknown pre-tokenizer.
+  // the wrong length or an unknown type, a malformed merge line, one naming
+  // an unknown token or making one that is not in the vocabulary, or an
+  // unknown pre-tokenizer. A repeated merge keeps its first rank.
   explicit ByteBpeTokenizer(ByteBpeData data);
   ~ByteBpeTokenizer();
   ByteBpeTokenizer(ByteBpeTokenizer&&) noexcept;
   ByteBpeTokenizer& operator=(ByteBpeTokenizer&&) noexcept;
 
   // Control and user-defined tokens (types 3 and 4) are matched as whole
-  // strings before splitting (longest first) when parse_special; otherwise
-  // they are encoded as plain text. Thread-safe (const, thread_local scratch).
+  // strings before splitting, leftmost-longest (HF's added vocabulary). With
+  // parse_special = false control tokens are encoded as plain text while
+  // user-defined ones are still matched (llama.cpp, HF split_special_tokens).
+  // Text that is not UTF-8 is encoded byte by byte (each bad byte is a word
+  // of its own). Thread-safe: scratch space and a bounded word -> ids cache
+  // (32k words, up to 64 bytes each, 4 tokenizers per thread) are thread_local.
   std::vector<std::int32_t> encode(std::string_view utf8_text, bool parse_special = true) const;
   // Bytes of the ids concatenated (may end mid-UTF-8); control tokens are
   // skipped when skip_special. An id out of range is ErrorKind::data.
@@ -107,7 +114,9 @@ class ByteBpeTokenizer {
 // Builds ByteBpeData from a Hugging Face tokenizer.json whose model.type is
 // "BPE" with a ByteLevel pre-tokenizer: model.vocab, model.merges (as "a b"
 // strings or [a, b] pairs), added_tokens (special -> type 3 control, others
-// -> 4 user-defined). `pre` names the pre-tokenizer; empty = guessed from the
+// -> 4 user-defined; their lstrip / rstrip / single_word flags are not
+// applied; ids the file skips become unused "[PADn]" tokens, type 5). `pre`
+// names the pre-tokenizer; empty = guessed from the
 // exact pre_tokenizer JSON structure only (Sequence[Digits(individual),
 // ByteLevel] = smollm, ByteLevel alone = gpt2, the Split regexes of llama3 /
 // qwen2 + ByteLevel), never from the vocabulary. ErrorKind::data naming
