@@ -14,8 +14,8 @@
 //  5. BPE: merge the adjacent pair of lowest merge rank (leftmost on ties)
 //     until none is left (llama3 first takes a word that is a token whole:
 //     HF's ignore_merges). A byte with no token is dropped before merging, as
-//     HF does, so its neighbours in the word may merge (llama.cpp keeps them
-//     apart; no SmolLM2 text of the golden cases differs).
+//     HF does, so its neighbours in the word may merge: ".\x04." is ".." with
+//     SmolLM2 (llama.cpp's code, as read, keeps them apart: ".", ".").
 // Decoding maps each token's characters back to bytes; the result may end in
 // the middle of a UTF-8 character.
 #pragma once
