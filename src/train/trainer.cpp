@@ -35,6 +35,26 @@ TokenBatch make_batch(const std::vector<Sample>& samples, std::span<const std::i
   return b;
 }
 
+// A device-side gradient reducer for the group (NCCL) when every rank's
+// backend has one, else nullptr (the gradients then go through the host and
+// the group's Comm). Collective over the group.
+std::unique_ptr<DeviceGroupReducer> device_reducer(Backend& backend, Comm& group) {
+  if (group.size() <= 1) return nullptr;
+  std::int64_t every_rank_can = backend.supports_group_reduce() ? 1 : 0;
+  group.allreduce(std::span<std::int64_t>(&every_rank_can, 1), ReduceOp::min);
+  if (every_rank_can == 0) return nullptr;
+  std::vector<std::uint8_t> id;
+  std::int64_t id_bytes = 0;
+  if (group.rank() == 0) {
+    id = backend.group_reducer_id();
+    id_bytes = static_cast<std::int64_t>(id.size());
+  }
+  group.broadcast(&id_bytes, sizeof id_bytes, 0);
+  id.resize(static_cast<std::size_t>(id_bytes));
+  group.broadcast(id.data(), id.size(), 0);
+  return backend.make_group_reducer(id, group.size(), group.rank());
+}
+
 // A subsample of at most `cap` validation samples, spread evenly (not the first users only).
 std::vector<Sample> capped(const std::vector<Sample>& val, int cap) {
   if (cap <= 0 || static_cast<int>(val.size()) <= cap) return val;
@@ -191,7 +211,9 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
   EpochBatches epoch_batches;
 
   Progress progress(fmt::format("train {}", data.name), total - step, "steps", 10.0);
-  std::vector<float> grads;
+  Backend& backend = model.backend();
+  const std::unique_ptr<DeviceGroupReducer> reducer = step < total ? device_reducer(backend, group) : nullptr;
+  std::vector<float> grads;  // the host path of a group without a device reducer
   const double start = now_s();
   std::int64_t steps_this_call = 0;
   while (step < total) {
@@ -218,17 +240,21 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
       loss_sum += model.forward_backward(tb, scale).loss_sum;
       for (auto l : tb.lengths) tokens += l;
     }
-    // Sum the gradients over the group, then clip the global norm.
-    grads = arena.to_host(1);
-    if (group.size() > 1) group.allreduce(std::span<float>(grads), ReduceOp::sum);
-    double sq = 0;
-    for (float g : grads) sq += static_cast<double>(g) * g;
-    const double grad_norm = std::sqrt(sq);
-    if (tc.grad_clip > 0 && grad_norm > tc.grad_clip) {
-      const float c = static_cast<float>(tc.grad_clip / (grad_norm + 1e-6));
-      for (float& g : grads) g *= c;
+    // Sum the gradients over the group (on the device when every rank can,
+    // else through the host), then clip the global norm on the device: a group
+    // of one copies nothing to the host but the norm. On the CPU the sum and
+    // the scaling are the same arithmetic, in the same order, as the host loop
+    // they replace (bit-identical losses).
+    if (reducer) {
+      reducer->allreduce_sum(arena.grads());
+    } else if (group.size() > 1) {
+      grads = arena.to_host(1);
+      group.allreduce(std::span<float>(grads), ReduceOp::sum);
+      arena.from_host(1, grads);
     }
-    arena.from_host(1, grads);
+    const double grad_norm = std::sqrt(backend.sum_squares(arena.grads()));
+    if (tc.grad_clip > 0 && grad_norm > tc.grad_clip)
+      backend.scale(arena.grads(), static_cast<float>(tc.grad_clip / (grad_norm + 1e-6)));
     const double lr = schedule.at(step);
     AdamWParams p;
     p.lr = static_cast<float>(lr);

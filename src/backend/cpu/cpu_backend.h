@@ -15,7 +15,7 @@ namespace personas {
 // no out-of-memory signal to empty it on.
 CachingAllocatorOptions cpu_allocator_defaults();
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {  // not final: tests derive fault-injecting backends
  public:
   CpuBackend();
   explicit CpuBackend(CachingAllocatorOptions allocator);
