@@ -30,6 +30,9 @@ def main():
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--kv-heads", type=int, default=0, help="0 = heads")
+    ap.add_argument("--arch", choices=["phi3", "llama"], default="phi3",
+                    help="llama: LlamaForCausalLM with separate q/k/v, gate/up (SmolLM2's layout; PEFT on q_proj ...)")
     ap.add_argument("--intermediate", type=int, default=0, help="0 = hidden*8/3 rounded up to 64")
     ap.add_argument("--vocab", type=int, default=32064)
     ap.add_argument("--seq", type=int, default=256)
@@ -45,23 +48,36 @@ def main():
     import torch
     import transformers
     import peft
-    from transformers import Phi3Config, Phi3ForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, Phi3Config, Phi3ForCausalLM
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     inter = args.intermediate or (args.hidden * 8 // 3 + 63) // 64 * 64
-    cfg = Phi3Config(vocab_size=args.vocab, hidden_size=args.hidden, intermediate_size=inter,
-                     num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=args.heads,
-                     max_position_embeddings=max(4096, args.seq), original_max_position_embeddings=max(4096, args.seq),
-                     rope_theta=10000.0, rms_norm_eps=1e-5, sliding_window=None, tie_word_embeddings=False,
-                     attn_implementation="eager", pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    model = Phi3ForCausalLM(cfg).float()
+    kv_heads = args.kv_heads or args.heads
+    if args.arch == "llama":
+        cfg = LlamaConfig(vocab_size=args.vocab, hidden_size=args.hidden, intermediate_size=inter,
+                          num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=kv_heads,
+                          max_position_embeddings=max(4096, args.seq), rope_theta=100000.0, rms_norm_eps=1e-5,
+                          tie_word_embeddings=False, attn_implementation="eager", pad_token_id=0, bos_token_id=1,
+                          eos_token_id=2)
+        model = LlamaForCausalLM(cfg).float()
+        # Llama keeps q, k, v and gate, up separate: each of our targets is one PEFT module (gate_up: two).
+        names = {"q": ["q_proj"], "k": ["k_proj"], "v": ["v_proj"], "o_proj": ["o_proj"],
+                 "gate_up_proj": ["gate_proj", "up_proj"], "down_proj": ["down_proj"]}
+    else:
+        cfg = Phi3Config(vocab_size=args.vocab, hidden_size=args.hidden, intermediate_size=inter,
+                         num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=kv_heads,
+                         max_position_embeddings=max(4096, args.seq),
+                         original_max_position_embeddings=max(4096, args.seq), rope_theta=10000.0, rms_norm_eps=1e-5,
+                         sliding_window=None, tie_word_embeddings=False, attn_implementation="eager", pad_token_id=0,
+                         bos_token_id=1, eos_token_id=2)
+        model = Phi3ForCausalLM(cfg).float()
+        # Our q/k/v targets are slices of the fused qkv_proj; PEFT adapts whole
+        # modules, so q,k -> qkv_proj (a rank-r adapter over q|k|v: slightly more work).
+        names = {"q": ["qkv_proj"], "k": ["qkv_proj"], "v": ["qkv_proj"], "o_proj": ["o_proj"],
+                 "gate_up_proj": ["gate_up_proj"], "down_proj": ["down_proj"]}
     model.train()
-    # Our q/k/v targets are slices of the fused qkv_proj; PEFT adapts whole
-    # modules, so q,k -> qkv_proj (a rank-r adapter over q|k|v: slightly more work).
-    names = {"q": "qkv_proj", "k": "qkv_proj", "v": "qkv_proj", "o_proj": "o_proj",
-             "gate_up_proj": "gate_up_proj", "down_proj": "down_proj"}
-    modules = sorted({names[t] for t in args.targets.split(",")})
+    modules = sorted({m for t in args.targets.split(",") for m in names[t]})
     lora = peft.LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0, target_modules=modules)
     model = peft.get_peft_model(model, lora)
 
@@ -98,7 +114,8 @@ def main():
 
     if args.personas:
         cmd = [args.personas, "bench", "train-step", "--hidden", str(args.hidden), "--layers", str(args.layers),
-               "--heads", str(args.heads), "--intermediate", str(inter), "--vocab", str(args.vocab),
+               "--heads", str(args.heads), "--kv-heads", str(kv_heads), "--intermediate", str(inter),
+               "--vocab", str(args.vocab),
                "--seq", str(args.seq), "--batch", str(args.batch), "--answer-tokens", str(args.answer_tokens),
                "--rank", str(args.rank), "--steps", str(args.steps), "--run.threads", str(args.threads),
                "--targets", *args.targets.split(",")]
