@@ -2,6 +2,11 @@
 // the fixed k), inertia and mean silhouette per k (the silhouette on a sample
 // of cluster.silhouette_sample rows drawn by seed, gathered to every rank and
 // split over ranks), then the elbow (kneedle on inertia) or the best silhouette.
+// The fits over k help each other so the inertia curve falls at every k (an
+// elbow on a curve that rises and falls with the luck of the restarts is
+// meaningless): going up, each k also starts from k - 1's centroids plus one
+// greedy k-means++ centre; going down, from k + 1's with the closest pair
+// merged (Ward). Every k keeps its lowest inertia.
 #pragma once
 
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "cluster/serial_when_small.h"
 #include "comm/sharding.h"
 #include "core/errors.h"
 
@@ -51,6 +52,7 @@ double silhouette_score(Comm& comm, std::span<const float> points, int d, std::s
     norm[static_cast<std::size_t>(i)] = s;
   }
   const auto [begin, end] = block_range(n, comm.rank(), comm.size());
+  const SerialWhenSmall serial(static_cast<double>(end - begin) * static_cast<double>(n) * d);
   constexpr std::int64_t kBlock = 128;
   std::vector<float> dots(static_cast<std::size_t>(kBlock * n));
   double total = 0;
@@ -79,6 +81,30 @@ double silhouette_score(Comm& comm, std::span<const float> points, int d, std::s
     }
   }
   return comm.allreduce_sum(total) / static_cast<double>(n);
+}
+
+double within_cluster_sse(Comm& comm, std::span<const float> points, int d, std::span<const std::int32_t> labels,
+                          int k) {
+  PERSONAS_CHECK(points.size() == labels.size() * static_cast<std::size_t>(d) && k >= 1, internal,
+                 "within_cluster_sse: {} values for {} labels x {}", points.size(), labels.size(), d);
+  const auto kd = static_cast<std::size_t>(k) * static_cast<std::size_t>(d);
+  std::vector<double> sums(kd + static_cast<std::size_t>(k), 0.0);  // [k, d] sums, then [k] counts
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const auto c = static_cast<std::size_t>(labels[i]);
+    PERSONAS_CHECK(c < static_cast<std::size_t>(k), internal, "within_cluster_sse: label {} with k = {}", labels[i], k);
+    for (int t = 0; t < d; ++t) sums[c * d + static_cast<std::size_t>(t)] += points[i * d + static_cast<std::size_t>(t)];
+    sums[kd + c] += 1.0;
+  }
+  comm.allreduce(std::span<double>(sums), ReduceOp::sum);
+  double sse = 0.0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const auto c = static_cast<std::size_t>(labels[i]);
+    for (int t = 0; t < d; ++t) {
+      const double e = points[i * d + static_cast<std::size_t>(t)] - sums[c * d + static_cast<std::size_t>(t)] / sums[kd + c];
+      sse += e * e;
+    }
+  }
+  return comm.allreduce_sum(sse);
 }
 
 int kneedle_elbow(std::span<const double> x, std::span<const double> y) {

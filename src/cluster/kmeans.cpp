@@ -14,6 +14,7 @@
 #include "backend/cpu/kmeans_assign.h"
 #include "cluster/exact_sum.h"
 #include "cluster/kmeans_init.h"
+#include "cluster/serial_when_small.h"
 #include "core/errors.h"
 #include "core/log.h"
 
@@ -267,6 +268,11 @@ KMeansResult kmeans_fit(Comm& comm, const float* points, std::int64_t n_local, i
     PERSONAS_CHECK(o.initial_centroids.size() == static_cast<std::size_t>(o.k) * d, config,
                    "k-means: {} initial centroid values given, expected k*d = {}", o.initial_centroids.size(),
                    static_cast<std::int64_t>(o.k) * d);
+  const bool warm = !o.warm_start.empty() && o.k >= 2;
+  if (warm)
+    PERSONAS_CHECK(o.warm_start.size() == static_cast<std::size_t>(o.k - 1) * d, internal,
+                   "k-means: {} warm-start values given, expected (k-1)*d = {}", o.warm_start.size(),
+                   static_cast<std::int64_t>(o.k - 1) * d);
 
   std::vector<float> normalized;
   if (o.spherical) {
@@ -279,13 +285,20 @@ KMeansResult kmeans_fit(Comm& comm, const float* points, std::int64_t n_local, i
   for (std::int64_t i = 0; i < n_local * d; ++i) max_abs = std::max(max_abs, std::fabs(static_cast<double>(points[i])));
   max_abs = comm.allreduce_max(max_abs);
 
+  const SerialWhenSmall serial(static_cast<double>(n_local) * o.k * d);
   KMeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
-  for (int redo = 0; redo < o.n_redo; ++redo) {
+  // Restarts 0..n_redo-1 from the initialisation; one more from the warm start.
+  const int starts = o.n_redo + (warm ? 1 : 0);
+  for (int redo = 0; redo < starts; ++redo) {
     const std::uint64_t seed = redo == 0 ? o.seed : hash_mix(o.seed, 0x7265646FULL, static_cast<std::uint64_t>(redo));
-    std::vector<float> centroids = o.initial_centroids.empty()
-                                       ? init_centroids(comm, p, o.k, o.init, seed, o.init_rounds, o.oversampling)
-                                       : o.initial_centroids;
+    std::vector<float> centroids;
+    if (redo == o.n_redo)
+      centroids = extend_centroids(comm, p, o.warm_start, o.k - 1, seed);
+    else if (!o.initial_centroids.empty())
+      centroids = o.initial_centroids;
+    else
+      centroids = init_centroids(comm, p, o.k, o.init, seed, o.init_rounds, o.oversampling);
     if (o.spherical) normalize_rows(centroids.data(), o.k, d);
     KMeansResult r;
     r.k = o.k;

@@ -41,6 +41,11 @@ struct KMeansOptions {
   double oversampling = 2.0;      // k-means||: expected candidates per round = oversampling * k
   // Starting centroids [k, d] (overrides init; used to compare with scikit-learn).
   std::vector<float> initial_centroids;
+  // Centroids [k-1, d] of a fit at k - 1 (choose_k passes the previous k's):
+  // one start more, from them plus one centre by a greedy k-means++ step
+  // (extend_centroids). It begins below the fit at k - 1, so the kept inertia
+  // is below it too: the inertia curve over k cannot rise.
+  std::vector<float> warm_start;
   // true: the assignment runs on chunks of rows inside our OpenMP threads, fused
   // with the sums while the rows are in cache (host kernels). false: one call
   // per rank for all its rows (device backends).

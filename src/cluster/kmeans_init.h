@@ -2,12 +2,15 @@
 // each random draw is a hash of (seed, purpose, global row index), and choices
 // among ranks go through allgathers ordered by (key, global index).
 //   random    k distinct rows, uniformly.
-//   kmeans++  Arthur & Vassilvitskii: each next centre drawn with probability
-//             proportional to D(x)^2 (weighted sampling by exponential keys).
+//   kmeans++  Arthur & Vassilvitskii, greedy as scikit-learn: each step draws
+//             2 + floor(ln k) rows with probability proportional to D(x)^2
+//             (weighted sampling by exponential keys) and keeps the one that
+//             lowers the potential sum D^2 most (exact fixed-point sums).
 //   kmeans||  Bahmani et al.: `rounds` rounds keeping each row with probability
 //             min(1, l D(x)^2 / phi), l = oversampling * k; the candidates are
-//             weighted by the rows closest to them and reduced to k by weighted
-//             k-means++ and a few weighted Lloyd steps (same on every rank).
+//             weighted by the rows closest to them and reduced to k by the best
+//             of 10 greedy weighted k-means++ seedings, each followed by weighted
+//             Lloyd on the candidates to convergence (same on every rank).
 #pragma once
 
 #include <cstdint>
@@ -44,5 +47,12 @@ std::vector<std::int64_t> sample_rows(Comm& comm, const ShardedPoints& points, s
 // Collective: [k, d] initial centroids. init = "random" | "kmeans++" | "kmeans||".
 std::vector<float> init_centroids(Comm& comm, const ShardedPoints& points, int k, const std::string& init,
                                   std::uint64_t seed, int rounds, double oversampling);
+
+// Collective: `centroids` [k, d] plus one centre, chosen by a greedy k-means++
+// step (2 + floor(ln(k + 1)) rows drawn by D^2 to the given centroids, the one
+// that lowers sum D^2 most kept): [k + 1, d]. A fit at k + 1 started from these
+// begins below the fit at k, so the best inertia over k never increases.
+std::vector<float> extend_centroids(Comm& comm, const ShardedPoints& points, const std::vector<float>& centroids,
+                                    int k, std::uint64_t seed);
 
 }  // namespace personas

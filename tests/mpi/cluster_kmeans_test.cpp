@@ -7,8 +7,10 @@
 #include <cstring>
 #include <random>
 
+#include "cluster/choose_k.h"
 #include "cluster/cluster_metrics.h"
 #include "cluster/kmeans.h"
+#include "cluster/planted_blobs.h"
 #include "comm/sharding.h"
 #include "mpi/mpi_test_env.h"
 
@@ -101,6 +103,42 @@ TEST(ClusterRanksEmpty, SplitOfEmptyClustersIsLayoutIndependent) {
   EXPECT_EQ(dist.centroids, one.centroids);
   EXPECT_EQ(gather_labels(comm, dist.labels), one.labels);
   for (auto s : one.sizes) EXPECT_GT(s, 0);
+}
+
+// k = auto: restarts, the warm starts going up (extend_centroids), the merge
+// pass going down and the silhouettes give the same curve, choice and labels
+// for any rank count. Planted blobs of unequal size, where the passes matter.
+TEST(ClusterRanksChooseK, SameCurveAndChoiceAsOneProcess) {
+  auto& comm = testing::world();
+  omp_set_num_threads(1);
+  PlantedBlobs spec;
+  spec.n = 601;
+  spec.d = 16;
+  const auto x = planted_blob_rows(spec, 0, spec.n);
+  for (const bool spherical : {true, false}) {
+    ClusterConfig cc;
+    cc.k_min = 2;
+    cc.k_max = 8;
+    cc.spherical = spherical;
+    cc.silhouette_sample = 300;
+    const auto [begin, end] = block_range(spec.n, comm.rank(), comm.size());
+    const auto dist = cluster_with_k_choice(comm, x.data() + begin * spec.d, end - begin, spec.d, begin, cc, 77,
+                                            cpu_assign_fn());
+    auto local_comm = make_local_comm();
+    const auto one = cluster_with_k_choice(*local_comm, x.data(), spec.n, spec.d, 0, cc, 77, cpu_assign_fn());
+    ASSERT_EQ(dist.curve.size(), one.curve.size());
+    for (std::size_t i = 0; i < one.curve.size(); ++i) {
+      EXPECT_EQ(dist.curve[i].inertia, one.curve[i].inertia) << "k = " << one.curve[i].k;
+      EXPECT_EQ(dist.curve[i].iterations, one.curve[i].iterations) << "k = " << one.curve[i].k;
+      EXPECT_NEAR(dist.curve[i].silhouette, one.curve[i].silhouette, 1e-9) << "k = " << one.curve[i].k;
+      if (i > 0) {
+        EXPECT_LT(one.curve[i].inertia, one.curve[i - 1].inertia) << "k = " << one.curve[i].k;
+      }
+    }
+    EXPECT_EQ(dist.chosen_k, one.chosen_k);
+    EXPECT_EQ(dist.result.centroids, one.result.centroids);
+    EXPECT_EQ(gather_labels(comm, dist.result.labels), one.result.labels);
+  }
 }
 
 }  // namespace
