@@ -2,7 +2,8 @@
 # The prepared GPU check (issue 19): one command for a person with a GPU.
 #
 #   tools/gpu_check.sh DIR [--time-limit SECONDS] [--build-dir PATH] [--jobs N]
-#                          [--skip-build] [--dry-run]
+#                          [--skip-build | --prebuilt BUNDLE] [--dry-run]
+#   tools/gpu_check.sh --make-bundle BUNDLE [--build-dir PATH] [--jobs N] [--skip-build]
 #
 # 1. configure and build test_cuda with CUDA for sm_90 (CMAKE_CUDA_ARCHITECTURES=90,
 #    PERSONAS_CUDA=ON) with every core, into --build-dir (default DIR/build);
@@ -19,6 +20,15 @@
 # the JSON says what was done; a part that cannot start in time is "not run".
 #
 # --skip-build  use an existing build (--build-dir) as it is
+# --prebuilt BUNDLE  no build: run a bundle made by --make-bundle (a folder or
+#               its .tar.xz): test_cuda and the shared libraries a bare CUDA
+#               image lacks (Boost, HDF5, spdlog, OpenBLAS, ...; CUDA's own
+#               and the C/C++ runtime are taken from the machine). Each CUDA
+#               test then runs in its own process, as under ctest.
+# --make-bundle BUNDLE  (on any x86-64 machine with nvcc, no GPU needed) build
+#               test_cuda for sm_90 without NCCL and write BUNDLE/ and
+#               BUNDLE.tar.xz, to carry to a GPU machine that cannot build the
+#               project (its image has CUDA but not this project's libraries)
 # --dry-run     no cmake, no tests: every part runs a stand-in (sleep
 #               $GPU_CHECK_DRY_PART_SECONDS, default 0) through the same timing
 #               and JSON code (tests/e2e/gpu_check_dry_run.sh)
@@ -43,8 +53,37 @@ build_dir=""
 jobs="$(nproc 2>/dev/null || echo 4)"
 skip_build=0
 dry_run=0
+prebuilt=""
+make_bundle=""
+# Internal: --run-each BIN TSV runs every test of BIN except the benchmarks,
+# each in its own process, and writes name, status, seconds, message per line.
+if [[ "${1:-}" == "--run-each" ]]; then
+  bin="$2" tsv="$3"
+  : > "$tsv"
+  rc_all=0
+  while read -r name; do
+    t0=$(date +%s.%N)
+    out="$("$bin" --gtest_filter="$name" 2>&1)"
+    rc=$?
+    t1=$(date +%s.%N)
+    if grep -q '^\[  SKIPPED \] 1 test' <<<"$out"; then status=skipped
+    elif [[ $rc -eq 0 ]] && grep -q '^\[  PASSED  \] 1 test' <<<"$out"; then status=pass
+    else status=fail; rc_all=1
+    fi
+    msg="$(grep -m1 -E 'no usable GPU|Failure|exception|Segmentation|Aborted' <<<"$out" | tr '\t' ' ' | cut -c1-300)"
+    [[ $status == fail && -z "$msg" ]] && msg="exit code $rc"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$(awk "BEGIN{print $t1 - $t0}")" "$msg" >> "$tsv"
+    printf '%-70s %s %s\n' "$name" "$status" "$msg"
+  done < <("$bin" --gtest_list_tests --gtest_filter='-CudaBench.*' |
+           awk '/^[^ ]/ {suite=$1} /^  / {print suite $1}')
+  exit $rc_all
+fi
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --prebuilt) [[ $# -ge 2 ]] || die_usage "--prebuilt needs a value"; prebuilt="$2"; shift 2 ;;
+    --prebuilt=*) prebuilt="${1#*=}"; shift ;;
+    --make-bundle) [[ $# -ge 2 ]] || die_usage "--make-bundle needs a value"; make_bundle="$2"; shift 2 ;;
+    --make-bundle=*) make_bundle="${1#*=}"; shift ;;
     --time-limit) [[ $# -ge 2 ]] || die_usage "--time-limit needs a value"; time_limit="$2"; shift 2 ;;
     --time-limit=*) time_limit="${1#*=}"; shift ;;
     --build-dir) [[ $# -ge 2 ]] || die_usage "--build-dir needs a value"; build_dir="$2"; shift 2 ;;
@@ -58,6 +97,11 @@ while [[ $# -gt 0 ]]; do
     *) [[ -z "$out_dir" ]] || die_usage "one output folder only (got '$out_dir' and '$1')"; out_dir="$1"; shift ;;
   esac
 done
+if [[ -n "$make_bundle" ]]; then
+  [[ -z "$out_dir" && -z "$prebuilt" && $dry_run -eq 0 ]] || die_usage "--make-bundle takes no DIR, --prebuilt or --dry-run"
+  out_dir="$make_bundle.work"  # the build log goes here
+fi
+[[ -z "$prebuilt" || $skip_build -eq 0 ]] || die_usage "--prebuilt and --skip-build exclude each other"
 [[ -n "$out_dir" ]] || die_usage "the output folder DIR is missing"
 [[ "$time_limit" =~ ^[0-9]+$ && "$time_limit" -gt 0 ]] || die_usage "--time-limit must be a positive number of seconds (got '$time_limit')"
 [[ "$jobs" =~ ^[0-9]+$ && "$jobs" -gt 0 ]] || die_usage "--jobs must be a positive number (got '$jobs')"
@@ -99,7 +143,7 @@ run_part() {
   left=$((deadline - reserve - now))
   if [[ $stopped -eq 1 || $left -lt $min_seconds ]]; then
     log "$name: not run (time limit: ${left}s left, needs ${min_seconds}s)"
-    printf 'status=not run\nseconds=0\nexit_code=\n' > "$state/$name"
+    printf 'status=not run\nexit_code=\n' > "$state/$name"
     stopped=1
     return 1
   fi
@@ -131,9 +175,10 @@ run_part() {
 }
 
 write_json() {
-  python3 - "$out_dir" "$state" "$json_file" "$start" "$time_limit" "$stopped" "$dry_run" "$build_dir" "$repo" <<'PY'
+  python3 - "$out_dir" "$state" "$json_file" "$start" "$time_limit" "$stopped" "$dry_run" "$build_dir" "$repo" \
+    "$prebuilt" <<'PY'
 import json, os, re, sys, time, subprocess, xml.etree.ElementTree as ET
-out_dir, state, json_file, start, limit, stopped, dry, build_dir, repo = sys.argv[1:10]
+out_dir, state, json_file, start, limit, stopped, dry, build_dir, repo, prebuilt = sys.argv[1:11]
 start, limit = int(start), int(limit)
 def read_state(name):
     p = os.path.join(state, name)
@@ -152,7 +197,8 @@ def cmd(args):
     try: return subprocess.run(args, capture_output=True, text=True, timeout=20).stdout.strip()
     except Exception as e: return "not available (%s)" % e.__class__.__name__
 parts = {}
-for name in ["configure", "build", "ctest_cuda", "bench"]:
+for name in ["configure", "build", "libraries", "ctest_cuda", "bench"]:
+    if name == "libraries" and not os.path.exists(os.path.join(state, name)): continue
     parts[name] = read_state(name)
 # ctest: JUnit when ctest finished, else the lines of its log (a stopped run).
 tests = []
@@ -173,6 +219,10 @@ if os.path.exists(junit):
                           "seconds": float(case.get("time") or 0), "message": msg})
     except ET.ParseError:
         pass
+for line in text_of(os.path.join(out_dir, "tests.tsv")).splitlines():  # --prebuilt: one process per test
+    f = line.split("\t")
+    if len(f) >= 3:
+        tests.append({"name": f[0], "status": f[1], "seconds": float(f[2] or 0), "message": f[3] if len(f) > 3 else ""})
 if not tests:
     for line in text_of(os.path.join(out_dir, "ctest_cuda.log")).splitlines():
         m = re.match(r"\s*\d+/\d+ Test\s+#\d+: (\S+) \.+\s*(\*\*\*)?(\w[\w ]*?)\s+([\d.]+) sec", line)
@@ -214,6 +264,7 @@ doc = {
     "stopped_at_time_limit": stopped == "1",
     "dry_run": dry == "1",
     "build_dir": build_dir,
+    "prebuilt": prebuilt or None,
     "host": {"hostname": os.uname().nodename, "cores": os.cpu_count()},
     "versions": versions,
     "parts": parts,
@@ -248,34 +299,97 @@ log "repo $repo, output $out_dir, build $build_dir, time limit ${time_limit}s, j
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 |
   sed 's/^/  GPU: /' | tee -a "$log_file"
 
-if [[ $skip_build -eq 1 && $dry_run -eq 0 ]]; then
-  printf 'status=skipped\nseconds=0\nexit_code=\n' > "$state/configure"
-  printf 'status=skipped\nseconds=0\nexit_code=\n' > "$state/build"
-  [[ -x "$build_dir/tests/test_cuda" ]] || { log "--skip-build: $build_dir/tests/test_cuda is missing"; }
+set_state() {  # set_state PART STATUS: a part that ran no command
+  printf 'status=%s\nexit_code=\n' "$2" > "$state/$1"
+}
+part_status() { sed -n 's/^status=//p' "$state/$1" 2>/dev/null; }
+
+nccl_flag=()
+[[ -n "$make_bundle" ]] && nccl_flag=(-DPERSONAS_NCCL=OFF)  # one GPU needs no NCCL, and libnccl is 200 MB
+test_bin="$build_dir/tests/test_cuda"
+if [[ -n "$prebuilt" && $dry_run -eq 0 ]]; then
+  set_state configure skipped
+  set_state build skipped
+  if [[ -f "$prebuilt" ]]; then  # BUNDLE.tar.xz
+    mkdir -p "$out_dir/bundle"
+    tar -xJf "$prebuilt" -C "$out_dir/bundle" || log "cannot unpack $prebuilt"
+    prebuilt="$(find "$out_dir/bundle" -maxdepth 2 -name manifest.txt -printf '%h\n' | head -n 1)"
+  fi
+  prebuilt="$(cd "${prebuilt:-/nonexistent}" 2> /dev/null && pwd)"
+  test_bin="$prebuilt/bin/test_cuda"
+  log "prebuilt bundle ${prebuilt:-missing}: $(head -n 3 "$prebuilt/manifest.txt" 2> /dev/null | tr '\n' ' ')"
+  # The bundle's libraries first, then the machine's CUDA libraries wherever they are.
+  lib_path="$prebuilt/lib"
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [[ -d "$d" ]] && lib_path="$lib_path:$d"; done
+  export LD_LIBRARY_PATH="$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  for missing in $(ldd "$test_bin" 2> /dev/null | awk '/not found/ {print $1}'); do
+    found="$(find /usr /opt -name "$missing" -print -quit 2> /dev/null)"
+    if [[ -n "$found" ]]; then
+      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$found")"
+      log "library $missing: $found"
+    fi
+  done
+  if [[ ! -x "$test_bin" ]] || ldd "$test_bin" | grep -q "not found"; then
+    log "the bundle cannot run here: $( [[ -x "$test_bin" ]] && ldd "$test_bin" | grep "not found" | tr -s ' \n' ' ' || echo "no $test_bin")"
+    set_state libraries fail
+  else
+    set_state libraries pass
+  fi
+elif [[ $skip_build -eq 1 && $dry_run -eq 0 ]]; then
+  set_state configure skipped
+  set_state build skipped
+  [[ -x "$test_bin" ]] || log "--skip-build: $test_bin is missing"
 else
   run_part configure 20 cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DPERSONAS_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DPERSONAS_BENCH=OFF -DPERSONAS_WERROR=OFF
-  [[ "$(sed -n 's/^status=//p' "$state/configure")" == pass ]] &&
-    run_part build 30 cmake --build "$build_dir" --target test_cuda -j "$jobs"
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DPERSONAS_BENCH=OFF -DPERSONAS_WERROR=OFF "${nccl_flag[@]}"
+  [[ "$(part_status configure)" == pass ]] && run_part build 30 cmake --build "$build_dir" --target test_cuda -j "$jobs"
+fi
+
+if [[ -n "$make_bundle" ]]; then
+  [[ "$(part_status build)" =~ ^(pass|skipped)$ && -x "$test_bin" ]] || { log "no test_cuda to bundle"; exit 1; }
+  rm -rf "$make_bundle" && mkdir -p "$make_bundle/bin" "$make_bundle/lib"
+  cp "$test_bin" "$make_bundle/bin/"
+  # Everything test_cuda loads, except the C/C++ runtime and CUDA's own
+  # libraries, which a CUDA machine has in a newer or the same version.
+  skip_re='/(ld-linux|libc|libm|libdl|librt|libpthread|libresolv|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libnccl|libnvidia)[.-]'
+  ldd "$test_bin" | awk '/=> \// {print $3}' | while read -r lib; do
+    if [[ "$lib" =~ $skip_re ]]; then echo "from the machine: $lib"; else cp -L "$lib" "$make_bundle/lib/"; fi
+  done > "$make_bundle/machine-libs.txt"
+  {
+    echo "gpu_check bundle: test_cuda for sm_90, built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"
+    echo "commit $(git -C "$repo" rev-parse HEAD)$([[ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]] && echo ' (with local changes)')"
+    echo "nvcc $("${CUDACXX:-/usr/local/cuda/bin/nvcc}" --version 2> /dev/null | tail -n 1)"
+    echo "bundled: $(ls "$make_bundle/lib" | tr '\n' ' ')"
+    cat "$make_bundle/machine-libs.txt"
+  } > "$make_bundle/manifest.txt"
+  tar -cJf "$make_bundle.tar.xz" -C "$(dirname "$make_bundle")" "$(basename "$make_bundle")"
+  log "bundle $make_bundle: $(du -sh "$make_bundle" | cut -f1) ($(ls "$make_bundle/lib" | wc -l) libraries); $make_bundle.tar.xz: $(du -h "$make_bundle.tar.xz" | cut -f1)"
+  log "on the GPU machine: tools/gpu_check.sh DIR --prebuilt $make_bundle.tar.xz"
+  exit 0
 fi
 
 build_ok=1
-for p in configure build; do
-  s="$(sed -n 's/^status=//p' "$state/$p" 2>/dev/null)"
-  [[ "$s" == pass || "$s" == skipped ]] || build_ok=0
+for p in configure build libraries; do
+  [[ -f "$state/$p" ]] || continue
+  [[ "$(part_status "$p")" =~ ^(pass|skipped)$ ]] || build_ok=0
 done
 if [[ $build_ok -eq 1 ]]; then
-  # Every CUDA test as its own process (gtest_discover_tests); the benchmarks skip here (no PERSONAS_CUDA_BENCH).
-  run_part ctest_cuda 20 ctest --test-dir "$build_dir" -L cuda --output-on-failure --timeout 300 \
-    --output-junit "$out_dir/ctest_cuda.xml"
+  if [[ -n "$prebuilt" && $dry_run -eq 0 ]]; then
+    # No build tree here, so no ctest: the same tests, each in its own process.
+    run_part ctest_cuda 20 bash "${BASH_SOURCE[0]}" --run-each "$test_bin" "$out_dir/tests.tsv"
+  else
+    # Every CUDA test as its own process (gtest_discover_tests); the benchmarks skip here (no PERSONAS_CUDA_BENCH).
+    run_part ctest_cuda 20 ctest --test-dir "$build_dir" -L cuda --output-on-failure --timeout 300 \
+      --output-junit "$out_dir/ctest_cuda.xml"
+  fi
   # The benchmarks stop timing steps at the deadline (PERSONAS_CUDA_BENCH_DEADLINE) and write what they measured.
   run_part bench 30 env PERSONAS_CUDA_BENCH=1 PERSONAS_CUDA_BENCH_JSON="$bench_json" \
     PERSONAS_CUDA_BENCH_DEADLINE="$((deadline - reserve - 15))" \
-    "$build_dir/tests/test_cuda" --gtest_filter='CudaBench.Environment:CudaBench.SmolLM2_135M:CudaBench.Phi3Mini:CudaBench.LoraKernelsVsCublas'
+    "$test_bin" --gtest_filter='CudaBench.Environment:CudaBench.SmolLM2_135M:CudaBench.Phi3Mini:CudaBench.LoraKernelsVsCublas'
 else
   for p in ctest_cuda bench; do
-    log "$p: not run (the build did not pass)"
-    printf 'status=not run\nseconds=0\nexit_code=\n' > "$state/$p"
+    log "$p: not run (no test_cuda to run)"
+    set_state "$p" "not run"
   done
 fi
 
