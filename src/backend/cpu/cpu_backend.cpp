@@ -37,7 +37,7 @@ float dropout_uniform(std::uint64_t seed, std::uint64_t index) {
 
 CachingAllocatorOptions cpu_allocator_defaults() {
   CachingAllocatorOptions o;
-  o.max_cached_bytes = std::size_t{4} << 30;
+  o.max_cached_bytes = std::size_t{2} << 30;
   return o;
 }
 

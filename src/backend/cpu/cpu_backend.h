@@ -11,7 +11,7 @@ namespace personas {
 
 // Host memory comes from a caching allocator too (64-byte aligned blocks), so
 // that per-op buffers cost no malloc/free and memory_stats() reports the same
-// figures as on the GPU. Its cache is bounded (4 GiB by default): the host has
+// figures as on the GPU. Its cache is bounded (2 GiB by default): the host has
 // no out-of-memory signal to empty it on.
 CachingAllocatorOptions cpu_allocator_defaults();
 
