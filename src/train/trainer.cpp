@@ -283,7 +283,9 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
                            {"grad_norm", grad_norm},
                            {"tokens", tokens},
                            {"tokens_per_s", dt > 0 ? static_cast<double>(tokens) / dt : 0.0},
-                           {"group_size", group.size()}};
+                           {"group_size", group.size()},
+                           // this rank's backend pool: the most bytes in use so far (docs/cuda.md)
+                           {"device_peak_bytes", backend.memory_stats().peak_bytes}};
     const bool validate = step == total || (tc.val_every > 0 && step % tc.val_every == 0);
     if (validate && !val_samples.empty()) {
       auto pass = validate_now();
