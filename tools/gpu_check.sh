@@ -362,7 +362,7 @@ if [[ -n "$make_bundle" ]]; then
     echo "bundled: $(ls "$make_bundle/lib" | tr '\n' ' ')"
     cat "$make_bundle/machine-libs.txt"
   } > "$make_bundle/manifest.txt"
-  tar -cJf "$make_bundle.tar.xz" -C "$(dirname "$make_bundle")" "$(basename "$make_bundle")"
+  XZ_OPT="${XZ_OPT:--T0}" tar -cJf "$make_bundle.tar.xz" -C "$(dirname "$make_bundle")" "$(basename "$make_bundle")"
   log "bundle $make_bundle: $(du -sh "$make_bundle" | cut -f1) ($(ls "$make_bundle/lib" | wc -l) libraries); $make_bundle.tar.xz: $(du -h "$make_bundle.tar.xz" | cut -f1)"
   log "on the GPU machine: tools/gpu_check.sh DIR --prebuilt $make_bundle.tar.xz"
   exit 0
