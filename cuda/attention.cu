@@ -372,4 +372,19 @@ void launch_attention_decode(const float* q, const float* k_cache, const float* 
   PERSONAS_CUDA_CHECK_LAUNCH();
 }
 
+void launch_attention_prefix(const float* q, const float* k, const float* v, const std::int32_t* lengths,
+                             const AttentionDims& dims, int n_prefix, float* out, cudaStream_t stream) {
+  if (dims.batch <= 0 || dims.seq <= 0) return;
+  Params p = base_params(dims);
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.lengths = lengths;
+  p.past = n_prefix;
+  p.kv_batch_rows = static_cast<std::int64_t>(n_prefix) + dims.seq;
+  p.o = out;
+  attention_forward_kernel<<<row_grid(dims, dims.n_heads), kWarps * kWarpSize, 0, stream>>>(p);
+  PERSONAS_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace personas::cuda

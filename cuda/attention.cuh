@@ -37,4 +37,11 @@ void launch_attention_backward(const float* dout, const float* q, const float* k
 void launch_attention_decode(const float* q, const float* k_cache, const float* v_cache, std::int64_t kv_cols,
                              int past, const AttentionDims& dims, float* out, cudaStream_t stream);
 
+// Suffix rows over a shared prefix (Backend::attention_prefix_forward): q
+// [b*seq, H*hd] right-padded (lengths i32 [b]); k, v [b*(n_prefix+seq), KV*hd]
+// hold for each row b the prefix's keys then its own (the caller concatenates);
+// query t of row b sits at position n_prefix + t. out: padding rows zero.
+void launch_attention_prefix(const float* q, const float* k, const float* v, const std::int32_t* lengths,
+                             const AttentionDims& dims, int n_prefix, float* out, cudaStream_t stream);
+
 }  // namespace personas::cuda

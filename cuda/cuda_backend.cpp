@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "adamw.cuh"
@@ -20,6 +21,7 @@
 #include "embedding.cuh"
 #include "kmeans.cuh"
 #include "lora.cuh"
+#include "matmul_rows.cuh"
 #include "nccl_group.h"
 #include "rmsnorm.cuh"
 #include "rope.cuh"
@@ -459,6 +461,83 @@ void CudaBackend::attention_decode(TensorView q, TensorView k_cache, TensorView 
   const cuda::AttentionDims d = dims_of(s);
   activate();
   cuda::launch_attention_decode(q.f32(), k_cache.f32(), v_cache.f32(), k_cache.cols, past, d, out.f32(), stream_);
+}
+
+// One launch per row, each exactly the attention_decode of that row alone
+// (a kernel over rows with their own caches would need device pointer tables).
+void CudaBackend::attention_decode_rows(TensorView q, std::span<const TensorView> k_caches,
+                                        std::span<const TensorView> v_caches, std::span<const std::int32_t> pasts,
+                                        const AttentionShape& s, TensorView out) {
+  PERSONAS_ASSERT(static_cast<std::int64_t>(k_caches.size()) == q.rows &&
+                      static_cast<std::int64_t>(v_caches.size()) == q.rows &&
+                      static_cast<std::int64_t>(pasts.size()) == q.rows,
+                  "attention_decode_rows: {} rows but {} k caches, {} v caches, {} pasts", q.rows, k_caches.size(),
+                  v_caches.size(), pasts.size());
+  check_same_shape(out, q, "attention_decode_rows.out");
+  AttentionShape one = s;
+  one.batch = 1;
+  one.seq = 1;
+  for (std::int64_t r = 0; r < q.rows; ++r) {
+    const auto i = static_cast<std::size_t>(r);
+    TensorView qr = q, outr = out;
+    qr.data = q.f32() + r * q.cols;
+    outr.data = out.f32() + r * out.cols;
+    qr.rows = outr.rows = 1;
+    attention_decode(qr, k_caches[i], v_caches[i], pasts[i], one, outr);
+  }
+}
+
+// Each row's keys are the prefix's then its own: concatenated per row in pool
+// memory (released in stream order), then the flash kernel with the rows at
+// positions n_prefix + t.
+void CudaBackend::attention_prefix_forward(TensorView q, TensorView k_prefix, TensorView v_prefix, TensorView k,
+                                           TensorView v, TensorView lengths, const AttentionShape& s, TensorView out) {
+  check_attention(q, k, v, s);
+  check_i32(lengths, "attention_prefix.lengths");
+  check_f32(k_prefix, "attention_prefix.k_prefix");
+  check_f32(v_prefix, "attention_prefix.v_prefix");
+  PERSONAS_ASSERT(k_prefix.cols == k.cols && v_prefix.cols == k.cols && v_prefix.rows == k_prefix.rows &&
+                      lengths.numel() == s.batch && out.rows == q.rows && out.cols == q.cols,
+                  "attention_prefix_forward: prefix [{},{}] / [{},{}], kv width {}, lengths {}, out [{},{}]",
+                  k_prefix.rows, k_prefix.cols, v_prefix.rows, v_prefix.cols, k.cols, lengths.numel(), out.rows,
+                  out.cols);
+  const cuda::AttentionDims d = dims_of(s);
+  activate();
+  const std::int64_t n_prefix = k_prefix.rows, rows = n_prefix + s.seq;
+  const std::size_t row_bytes = static_cast<std::size_t>(k.cols) * 4;
+  const std::size_t bytes = static_cast<std::size_t>(s.batch) * static_cast<std::size_t>(rows) * row_bytes;
+  char* kc = static_cast<char*>(allocate(bytes));
+  char* vc = static_cast<char*>(allocate(bytes));
+  const std::size_t pitch = static_cast<std::size_t>(rows) * row_bytes;
+  for (const auto& [dst, pre, own] : {std::tuple{kc, k_prefix.data, k.data}, std::tuple{vc, v_prefix.data, v.data}}) {
+    for (int b = 0; b < s.batch && n_prefix > 0; ++b)
+      PERSONAS_CUDA_CHECK(cudaMemcpyAsync(dst + static_cast<std::size_t>(b) * pitch, pre,
+                                          static_cast<std::size_t>(n_prefix) * row_bytes, cudaMemcpyDeviceToDevice,
+                                          stream_));
+    const std::size_t own_bytes = static_cast<std::size_t>(s.seq) * row_bytes;
+    PERSONAS_CUDA_CHECK(cudaMemcpy2DAsync(dst + static_cast<std::size_t>(n_prefix) * row_bytes, pitch, own, own_bytes,
+                                          own_bytes, static_cast<std::size_t>(s.batch), cudaMemcpyDeviceToDevice,
+                                          stream_));
+  }
+  cuda::launch_attention_prefix(q.f32(), reinterpret_cast<const float*>(kc), reinterpret_cast<const float*>(vc),
+                                lengths.i32(), d, static_cast<int>(n_prefix), out.f32(), stream_);
+  release(kc);
+  release(vc);
+}
+
+void CudaBackend::matmul_batch_invariant(TensorView x, TensorView w, TensorView y, float alpha, float beta) {
+  check_f32(x, "matmul_batch_invariant.x");
+  check_f32(y, "matmul_batch_invariant.y");
+  PERSONAS_ASSERT(w.dtype == DType::f32 || w.dtype == DType::bf16, "matmul_batch_invariant: w is {}",
+                  dtype_name(w.dtype));
+  PERSONAS_ASSERT(x.cols == w.cols && y.rows == x.rows && y.cols == w.rows,
+                  "matmul_batch_invariant: x [{},{}] w [{},{}] y [{},{}]", x.rows, x.cols, w.rows, w.cols, y.rows,
+                  y.cols);
+  activate();
+  if (w.dtype == DType::bf16)
+    cuda::launch_matmul_rows_bf16(x.f32(), w.data, y.f32(), x.rows, w.rows, x.cols, alpha, beta, stream_);
+  else
+    cuda::launch_matmul_rows(x.f32(), w.f32(), y.f32(), x.rows, w.rows, x.cols, alpha, beta, stream_);
 }
 
 // ---- swiglu -----------------------------------------------------------------------------------------------

@@ -168,6 +168,34 @@ class Backend {
   virtual void attention_decode(TensorView q, TensorView k_cache, TensorView v_cache, int past,
                                 const AttentionShape& shape, TensorView out) = 0;
 
+  // Decode attention for rows of different sequences (batched generation): row r
+  // of q [n, n_heads*hd] is the newest token, at position pasts[r], of a sequence
+  // whose rotated keys and values are k_caches[r], v_caches[r] ([> pasts[r],
+  // n_kv_heads*hd], its own at row pasts[r]); it sees keys 0 .. pasts[r].
+  // shape.batch = n, shape.seq = 1. Row r gets exactly the bits that
+  // attention_decode gives that row alone (q row r, past = pasts[r], seq 1).
+  virtual void attention_decode_rows(TensorView q, std::span<const TensorView> k_caches,
+                                     std::span<const TensorView> v_caches, std::span<const std::int32_t> pasts,
+                                     const AttentionShape& shape, TensorView out) = 0;
+
+  // Attention of right-padded suffixes over one shared prefix (prefix-shared
+  // scoring): q [b*seq, n_heads*hd] and k, v [b*seq, n_kv_heads*hd] are the
+  // suffix rows (lengths: i32 [b,1]) at positions n_prefix + t; k_prefix,
+  // v_prefix [n_prefix, n_kv_heads*hd] the prefix's rotated keys and values
+  // (positions 0 .. n_prefix-1, shared by every row). Query t of row b sees
+  // every prefix key and keys 0 .. t of its own suffix (the sliding window on
+  // absolute positions). Padding rows of out are zero.
+  virtual void attention_prefix_forward(TensorView q, TensorView k_prefix, TensorView v_prefix, TensorView k,
+                                        TensorView v, TensorView lengths, const AttentionShape& shape,
+                                        TensorView out) = 0;
+
+  // y = alpha x W^T + beta y (beta 0: y is not read); x [m,k], w [n,k] (the
+  // Hugging Face layout), y [m,n]. Batch-invariant: row i of y gets the same
+  // bits for any m and any place of the row among them (matmul does not promise
+  // that: BLAS and cuBLAS pick kernels and K splits by shape), so a sequence
+  // decoded in a batch gets exactly the tokens it gets alone.
+  virtual void matmul_batch_invariant(TensorView x, TensorView w, TensorView y, float alpha, float beta) = 0;
+
   // Phi-3's fused MLP activation: gate_up [n, 2f] = [gate | up]; out [n, f] = silu(gate) * up.
   virtual void swiglu_forward(TensorView gate_up, TensorView out) = 0;
   virtual void swiglu_backward(TensorView dout, TensorView gate_up, TensorView dgate_up) = 0;

@@ -27,12 +27,6 @@ TensorView slice_rows(const TensorView& t, std::int64_t begin, std::int64_t end)
   return DeviceBuffer::row_slice(t, begin, end);
 }
 
-DeviceBuffer upload_i32(Backend& backend, const std::vector<std::int32_t>& values) {
-  DeviceBuffer buffer(backend, static_cast<std::int64_t>(values.size()), 1, DType::i32);
-  backend.copy_to_device(buffer.view().data, values.data(), values.size() * sizeof(std::int32_t));
-  return buffer;
-}
-
 std::vector<float> download(Backend& backend, const TensorView& t) {
   std::vector<float> out(static_cast<std::size_t>(t.numel()));
   backend.copy_to_host(out.data(), t.data, out.size() * sizeof(float));
@@ -51,16 +45,28 @@ struct BatchInputs {
     lengths = upload_i32(backend, batch.lengths);
     attn.positions = positions;
     attn.lengths = lengths;
-    attn.shape.batch = batch.batch;
-    attn.shape.seq = batch.seq;
-    attn.shape.n_heads = static_cast<int>(c.num_attention_heads);
-    attn.shape.n_kv_heads = static_cast<int>(c.num_key_value_heads);
-    attn.shape.head_dim = static_cast<int>(c.head_dim());
-    attn.shape.sliding_window = static_cast<int>(c.sliding_window);
+    attn.shape = attention_shape_of(c, batch.batch, batch.seq);
   }
 };
 
 }  // namespace
+
+DeviceBuffer upload_i32(Backend& backend, std::span<const std::int32_t> values) {
+  DeviceBuffer buffer(backend, static_cast<std::int64_t>(values.size()), 1, DType::i32);
+  backend.copy_to_device(buffer.view().data, values.data(), values.size() * sizeof(std::int32_t));
+  return buffer;
+}
+
+AttentionShape attention_shape_of(const Phi3Config& c, int batch, int seq) {
+  AttentionShape s;
+  s.batch = batch;
+  s.seq = seq;
+  s.n_heads = static_cast<int>(c.num_attention_heads);
+  s.n_kv_heads = static_cast<int>(c.num_key_value_heads);
+  s.head_dim = static_cast<int>(c.head_dim());
+  s.sliding_window = static_cast<int>(c.sliding_window);
+  return s;
+}
 
 // ---- LayerActs ------------------------------------------------------------------
 void LayerActs::allocate(Backend& b, const Phi3Config& c, const LoraSpec& spec, std::int64_t n, bool dropout) {
@@ -148,6 +154,11 @@ std::vector<LoraSegment> LoraModel::Impl::segments_for(const TokenBatch& batch) 
 }
 
 // ---- LoRA pieces ------------------------------------------------------------------------
+void LoraModel::Impl::linear(TensorView x, TensorView w, TensorView y, float beta) {
+  if (batch_invariant) backend.matmul_batch_invariant(x, w, y, 1.0f, beta);
+  else backend.matmul(x, false, w, true, y, 1.0f, beta);
+}
+
 void LoraModel::Impl::lora_forward(int layer, LoraTarget target, TensorView x, TensorView y, LayerActs& acts,
                                    const std::vector<LoraSegment>& segments) {
   if (!spec.has(target) || segments.empty()) return;
@@ -164,6 +175,15 @@ void LoraModel::Impl::lora_forward(int layer, LoraTarget target, TensorView x, T
   }
   TensorView t = acts.lora_t[ti];
   t.rows = x.rows;
+  if (batch_invariant) {  // the segment-wise shrink/expand, row by row the same bits for any batch
+    for (const auto& s : segments) {
+      const auto a = static_cast<std::size_t>(s.adapter);
+      const TensorView ts = slice_rows(t, s.row_begin, s.row_end);
+      backend.matmul_batch_invariant(slice_rows(x_used, s.row_begin, s.row_end), a_views[a], ts, 1.0f, 0.0f);
+      backend.matmul_batch_invariant(ts, b_views[a], slice_rows(y, s.row_begin, s.row_end), spec.scale(), 1.0f);
+    }
+    return;
+  }
   backend.lora_shrink(x_used, a_views, segments, t);
   backend.lora_expand(t, b_views, segments, spec.scale(), y);
 }
@@ -205,15 +225,25 @@ void LoraModel::Impl::layer_forward(int l, TensorView x_in, TensorView x_out, La
   const int n_heads = static_cast<int>(config.num_attention_heads), n_kv = static_cast<int>(config.num_key_value_heads),
             hd = static_cast<int>(config.head_dim());
   backend.rmsnorm_forward(x_in, w.ln1, eps(), a.xn1, a.rstd1);
-  backend.matmul(a.xn1, false, w.q, true, a.q, 1.0f, 0.0f);
-  backend.matmul(a.xn1, false, w.k, true, a.k, 1.0f, 0.0f);
-  backend.matmul(a.xn1, false, w.v, true, a.v, 1.0f, 0.0f);
+  linear(a.xn1, w.q, a.q, 0.0f);
+  linear(a.xn1, w.k, a.k, 0.0f);
+  linear(a.xn1, w.v, a.v, 0.0f);
   lora_forward(l, LoraTarget::q, a.xn1, a.q, a, segments);
   lora_forward(l, LoraTarget::k, a.xn1, a.k, a, segments);
   lora_forward(l, LoraTarget::v, a.xn1, a.v, a, segments);
   backend.rope(a.q, attn.positions, n_heads, hd, rotary_dim(), theta(), false);
   backend.rope(a.k, attn.positions, n_kv, hd, rotary_dim(), theta(), false);
-  if (attn.k_cache.data != nullptr) {
+  if (!attn.row_pasts.empty()) {
+    const std::size_t row_bytes = static_cast<std::size_t>(a.k.view().cols) * 4;
+    for (std::size_t r = 0; r < attn.row_pasts.size(); ++r) {
+      const std::int64_t at = attn.row_pasts[r], row = static_cast<std::int64_t>(r);
+      backend.copy_on_device(slice_rows(attn.row_k_caches[r], at, at + 1).data, a.k.rows(row, row + 1).data, row_bytes);
+      backend.copy_on_device(slice_rows(attn.row_v_caches[r], at, at + 1).data, a.v.rows(row, row + 1).data, row_bytes);
+    }
+    backend.attention_decode_rows(a.q, attn.row_k_caches, attn.row_v_caches, attn.row_pasts, attn.shape, a.att);
+  } else if (attn.k_prefix.data != nullptr) {
+    backend.attention_prefix_forward(a.q, attn.k_prefix, attn.v_prefix, a.k, a.v, attn.lengths, attn.shape, a.att);
+  } else if (attn.k_cache.data != nullptr) {
     const std::int64_t bytes = a.k.view().numel() * 4;
     backend.copy_on_device(slice_rows(attn.k_cache, attn.past, attn.past + a.k.view().rows).data, a.k.view().data,
                            static_cast<std::size_t>(bytes));
@@ -224,15 +254,15 @@ void LoraModel::Impl::layer_forward(int l, TensorView x_in, TensorView x_out, La
     backend.attention_forward(a.q, a.k, a.v, attn.lengths, attn.shape, a.att, a.lse);
   }
   backend.copy_on_device(a.x_mid.view().data, x_in.data, static_cast<std::size_t>(x_in.numel()) * 4);
-  backend.matmul(a.att, false, w.o, true, a.x_mid, 1.0f, 1.0f);
+  linear(a.att, w.o, a.x_mid, 1.0f);
   lora_forward(l, LoraTarget::o_proj, a.att, a.x_mid, a, segments);
   backend.rmsnorm_forward(a.x_mid, w.ln2, eps(), a.xn2, a.rstd2);
-  backend.matmul(a.xn2, false, w.gate_up, true, a.gu, 1.0f, 0.0f);
+  linear(a.xn2, w.gate_up, a.gu, 0.0f);
   lora_forward(l, LoraTarget::gate_up_proj, a.xn2, a.gu, a, segments);
   backend.swiglu_forward(a.gu, a.act);
   if (x_out.data != a.x_mid.view().data)
     backend.copy_on_device(x_out.data, a.x_mid.view().data, static_cast<std::size_t>(x_in.numel()) * 4);
-  backend.matmul(a.act, false, w.down, true, x_out, 1.0f, 1.0f);
+  linear(a.act, w.down, x_out, 1.0f);
   lora_forward(l, LoraTarget::down_proj, a.act, x_out, a, segments);
 }
 
@@ -311,6 +341,17 @@ DeviceBuffer LoraModel::Impl::gather_normed(TensorView x_final, const std::vecto
   backend.embedding_forward(rows, x_final, xs);  // a row gather
   backend.rmsnorm_forward(xs, final_norm, eps(), xsn, rstd);
   return xsn;
+}
+
+std::vector<float> LoraModel::Impl::chosen_logits(TensorView x_final, const std::vector<std::int32_t>& flat_rows,
+                                                  std::span<const std::int32_t> token_ids) {
+  DeviceBuffer xsn = gather_normed(x_final, flat_rows);
+  DeviceBuffer ids = upload_i32(backend, token_ids);
+  DeviceBuffer w_sel(backend, static_cast<std::int64_t>(token_ids.size()), config.hidden_size);
+  backend.embedding_forward(ids, lm_head, w_sel);  // the chosen rows of lm_head
+  DeviceBuffer out(backend, static_cast<std::int64_t>(flat_rows.size()), static_cast<std::int64_t>(token_ids.size()));
+  backend.matmul(xsn, false, w_sel, true, out, 1.0f, 0.0f);
+  return download(backend, out);
 }
 
 LossResult LoraModel::Impl::head_loss(const TokenBatch& batch, TensorView x_final, float loss_scale,
@@ -456,13 +497,7 @@ std::vector<float> LoraModel::score(const TokenBatch& batch, std::span<const Sco
   if (rows.empty() || token_ids.empty()) return std::vector<float>(rows.size() * token_ids.size());
   const BatchInputs inputs(m.backend, batch, m.config);
   DeviceBuffer x = m.forward(batch, inputs.attn, m.segments_for(batch), nullptr, nullptr);
-  DeviceBuffer xsn = m.gather_normed(x, rows);
-  DeviceBuffer ids = upload_i32(m.backend, std::vector<std::int32_t>(token_ids.begin(), token_ids.end()));
-  DeviceBuffer w_sel(m.backend, static_cast<std::int64_t>(token_ids.size()), m.config.hidden_size);
-  m.backend.embedding_forward(ids, m.lm_head, w_sel);  // the chosen rows of lm_head
-  DeviceBuffer out(m.backend, static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(token_ids.size()));
-  m.backend.matmul(xsn, false, w_sel, true, out, 1.0f, 0.0f);
-  return download(m.backend, out);
+  return m.chosen_logits(x, rows, token_ids);
 }
 
 std::vector<float> LoraModel::logits(const TokenBatch& batch, std::span<const ScorePosition> positions) {

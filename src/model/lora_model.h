@@ -7,6 +7,9 @@
 //   model.adapter(0).adamw_step(adamw);  model.adapter(0).zero_grads();
 //   auto logits = model.score(batch, positions, digit_token_ids);
 //   auto ids = model.generate(prompt_ids, options, /*adapter=*/0);
+//   auto all = model.generate_batch(requests, {.max_batch = 16});   // continuous batching
+//   auto state = model.prefill(prefix_ids, /*adapter=*/0);          // prefix-shared scoring
+//   auto digits = model.score_suffixes(state, item_suffixes, digit_token_ids);
 //
 // Each adapter is a LoraArena (params, grads, AdamW m and v). Rows of one batch
 // may use different adapters (TokenBatch::adapters): the LoRA ops run
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "model/device_buffer.h"
 #include "model/lora_arena.h"
 #include "model/lora_spec.h"
 #include "model/sampling.h"
@@ -50,6 +54,39 @@ struct GenerateOptions {
   std::function<bool(std::int32_t)> on_token;
   // Called with the full next-token logits of each step before the choice (logprobs).
   std::function<void(std::span<const float>)> on_logits;
+};
+
+// One sequence of a batched generation (LoraModel::generate_batch).
+struct GenerateRequest {
+  std::vector<std::int32_t> prompt;
+  int adapter = -1;  // -1 = the base model
+  int max_new_tokens = 128;
+  SamplingOptions sampling;               // its own seed: the same tokens whatever else is in the batch
+  std::vector<std::int32_t> stop_tokens;  // ends after emitting one (it is included)
+};
+
+struct BatchGenerateOptions {
+  int max_batch = 8;  // sequence slots decoded together; a finished sequence's slot takes the next request
+  // (request index, token) as each token is chosen; return false to end that sequence.
+  std::function<bool(std::size_t, std::int32_t)> on_token;
+  // (request index, full next-token logits) before each choice.
+  std::function<void(std::size_t, std::span<const float>)> on_logits;
+  // (request index, its tokens) when a request ends; requests appended to
+  // `more` join the queue with the next indices (a follow-up that depends on
+  // this answer, e.g. the next slot of a scaffold).
+  std::function<void(std::size_t, const std::vector<std::int32_t>&, std::vector<GenerateRequest>& more)> on_finish;
+  // false: the returned vectors stay empty and each request's tokens go to
+  // on_finish only (long streams of follow-ups keep no history).
+  bool keep_outputs = true;
+};
+
+// The KV cache of a prompt prefix under one adapter (LoraModel::prefill), for
+// scoring many continuations of it (score_suffixes). Device memory:
+// 2 x layers x length x kv_dim floats.
+struct PrefixState {
+  int adapter = -1;
+  std::int64_t length = 0;
+  std::vector<DeviceBuffer> k, v;  // per layer [length, kv_dim], rotated
 };
 
 class LoraModel {
@@ -95,6 +132,25 @@ class LoraModel {
   // adapter = -1 runs the base model.
   std::vector<std::int32_t> generate(std::span<const std::int32_t> prompt, const GenerateOptions& options,
                                      int adapter = 0);
+
+  // Batched KV-cache generation (continuous batching over options.max_batch
+  // slots): returns each request's new tokens, requests appended by on_finish
+  // included. Each prompt is prefilled on its own; decode steps run every
+  // active slot as one batch through batch-invariant matmuls and
+  // attention_decode_rows, so a request's tokens do not depend on the batch
+  // (slot count, neighbours, order) and equal generate()'s.
+  std::vector<std::vector<std::int32_t>> generate_batch(std::vector<GenerateRequest> requests,
+                                                        const BatchGenerateOptions& options);
+
+  // Prefix-shared scoring: the KV cache of `prefix` under `adapter` (-1 = base),
+  // then the next-token logits for chosen token ids at the last position of
+  // each suffix, the suffix continuing the prefix (positions from
+  // state.length) under the state's adapter: [suffixes.size() x
+  // token_ids.size()] row-major, the numbers score() gives for prefix + suffix
+  // whole (to rounding).
+  PrefixState prefill(std::span<const std::int32_t> prefix, int adapter);
+  std::vector<float> score_suffixes(const PrefixState& state, std::span<const std::vector<std::int32_t>> suffixes,
+                                    std::span<const std::int32_t> token_ids);
 
   // The base weights with adapter `index` merged in (W + scale * B A) for tests
   // and export; host memory.

@@ -5,6 +5,7 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "model/device_buffer.h"
@@ -31,6 +32,33 @@ struct AttentionInputs {
   AttentionShape shape;
   TensorView k_cache, v_cache;    // decode mode when k_cache.data is set
   int past = 0;
+  // Batched decode (generate_batch) when row_pasts is not empty: row r is the
+  // newest token of its own sequence, cached in row_k_caches[r] / row_v_caches[r]
+  // (this layer's) at row row_pasts[r].
+  std::span<const TensorView> row_k_caches, row_v_caches;
+  std::span<const std::int32_t> row_pasts;
+  // Prefix-shared scoring when k_prefix.data is set: this layer's prefix keys/values.
+  TensorView k_prefix, v_prefix;
+};
+
+// i32 values on the device as [n, 1].
+DeviceBuffer upload_i32(Backend& backend, std::span<const std::int32_t> values);
+// The model's attention shape for `batch` rows of `seq` queries.
+AttentionShape attention_shape_of(const Phi3Config& c, int batch, int seq);
+
+// Sets a flag of the model for a scope and restores it on exit (exceptions
+// included): training off for inference (no LoRA dropout in generation or
+// prefix scoring), batch_invariant on for decode steps.
+class ScopedFlag {
+ public:
+  ScopedFlag(bool& flag, bool value) : flag_(flag), saved_(flag) { flag_ = value; }
+  ~ScopedFlag() { flag_ = saved_; }
+  ScopedFlag(const ScopedFlag&) = delete;
+  ScopedFlag& operator=(const ScopedFlag&) = delete;
+
+ private:
+  bool& flag_;
+  bool saved_;
 };
 
 struct LoraModel::Impl {
@@ -46,6 +74,8 @@ struct LoraModel::Impl {
   std::vector<LayerWeights> layers;
   bool training = false;
   std::int64_t step = 0;
+  // Linear layers and LoRA through matmul_batch_invariant (batched decode steps).
+  bool batch_invariant = false;
 
   std::int64_t q_dim() const { return config.head_dim() * config.num_attention_heads; }
   std::int64_t kv_dim() const { return config.kv_dim(); }
@@ -58,6 +88,8 @@ struct LoraModel::Impl {
   // Segments of rows per adapter for a batch (rows of adapter -1 are left out).
   std::vector<LoraSegment> segments_for(const TokenBatch& batch) const;
 
+  // y = x W^T + beta y: matmul, or matmul_batch_invariant in batch-invariant mode.
+  void linear(TensorView x, TensorView w, TensorView y, float beta);
   void lora_forward(int layer, LoraTarget target, TensorView x, TensorView y, LayerActs& acts,
                     const std::vector<LoraSegment>& segments);
   void lora_backward(int layer, LoraTarget target, TensorView dy, TensorView x, LayerActs& acts,
@@ -77,8 +109,16 @@ struct LoraModel::Impl {
   // Loss over target rows (chunks of rows through final norm + lm_head); with dx_final set,
   // also the gradient of loss_scale * sum into it.
   LossResult head_loss(const TokenBatch& batch, TensorView x_final, float loss_scale, TensorView dx_final);
+  // Runs `ids` (one sequence at positions past .. past+n-1) through every layer,
+  // appending its keys and values to the per-layer caches (rows past .. past+n-1);
+  // returns the final residual stream [n, hidden]. Generation's prefill and prefill().
+  DeviceBuffer prefill_into(std::span<const std::int32_t> ids, int adapter, std::span<const TensorView> k_caches,
+                            std::span<const TensorView> v_caches, int past);
   // Final-norm hidden states of chosen flat rows.
   DeviceBuffer gather_normed(TensorView x_final, const std::vector<std::int32_t>& flat_rows);
+  // Logits of chosen token ids (rows of lm_head) at chosen flat rows of the final residual stream.
+  std::vector<float> chosen_logits(TensorView x_final, const std::vector<std::int32_t>& flat_rows,
+                                   std::span<const std::int32_t> token_ids);
 };
 
 }  // namespace personas

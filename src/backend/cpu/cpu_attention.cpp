@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/cpu_attention_row.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "core/errors.h"
@@ -28,12 +29,8 @@ void check_shape(const TensorView& q, const TensorView& k, const TensorView& v, 
                   "attention: k/v [{},{}] for {} kv heads", k.rows, k.cols, s.n_kv_heads);
 }
 
-// Below this many multiply-adds a loop runs on one thread: waking the team
-// costs more than it saves (and a shared machine makes that worse).
-constexpr double kParallelWork = 1 << 18;
-
-// First key visible to query i.
-inline int first_key(int i, int window) { return window > 0 ? std::max(0, i - window + 1) : 0; }
+using cpu::kParallelWork;
+using cpu::first_key;
 
 }  // namespace
 
@@ -159,26 +156,10 @@ void CpuBackend::attention_decode(TensorView q, TensorView k_cache, TensorView v
 #pragma omp for collapse(2)
     for (int i = 0; i < s.seq; ++i) {
       for (int h = 0; h < s.n_heads; ++h) {
-        const int kvh = h / group;
-        const int last = past + i;
-        const int j0 = first_key(last, s.sliding_window);
-        const float* qi = q.f32() + static_cast<std::int64_t>(i) * qc + static_cast<std::int64_t>(h) * hd;
-        float mx = -INFINITY;
-        for (int j = j0; j <= last; ++j) {
-          const float sc = cpu::dot(qi, k_cache.f32() + j * kc + static_cast<std::int64_t>(kvh) * hd, hd) * scale;
-          p[static_cast<std::size_t>(j)] = sc;
-          mx = std::max(mx, sc);
-        }
-        float sum = 0.0f;
-        for (int j = j0; j <= last; ++j) {
-          const float e = std::exp(p[static_cast<std::size_t>(j)] - mx);
-          p[static_cast<std::size_t>(j)] = e;
-          sum += e;
-        }
-        float* oi = out.f32() + static_cast<std::int64_t>(i) * qc + static_cast<std::int64_t>(h) * hd;
-        for (int j = j0; j <= last; ++j)
-          cpu::axpy(p[static_cast<std::size_t>(j)] / sum, v_cache.f32() + j * kc + static_cast<std::int64_t>(kvh) * hd,
-                    oi, hd);
+        const std::int64_t kv_off = static_cast<std::int64_t>(h / group) * hd;
+        const std::int64_t q_off = static_cast<std::int64_t>(i) * qc + static_cast<std::int64_t>(h) * hd;
+        cpu::decode_row_head(q.f32() + q_off, k_cache.f32() + kv_off, v_cache.f32() + kv_off, kc, past + i,
+                             s.sliding_window, hd, scale, p.data(), out.f32() + q_off);
       }
     }
   }

@@ -56,6 +56,11 @@ class CpuBackend : public Backend {  // not final: tests derive fault-injecting 
                           TensorView dv) override;
   void attention_decode(TensorView q, TensorView k_cache, TensorView v_cache, int past, const AttentionShape& shape,
                         TensorView out) override;
+  void attention_decode_rows(TensorView q, std::span<const TensorView> k_caches, std::span<const TensorView> v_caches,
+                             std::span<const std::int32_t> pasts, const AttentionShape& shape, TensorView out) override;
+  void attention_prefix_forward(TensorView q, TensorView k_prefix, TensorView v_prefix, TensorView k, TensorView v,
+                                TensorView lengths, const AttentionShape& shape, TensorView out) override;
+  void matmul_batch_invariant(TensorView x, TensorView w, TensorView y, float alpha, float beta) override;
   void swiglu_forward(TensorView gate_up, TensorView out) override;
   void swiglu_backward(TensorView dout, TensorView gate_up, TensorView dgate_up) override;
   void cross_entropy(TensorView logits, TensorView targets, TensorView loss, TensorView dlogits,
