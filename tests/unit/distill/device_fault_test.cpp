@@ -2,7 +2,7 @@
 // engine's generation) stops the stage with the internal error (exit code 1)
 // instead of being recorded as "this user failed". No GPU needed: a fake
 // "cuda" backend factory hands the stage a CPU backend that throws the
-// DeviceError CudaBackend would.
+// DeviceError CudaBackend would, from a forward pass of the first chat.
 #include <gtest/gtest.h>
 
 #include "comm/comm.h"
@@ -22,7 +22,8 @@ std::atomic<int> g_factory_calls{0};
 
 std::unique_ptr<Backend> faulty_factory(int, std::string&) {
   ++g_factory_calls;
-  return std::make_unique<testing::FaultBackend>(/*fault_at_decode_call=*/3);
+  // The tiny model (2 layers) makes 5 norms per forward: the 8th is in the first chat's first decode step.
+  return std::make_unique<testing::FaultBackend>(/*fault_at_call=*/8);
 }
 
 // Registers the fake factory for the test's lifetime (the unit binary has no real one).

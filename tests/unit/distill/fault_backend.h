@@ -13,23 +13,23 @@ namespace personas::testing {
 
 class FaultBackend final : public CpuBackend {
  public:
-  // The op that faults: the n-th (1-based) call of attention_decode, the op
-  // of every generated token (so the model loads and the prompt runs first).
-  explicit FaultBackend(int fault_at_decode_call) : fault_at_(fault_at_decode_call) {}
-  int decode_calls() const { return decode_calls_; }
+  // The op that faults: the n-th (1-based) call of rmsnorm_forward, which
+  // every forward pass makes (prompt, decode step or scoring) and loading
+  // does not, so the model loads and the first forwards run first.
+  explicit FaultBackend(int fault_at_call) : fault_at_(fault_at_call) {}
+  int calls() const { return calls_; }
   std::string name() const override { return "fault-injecting cpu"; }
 
-  void attention_decode(TensorView q, TensorView k_cache, TensorView v_cache, int past, const AttentionShape& shape,
-                        TensorView out) override {
-    if (++decode_calls_ == fault_at_)
+  void rmsnorm_forward(TensorView x, TensorView weight, float eps, TensorView out, TensorView rstd) override {
+    if (++calls_ == fault_at_)
       throw DeviceError("CUDA cudaMalloc", "cudaErrorMemoryAllocation (out of memory)",
                         "allocate of 1048576 bytes on GPU 0 (injected by the test)", __FILE__, __LINE__);
-    CpuBackend::attention_decode(q, k_cache, v_cache, past, shape, out);
+    CpuBackend::rmsnorm_forward(x, weight, eps, out, rstd);
   }
 
  private:
   int fault_at_;
-  std::atomic<int> decode_calls_{0};
+  std::atomic<int> calls_{0};
 };
 
 }  // namespace personas::testing
