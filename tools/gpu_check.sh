@@ -2,7 +2,7 @@
 # The prepared GPU check (issue 19): one command for a person with a GPU.
 #
 #   tools/gpu_check.sh DIR [--time-limit SECONDS] [--build-dir PATH] [--jobs N]
-#                          [--skip-build | --prebuilt BUNDLE] [--dry-run]
+#                          [--skip-build | --prebuilt BUNDLE | --fallback BUNDLE] [--dry-run]
 #   tools/gpu_check.sh --make-bundle BUNDLE [--build-dir PATH] [--jobs N] [--skip-build]
 #
 # 1. configure and build test_cuda with CUDA for sm_90 (CMAKE_CUDA_ARCHITECTURES=90,
@@ -25,6 +25,8 @@
 #               image lacks (Boost, HDF5, spdlog, OpenBLAS, ...; CUDA's own
 #               and the C/C++ runtime are taken from the machine). Each CUDA
 #               test then runs in its own process, as under ctest.
+# --fallback BUNDLE  build as usual; if configure or the build fails, run the
+#               bundle instead (one device call covers both cases)
 # --make-bundle BUNDLE  (on any x86-64 machine with nvcc, no GPU needed) build
 #               test_cuda for sm_90 without NCCL and write BUNDLE/ and
 #               BUNDLE.tar.xz, to carry to a GPU machine that cannot build the
@@ -38,7 +40,8 @@
 set -uo pipefail
 
 usage() {
-  echo "usage: tools/gpu_check.sh DIR [--time-limit SECONDS] [--build-dir PATH] [--jobs N] [--skip-build] [--dry-run]"
+  echo "usage: tools/gpu_check.sh DIR [--time-limit SECONDS] [--build-dir PATH] [--jobs N] [--skip-build | --prebuilt B | --fallback B] [--dry-run]
+       tools/gpu_check.sh --make-bundle B [--build-dir PATH] [--jobs N] [--skip-build]"
 }
 die_usage() {
   echo "gpu_check: $*" >&2
@@ -54,6 +57,7 @@ jobs="$(nproc 2>/dev/null || echo 4)"
 skip_build=0
 dry_run=0
 prebuilt=""
+fallback=""
 make_bundle=""
 # Internal: --run-each BIN TSV runs every test of BIN except the benchmarks,
 # each in its own process, and writes name, status, seconds, message per line.
@@ -82,6 +86,8 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --prebuilt) [[ $# -ge 2 ]] || die_usage "--prebuilt needs a value"; prebuilt="$2"; shift 2 ;;
     --prebuilt=*) prebuilt="${1#*=}"; shift ;;
+    --fallback) [[ $# -ge 2 ]] || die_usage "--fallback needs a value"; fallback="$2"; shift 2 ;;
+    --fallback=*) fallback="${1#*=}"; shift ;;
     --make-bundle) [[ $# -ge 2 ]] || die_usage "--make-bundle needs a value"; make_bundle="$2"; shift 2 ;;
     --make-bundle=*) make_bundle="${1#*=}"; shift ;;
     --time-limit) [[ $# -ge 2 ]] || die_usage "--time-limit needs a value"; time_limit="$2"; shift 2 ;;
@@ -102,6 +108,7 @@ if [[ -n "$make_bundle" ]]; then
   out_dir="$make_bundle.work"  # the build log goes here
 fi
 [[ -z "$prebuilt" || $skip_build -eq 0 ]] || die_usage "--prebuilt and --skip-build exclude each other"
+[[ -z "$fallback" || ( -z "$prebuilt" && $skip_build -eq 0 ) ]] || die_usage "--fallback goes with a build (not --prebuilt or --skip-build)"
 [[ -n "$out_dir" ]] || die_usage "the output folder DIR is missing"
 [[ "$time_limit" =~ ^[0-9]+$ && "$time_limit" -gt 0 ]] || die_usage "--time-limit must be a positive number of seconds (got '$time_limit')"
 [[ "$jobs" =~ ^[0-9]+$ && "$jobs" -gt 0 ]] || die_usage "--jobs must be a positive number (got '$jobs')"
@@ -250,7 +257,7 @@ versions = {
     "git_dirty": cmd(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"]) != "",
 }
 failed = [n for n, p in parts.items() if p["status"] == "fail"]
-finished = [n for n, p in parts.items() if p["status"] in ("pass", "skipped")]
+finished = [n for n, p in parts.items() if p["status"] in ("pass", "skipped", "fell back to the bundle")]
 # A part stopped by the time limit (timeout) or a signal leaves the check incomplete, not failed.
 overall = "fail" if failed else ("incomplete" if stopped == "1" or len(finished) < len(parts) else "pass")
 if overall == "pass" and parts["bench"].get("device") == "no device": overall = "no device"
@@ -307,9 +314,8 @@ part_status() { sed -n 's/^status=//p' "$state/$1" 2>/dev/null; }
 nccl_flag=()
 [[ -n "$make_bundle" ]] && nccl_flag=(-DPERSONAS_NCCL=OFF)  # one GPU needs no NCCL, and libnccl is 200 MB
 test_bin="$build_dir/tests/test_cuda"
-if [[ -n "$prebuilt" && $dry_run -eq 0 ]]; then
-  set_state configure skipped
-  set_state build skipped
+# use_bundle: test_bin and LD_LIBRARY_PATH from the bundle in $prebuilt (a folder or .tar.xz).
+use_bundle() {
   if [[ -f "$prebuilt" ]]; then  # BUNDLE.tar.xz
     mkdir -p "$out_dir/bundle"
     tar -xJf "$prebuilt" -C "$out_dir/bundle" || log "cannot unpack $prebuilt"
@@ -335,6 +341,12 @@ if [[ -n "$prebuilt" && $dry_run -eq 0 ]]; then
   else
     set_state libraries pass
   fi
+}
+
+if [[ -n "$prebuilt" && $dry_run -eq 0 ]]; then
+  set_state configure skipped
+  set_state build skipped
+  use_bundle
 elif [[ $skip_build -eq 1 && $dry_run -eq 0 ]]; then
   set_state configure skipped
   set_state build skipped
@@ -343,6 +355,16 @@ else
   run_part configure 20 cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DPERSONAS_CUDA=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DPERSONAS_BENCH=OFF -DPERSONAS_WERROR=OFF "${nccl_flag[@]}"
   [[ "$(part_status configure)" == pass ]] && run_part build 30 cmake --build "$build_dir" --target test_cuda -j "$jobs"
+  if [[ -n "$fallback" && "$(part_status build)" != pass ]]; then
+    log "the build did not pass: running the bundle $fallback instead"
+    for p in configure build; do  # keep their logs and times, mark what happened
+      if [[ ! -f "$state/$p" ]]; then set_state "$p" "fell back to the bundle"
+      elif [[ "$(part_status "$p")" != pass ]]; then sed -i 's/^status=.*/status=fell back to the bundle/' "$state/$p"
+      fi
+    done
+    prebuilt="$fallback"
+    use_bundle
+  fi
 fi
 
 if [[ -n "$make_bundle" ]]; then
@@ -369,7 +391,9 @@ if [[ -n "$make_bundle" ]]; then
 fi
 
 build_ok=1
-for p in configure build libraries; do
+parts_needed=(configure build)
+[[ -n "$prebuilt" && $dry_run -eq 0 ]] && parts_needed=(libraries)
+for p in "${parts_needed[@]}"; do
   [[ -f "$state/$p" ]] || continue
   [[ "$(part_status "$p")" =~ ^(pass|skipped)$ ]] || build_ok=0
 done
