@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "backend/cpu/host_threads.h"
 #include "cluster/serial_when_small.h"
 #include "comm/sharding.h"
 #include "core/errors.h"
@@ -52,34 +53,47 @@ double silhouette_score(Comm& comm, std::span<const float> points, int d, std::s
     norm[static_cast<std::size_t>(i)] = s;
   }
   const auto [begin, end] = block_range(n, comm.rank(), comm.size());
-  const SerialWhenSmall serial(static_cast<double>(end - begin) * static_cast<double>(n) * d);
+  // Blocks of rows over our threads, one sgemm each on its thread: one parallel
+  // region per silhouette (not one BLAS thread team per block), and none when
+  // the whole sum is small (SerialWhenSmall).
   constexpr std::int64_t kBlock = 128;
-  std::vector<float> dots(static_cast<std::size_t>(kBlock * n));
-  double total = 0;
-  for (std::int64_t b0 = begin; b0 < end; b0 += kBlock) {
-    const std::int64_t rows = std::min(kBlock, end - b0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(n), d, 1.0f,
-                points.data() + b0 * d, d, points.data(), d, 0.0f, dots.data(), static_cast<int>(n));
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const std::int64_t i = b0 + r;
-      std::vector<double> sum(static_cast<std::size_t>(k), 0.0);
-      for (std::int64_t j = 0; j < n; ++j) {
-        if (j == i) continue;
-        const double sq = norm[static_cast<std::size_t>(i)] + norm[static_cast<std::size_t>(j)] -
-                          2.0 * dots[static_cast<std::size_t>(r * n + j)];
-        sum[static_cast<std::size_t>(labels[static_cast<std::size_t>(j)])] += std::sqrt(std::max(sq, 0.0));
+  const std::int64_t n_blocks = (end - begin + kBlock - 1) / kBlock;
+  std::vector<double> s_of(static_cast<std::size_t>(std::max<std::int64_t>(end - begin, 0)), 0.0);
+  const SerialWhenSmall serial(static_cast<double>(end - begin) * static_cast<double>(n) * d);
+  const SingleThreadedBlas single_blas;
+#pragma omp parallel
+  {
+    std::vector<float> dots(static_cast<std::size_t>(kBlock * n));
+    std::vector<double> sum(static_cast<std::size_t>(k));
+#pragma omp for schedule(dynamic)
+    for (std::int64_t block = 0; block < n_blocks; ++block) {
+      const std::int64_t b0 = begin + block * kBlock;
+      const std::int64_t rows = std::min(kBlock, end - b0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(n), d, 1.0f,
+                  points.data() + b0 * d, d, points.data(), d, 0.0f, dots.data(), static_cast<int>(n));
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const std::int64_t i = b0 + r;
+        std::fill(sum.begin(), sum.end(), 0.0);
+        for (std::int64_t j = 0; j < n; ++j) {
+          if (j == i) continue;
+          const double sq = norm[static_cast<std::size_t>(i)] + norm[static_cast<std::size_t>(j)] -
+                            2.0 * dots[static_cast<std::size_t>(r * n + j)];
+          sum[static_cast<std::size_t>(labels[static_cast<std::size_t>(j)])] += std::sqrt(std::max(sq, 0.0));
+        }
+        const int own = labels[static_cast<std::size_t>(i)];
+        if (size[static_cast<std::size_t>(own)] <= 1) continue;  // s = 0
+        const double a = sum[static_cast<std::size_t>(own)] / static_cast<double>(size[static_cast<std::size_t>(own)] - 1);
+        double b = INFINITY;
+        for (int c = 0; c < k; ++c)
+          if (c != own && size[static_cast<std::size_t>(c)] > 0)
+            b = std::min(b, sum[static_cast<std::size_t>(c)] / static_cast<double>(size[static_cast<std::size_t>(c)]));
+        const double m = std::max(a, b);
+        if (m > 0) s_of[static_cast<std::size_t>(i - begin)] = (b - a) / m;
       }
-      const int own = labels[static_cast<std::size_t>(i)];
-      if (size[static_cast<std::size_t>(own)] <= 1) continue;  // s = 0
-      const double a = sum[static_cast<std::size_t>(own)] / static_cast<double>(size[static_cast<std::size_t>(own)] - 1);
-      double b = INFINITY;
-      for (int c = 0; c < k; ++c)
-        if (c != own && size[static_cast<std::size_t>(c)] > 0)
-          b = std::min(b, sum[static_cast<std::size_t>(c)] / static_cast<double>(size[static_cast<std::size_t>(c)]));
-      const double m = std::max(a, b);
-      if (m > 0) total += (b - a) / m;
     }
   }
+  double total = 0;  // in row order: the same for any thread count
+  for (double v : s_of) total += v;
   return comm.allreduce_sum(total) / static_cast<double>(n);
 }
 

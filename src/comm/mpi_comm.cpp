@@ -156,6 +156,12 @@ std::unique_ptr<Comm> make_world_comm(int* argc, char*** argv, bool force_mpi) {
   MPI_Initialized(&initialized);
   bool owns = false;
   if (!initialized) {
+    // A rank waiting in a collective yields its core instead of spinning on it:
+    // on a shared or oversubscribed node the spinning rank takes the core from
+    // the rank it waits for (auto-K on 2 ranks, loaded 2-core machine: 7.8 s
+    // spinning, 4.3 s yielding; docs/clustering.md). Open MPI reads it here, in
+    // MPI_Init; a value set by the user or mpirun wins.
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int provided = 0;
     MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     owns = true;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -62,19 +63,29 @@ EmbedResult embed_users(const Config& config, const Dataset& ds, const std::vect
   std::vector<float> text_vectors;
   int text_dim = 0;
   if (want_text) {
-    std::vector<std::string> texts(n);
+    std::vector<std::string> texts(n), present;
+    std::vector<std::size_t> present_row;
     for (std::size_t i = 0; i < n; ++i) {
       const auto it = memory_of.find(ds.users[i].id);
       if (it == memory_of.end()) {
         ++out.users_without_profile;
       } else {
         texts[i] = profile_text(*it->second);
+        present.push_back(texts[i]);
+        present_row.push_back(i);
       }
     }
     out.profile_embedder = make_embedder(config, "profiles", comm.local_rank());
     out.profile_embedder->fit(texts, {}, comm);
-    text_vectors = out.profile_embedder->embed(texts);
+    // Only users with a profile are embedded; the others keep the zero vector
+    // whatever an embedder makes of an empty text (an HTTP endpoint embeds the
+    // " " sent for it, the model embedder pools the BOS state).
+    const std::vector<float> embedded = out.profile_embedder->embed(present);
     text_dim = out.profile_embedder->dim();
+    text_vectors.assign(n * static_cast<std::size_t>(text_dim), 0.0f);
+    for (std::size_t j = 0; j < present_row.size(); ++j)
+      std::copy_n(embedded.begin() + static_cast<std::ptrdiff_t>(j * static_cast<std::size_t>(text_dim)), text_dim,
+                  text_vectors.begin() + static_cast<std::ptrdiff_t>(present_row[j] * static_cast<std::size_t>(text_dim)));
   }
   std::vector<float> behavior;
   const int behavior_d = behavior_dim(ds);
