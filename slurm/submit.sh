@@ -91,6 +91,10 @@ exports="ALL,PERSONAS_ROOT=$ROOT,PERSONAS_SLURM_SITE=$site"
 common+=(--export="$exports")
 [[ -n "${SITE_ACCOUNT:-}" ]] && common+=(--account="$SITE_ACCOUNT")
 [[ -n "${SITE_QOS:-}" ]] && common+=(--qos="$SITE_QOS")
+# The time-limit warning (slurm/lib/job.sh personas_step): stop, exit 7, requeue.
+[[ "${SITE_STOP_MARGIN:-300}" =~ ^[1-9][0-9]*$ ]] ||
+  die "site file: SITE_STOP_MARGIN='${SITE_STOP_MARGIN}' is not a positive number of seconds"
+common+=(--signal="B:USR1@${SITE_STOP_MARGIN:-300}" --requeue --open-mode=append)
 # shellcheck disable=SC2206
 [[ -n "${SITE_SBATCH_ARGS:-}" ]] && common+=($SITE_SBATCH_ARGS)
 

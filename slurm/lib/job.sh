@@ -42,3 +42,57 @@ fi
 echo "personas-job: job ${SLURM_JOB_ID} '${SLURM_JOB_NAME:-}' on ${SLURM_JOB_NODELIST:-?}:" \
      "${SLURM_NTASKS:-1} task(s), ${SLURM_CPUS_PER_TASK:-1} CPU(s) per task," \
      "GPUs per task ${SLURM_GPUS_PER_TASK:-0}; checkout $PERSONAS_ROOT; started $(date -u +%FT%TZ)"
+
+# A warning that comes before the step started (a margin longer than the
+# job's time) is noted, not fatal: USR1's default action would end this shell.
+personas_early_usr1=0
+trap 'personas_early_usr1=1' USR1
+
+# personas_step COMMAND...: runs the job's step so that it can be stopped
+# gracefully and resumed. Slurm sends USR1 to this batch shell at the
+# --signal=B:USR1@<margin> warning before the time limit (or on
+# `scancel --batch --signal=USR1 JOB`); it is passed on to every task of the
+# step (`scancel --signal=USR1`: steps only), personas saves its state at the
+# next safe point and exits 7 on every rank. Then, when the job may be
+# requeued (--requeue) and has restarted fewer than PERSONAS_MAX_REQUEUES
+# times (default 20), the job requeues itself: Slurm starts it again (after
+# its requeue delay, about 2 minutes) and the same command goes on from where
+# it stopped. A TERM to this shell (the time limit itself, scancel) goes to the
+# steps too. Returns the step's exit code.
+personas_step() {
+  local child rc
+  if (( personas_early_usr1 )); then
+    echo "personas-job: USR1 came before the step started (--signal margin longer than the time left?);" \
+         "running it anyway: at the time limit Slurm's TERM stops it the same way" >&2
+  fi
+  "$@" &
+  child=$!
+  # shellcheck disable=SC2317  # called by the traps
+  forward() {
+    echo "personas-job: $1 at $(date -u +%FT%TZ): asking every task to stop at its next safe point" >&2
+    scancel --signal="$1" "$SLURM_JOB_ID" 2>/dev/null || kill -s "$1" "$child" 2>/dev/null || true
+  }
+  trap 'forward USR1' USR1
+  trap 'forward TERM' TERM
+  while :; do
+    set +e
+    wait "$child"
+    rc=$?
+    set -e
+    # A trapped signal ends `wait` early (rc > 128) while the step still runs.
+    kill -0 "$child" 2>/dev/null || break
+  done
+  trap - USR1 TERM
+  if (( rc == 7 )); then
+    local restarts="${SLURM_RESTART_COUNT:-0}" max="${PERSONAS_MAX_REQUEUES:-20}"
+    if [[ "$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null)" != *"Requeue=1"* ]]; then
+      echo "personas-job: stopped (exit 7); this job cannot be requeued (submit with --requeue): resubmit it to resume" >&2
+    elif (( restarts >= max )); then
+      echo "personas-job: stopped (exit 7) after $restarts requeues (PERSONAS_MAX_REQUEUES=$max): resubmit to go on" >&2
+    else
+      echo "personas-job: stopped (exit 7) at $(date -u +%FT%TZ); requeueing job $SLURM_JOB_ID (restart $((restarts + 1))) to resume" >&2
+      scontrol requeue "$SLURM_JOB_ID" || echo "personas-job: scontrol requeue failed: resubmit the job to resume" >&2
+    fi
+  fi
+  return "$rc"
+}

@@ -167,6 +167,7 @@ Command make_generate_command() {
   c.name = "generate";
   c.summary = "generate text with a checkpoint (and adapter)";
   c.uses_run_dir = false;
+  c.positional = "prompt";  // personas generate --model m.h5 --chat "What is the capital of France?"
   c.add_options = [](po::options_description& o) {
     o.add_options()("model", po::value<std::string>(), "model checkpoint (.h5, from convert or init-model)")(
         "adapter", po::value<std::string>(), "LoRA adapter (.h5, from train) applied to the model")(

@@ -2,7 +2,9 @@
 // eval -> report in one MPI job. A stage whose DONE marker holds the current
 // config hash is skipped; a stale one is redone with the reason logged;
 // run.from / run.until (or --from / --until) bound the stages. Ends with a
-// summary table and the report's path.
+// summary table and the report's path. A signal (core/stop_request.h) stops
+// it inside distill, train or eval at their safe points, or here before the
+// next stage: exit 7, and the same command resumes.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -12,7 +14,9 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "comm/stop_vote.h"
 #include "core/progress.h"
+#include "core/stop_request.h"
 #include "pipeline/stages.h"
 
 namespace personas {
@@ -89,6 +93,9 @@ int run_pipeline(CommandContext& ctx) {
       outcomes.push_back({stage.name, "not run", 0});
       continue;
     }
+    // A signal during a stage without safe points of its own (prepare, model,
+    // embed, cluster, report) stops the run here, once that stage is DONE.
+    if (stop_agreed(comm)) throw_stopped(fmt::format("before stage {}", stage.name));
     // Rank 0 reads the marker and every rank decides from its copy: a rank
     // reading the file itself could see it vanish when rank 0, ahead,
     // clears it for the redo (seen with --from) and take another branch.

@@ -37,7 +37,10 @@ int run_tokenize(CommandContext& ctx) {
   const Tokenizer tokenizer(load_checkpoint_tokenizer(args["model"].as<std::string>()));
   std::string text;
   if (args.count("text"))
-    for (const auto& word : args["text"].as<std::vector<std::string>>()) text += (text.empty() ? "" : " ") + word;
+    for (const auto& word : args["text"].as<std::vector<std::string>>()) {
+      if (!text.empty()) text.push_back(' ');
+      text += word;
+    }
   if (args.count("decode")) {
     std::vector<std::int32_t> ids;
     std::istringstream in(text);
@@ -60,7 +63,10 @@ int run_tokenize(CommandContext& ctx) {
   const auto ids = tokenizer.encode(text, /*add_bos=*/args.count("bos") > 0);
   if (args.count("ids")) {
     std::string line;
-    for (auto id : ids) line += (line.empty() ? "" : " ") + std::to_string(id);
+    for (auto id : ids) {
+      if (!line.empty()) line.push_back(' ');
+      line += std::to_string(id);
+    }
     std::cout << line << "\n";
     return 0;
   }

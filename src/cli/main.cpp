@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "core/strings.h"
 
 #ifdef PERSONAS_HAVE_CUDA
@@ -106,7 +107,7 @@ int run_command(const Command& command, int argc, char** argv, Comm& comm) {
   po::parsed_options parsed(&all);
   try {
     po::positional_options_description positional;
-    if (!command.positional.empty()) positional.add(command.positional.c_str(), 1);
+    if (!command.positional.empty()) positional.add(command.positional.c_str(), command.positional_count);
     parsed = po::command_line_parser(argc, argv).options(all).positional(positional).run();
     po::store(parsed, vm);
     po::notify(vm);
@@ -124,6 +125,16 @@ int run_command(const Command& command, int argc, char** argv, Comm& comm) {
   set_threads(config, comm);
   if (command.uses_run_dir && comm.is_root()) {
     write_file_atomic(fs::path(config.run.dir) / "config.ini", schema.to_ini());
+  }
+  if (command.uses_run_dir) {
+    // RUN/STOP left by an earlier, stopped run is not a request to stop this one.
+    const fs::path stop = fs::path(config.run.dir) / kStopFileName;
+    if (comm.is_root()) {
+      std::error_code ec;
+      fs::remove(stop, ec);
+    }
+    comm.barrier();
+    set_stop_file(stop);
   }
   plog::debug("personas {} on {} rank(s) ({})", command.name, comm.size(), comm.name());
   CommandContext context{comm, config, schema, vm};
@@ -156,6 +167,7 @@ int main(int argc, char** argv) {
   }
 
   init_logging(0, 1, LogOptions{});
+  install_stop_handlers();  // a signal while MPI starts is a stop request too
   std::unique_ptr<Comm> comm;
   try {
     comm = make_world_comm(&argc, &argv);
@@ -163,9 +175,18 @@ int main(int argc, char** argv) {
     plog::error("{}", e.message());
     return e.exit_code();
   }
+  // Again after MPI_Init, so that ours are the handlers (core/stop_request.h).
+  install_stop_handlers();
   int code = 0;
   try {
     code = run_command(*command, argc - 1, argv + 1, *comm);
+  } catch (const StopError& e) {
+    // Every rank agreed to stop at the same safe point and saved its state:
+    // each says where it stopped and exits 7, with no MPI_Abort.
+    code = e.exit_code();
+    warn_on_every_rank(fmt::format("{}: {}", error_kind_name(e.kind()), e.message()));
+    if (comm->is_root()) spdlog::warn("hint: {}", e.hint());
+    spdlog::default_logger()->flush();
   } catch (const Error& e) {
     code = e.exit_code();
     // Config errors are detected on rank 0 and shared, so every rank exits cleanly.

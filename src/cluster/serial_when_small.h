@@ -4,7 +4,8 @@
 // join waits for a worker the scheduler has not run yet, and idle OpenMP and
 // OpenBLAS workers spin before they sleep, taking the core from the thread
 // that has work. Measured (issue 18): auto-K on 2,000 x 64 vectors took 19-21 s
-// with 2 threads on a loaded 2-core machine against 1.3 s with one. Below
+// with 2 threads on a loaded 2-core machine against 1.3 s with one (numbers
+// after the fix: docs/clustering.md, "Threads on shared cores"). Below
 // kParallelWork multiply-adds per pass the pass is shorter than the scheduler's
 // time slice, so threads cannot win much and can lose a lot: one thread.
 // The results do not change: every sum in cluster/ is an exact integer sum.
@@ -17,8 +18,9 @@ namespace personas {
 inline constexpr double kParallelWork = 64.0 * 1024 * 1024;
 
 // While alive (created outside a parallel region): OpenMP regions and OpenBLAS
-// calls on one thread when work < kParallelWork; the previous counts come back
-// after. With work >= kParallelWork it does nothing.
+// calls on one thread when work < kParallelWork (or the env var
+// PERSONAS_PARALLEL_WORK, for tuning: 0 = always threaded); the previous
+// counts come back after. With more work it does nothing.
 class SerialWhenSmall {
  public:
   explicit SerialWhenSmall(double work);

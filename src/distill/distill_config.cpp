@@ -70,12 +70,15 @@ std::string DistillConfig::resolved_provider() const {
   return base_url.empty() ? "offline" : "openai";
 }
 
-std::string DistillConfig::content_key() const {
+std::string DistillConfig::content_key(bool with_base_url) const {
   auto p = resolved_provider();
   std::string key = "offline";
   if (p != "offline") {
-    key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection, temperature,
-                      max_tokens);
+    // The endpoint's address is not in it: the same model behind another host or port writes the same text.
+    key = with_base_url ? fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection,
+                                      temperature, max_tokens)
+                        : fmt::format("{}|{}|{}|{}|{}|{}|{}", p, model, batch_size, max_words, reflection, temperature,
+                                      max_tokens);
     // The local engine's checkpoint is added by the stage (it is in [model]).
     if (p == "local") key += fmt::format("|{}|{}|{}", local_format, local_note_tokens, local_profile_tokens);
   }

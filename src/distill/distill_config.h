@@ -45,9 +45,11 @@ struct DistillConfig {
 
   // The provider after resolving "auto".
   std::string resolved_provider() const;
-  // The settings that change the text written (not speed/limits): part of the
-  // stage's config hash, so changing them redoes the stage.
-  std::string content_key() const;
+  // The settings that change the text written (not speed/limits, not the
+  // endpoint's address): part of the stage's config hash, so changing them
+  // redoes the stage. with_base_url: the key of earlier versions, which held
+  // base_url (their outputs are kept, not redone).
+  std::string content_key(bool with_base_url = false) const;
 };
 
 }  // namespace personas

@@ -12,9 +12,11 @@
 #include <regex>
 
 #include "comm/sharding.h"
+#include "comm/stop_vote.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/stop_request.h"
 #include "core/strings.h"
 #include "distill/llm_client.h"
 #include "distill/llm_distiller.h"
@@ -176,12 +178,15 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   // local engine's checkpoint path (its content fingerprint joins the hash).
   std::string model_name = provider == "offline" ? std::string("offline") : config.model;
   std::string content_key = config.content_key();
+  std::string legacy_key = config.content_key(/*with_base_url=*/true);
   if (provider == "local") {
     PERSONAS_CHECK_HINT(!options.local_checkpoint.empty(), config, "set model.path",
                         "distill.provider = local needs a checkpoint ([model] model.path or RUN/model/base.h5)");
     model_name = options.local_checkpoint;
-    content_key += fmt::format("|{}|{}|{}", options.local_checkpoint, checkpoint_file_fingerprint(options.local_checkpoint),
-                               options.local_max_seq);
+    const auto engine_key = fmt::format("|{}|{}|{}", options.local_checkpoint,
+                                        checkpoint_file_fingerprint(options.local_checkpoint), options.local_max_seq);
+    content_key += engine_key;
+    legacy_key += engine_key;
   }
   DistillSummary summary;
   summary.users_total = data.n_users_total;
@@ -196,11 +201,16 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       auto parsed = nlohmann::json::parse(read_file(state_path), nullptr, false);
       if (parsed.is_object()) previous = parsed.value("config_hash", "");
     }
-    if (!previous.empty() && previous != summary.config_hash) {
+    const auto legacy_hash = hash_hex(options.upstream_hash + "|" + legacy_key + "|" + prompt_version);
+    if (!previous.empty() && previous != summary.config_hash && previous != legacy_hash) {
       plog::warn("distill: {} holds outputs of another configuration ({}); starting over", dir.string(), previous);
       for (const auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path());
     }
-    if (run.is_done(kStage, summary.config_hash) && !options.retry_failed) skip = 1;
+    // `personas run` stamps DONE with its own hash; distill's stays as content_hash.
+    const auto marker = run.done_marker(kStage);
+    const bool done = marker && (marker->value("config_hash", "") == summary.config_hash ||
+                                 marker->value("content_hash", "") == summary.config_hash);
+    if (done && !options.retry_failed) skip = 1;
     nlohmann::json state = {{"config_hash", summary.config_hash}, {"provider", provider}, {"prompt_version", prompt_version}};
     write_file_atomic(state_path, state.dump(2) + "\n");
     if (!skip) run.clear_done(kStage);
@@ -216,15 +226,17 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   }
   comm.barrier();
 
+  // Until the stage is DONE, a rerun redoes failed users too (after DONE
+  // only --retry-failed gets here): a stage that failed is not done.
   RecordIndex records = index_existing(dir, lo, hi);
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < data.users.size(); ++i) {
     const std::int64_t g = lo + static_cast<std::int64_t>(i);
-    if (!records.has(g) || (options.retry_failed && records.failed(g))) todo.push_back(i);
+    if (!records.has(g) || records.failed(g)) todo.push_back(i);
   }
   std::int64_t resumed = static_cast<std::int64_t>(data.users.size() - todo.size());
-  plog::info("distill: provider {}, model {}, prompts {}; {} users on rank 0 ({} to do, {} done earlier)", provider,
-             model_name, prompt_version, data.users.size(), todo.size(), resumed);
+  plog::info("distill: provider {}, model {}, prompts {}; {} users on rank {} ({} to do, {} done earlier)", provider,
+             model_name, prompt_version, data.users.size(), comm.rank(), todo.size(), resumed);
 
   const LineCompression compression = config.compress == "zstd" ? LineCompression::zstd : LineCompression::none;
   PartWriter parts(dir / "parts", comm.rank(), config.users_per_chunk, compression, data.items, records);
@@ -239,8 +251,10 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   };
 
   LlmUsage usage;
+  bool stopped = false;  // a safe point saw stop_requested(): no more users start
   if (provider == "offline") {
     for (auto i : todo) {
+      if ((stopped = stop_requested())) break;
       MemoryRecord r;
       r.index = lo + static_cast<std::int64_t>(i);
       UserStats user_stats = compute_user_stats(data, data.users[i]);
@@ -266,15 +280,21 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
         auto i = todo[next++];
         distiller.start(data, data.users[i], lo + static_cast<std::int64_t>(i), stats[i], [&](UserOutcome&& o) {
           save(to_record(std::move(o)));
+          if (stop_requested()) throw LocalStop{};  // safe point: this user is written
           start_next();
         });
       };
       for (int k = 0; k < window; ++k) start_next();
-      client.run();
+      try {
+        client.run();
+      } catch (const LocalStop&) {
+        stopped = true;  // chats in flight are dropped: their users have no record and are redone
+      }
       usage = client.usage();
     };
     if (provider == "local") {
-      auto engine = load_local_engine(options.local_checkpoint, options.backend, comm.local_rank());
+      auto engine = load_local_engine(options.local_checkpoint, options.backend, comm.local_rank(),
+                                      options.local_chat_template);
       LocalChatOptions local;
       local.model_name = model_name;
       local.max_seq = options.local_max_seq;
@@ -283,8 +303,8 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       local.profile_tokens = config.local_profile_tokens;
       LocalChatClient client(*engine.model, *engine.tokenizer, local);
       plog::info("distill: local engine on {} ({} chat format, {} answers, prompts cut to {} tokens)", model_name,
-                 client.chat_format() == ChatFormat::phi3 ? "phi3" : "transcript", config.local_format,
-                 std::min<std::int64_t>(options.local_max_seq, engine.checkpoint.weights.config.max_position_embeddings));
+                 client.chat_format() == ChatFormat::templated ? chat_template_name(engine.tokenizer->data().chat_template) : "transcript", config.local_format,
+                 std::min<std::int64_t>(options.local_max_seq, engine.config.max_position_embeddings));
       // One chat at a time (no batched decoding): a window of 1 user keeps memory flat.
       converse(client, 1);
       const auto u = client.usage();
@@ -306,12 +326,24 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       http.requests_per_min = config.requests_per_min;
       http.tokens_per_min = config.tokens_per_min;
       http.jitter_seed = static_cast<std::uint64_t>(options.seed) * 1000003u + static_cast<std::uint64_t>(comm.rank());
+      // Also a safe point while no answer comes (the loop wakes at least once a second).
+      http.poll = [] {
+        if (stop_requested()) throw LocalStop{};
+      };
       LlmClient client(http, config.model, {config.price_prompt_per_mtok, config.price_completion_per_mtok});
       converse(client, config.in_flight);
     }
   }
   parts.close();
-  progress.finish();
+  if (!stopped) progress.finish();
+  // Every rank stops here if any was asked to: its part file is durable, no final file or DONE is written.
+  if (stop_agreed(comm)) {
+    warn_on_every_rank(fmt::format("distill: rank {} stopped ({}) with {} of its {} users written ({} this run); "
+                                   "rerun the same command to go on from there",
+                                   comm.rank(), stop_reason(), resumed + parts.saved(), data.users.size(),
+                                   parts.saved()));
+    throw_stopped("in distill");
+  }
 
   // This rank's block: this run's part file renamed when it holds the whole
   // block in user order (a fresh offline run), else earlier records + this
@@ -370,6 +402,10 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   summary.prompt_tokens = static_cast<std::int64_t>(sums[5]);
   summary.completion_tokens = static_cast<std::int64_t>(sums[6]);
   summary.cost_usd = sums[7];
+  // Nothing distilled at all: the endpoint (or its settings) is at fault, not
+  // single users, and the stage is not done (personas distill exits 6): the
+  // same command, rerun, redoes every user.
+  const bool all_failed = summary.users_ok == 0 && summary.users_failed > 0;
 
   if (comm.is_root()) {
     // Files of ranks beyond this run's count belong to an earlier, larger run.
@@ -384,18 +420,20 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
         fs::remove(e.path());
     }
     fs::remove_all(dir / "parts");
-    run.mark_done(kStage, summary.config_hash,
-                  {{"n_ranks", comm.size()},
-                   {"n_users_total", data.n_users_total},
-                   {"users_ok", summary.users_ok},
-                   {"users_failed", summary.users_failed},
-                   {"provider", provider},
-                   {"model", model_name},
-                   {"prompt_version", prompt_version},
-                   {"calls", summary.calls},
-                   {"prompt_tokens", summary.prompt_tokens},
-                   {"completion_tokens", summary.completion_tokens},
-                   {"cost_usd", summary.cost_usd}});
+    if (!all_failed)
+      run.mark_done(kStage, summary.config_hash,
+                    {{"content_hash", summary.config_hash},
+                     {"n_ranks", comm.size()},
+                     {"n_users_total", data.n_users_total},
+                     {"users_ok", summary.users_ok},
+                     {"users_failed", summary.users_failed},
+                     {"provider", provider},
+                     {"model", model_name},
+                     {"prompt_version", prompt_version},
+                     {"calls", summary.calls},
+                     {"prompt_tokens", summary.prompt_tokens},
+                     {"completion_tokens", summary.completion_tokens},
+                     {"cost_usd", summary.cost_usd}});
   }
   comm.barrier();
   return summary;

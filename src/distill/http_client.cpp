@@ -312,6 +312,7 @@ struct JsonHttpClient::Impl {
 
   void run() {
     while (running > 0 || !ready.empty() || !delayed.empty()) {
+      if (owner.options_.poll) owner.options_.poll();
       double limiter_wait = start_ready();
       int still_running = 0;
       curl_multi_perform(multi, &still_running);

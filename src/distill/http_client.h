@@ -32,6 +32,9 @@ struct HttpClientOptions {
   double requests_per_min = 0;     // 0 = no limit
   double tokens_per_min = 0;       // 0 = no limit
   std::uint64_t jitter_seed = 1;   // retry jitter only; never changes results
+  // Called from run() at least once a second, also while nothing arrives;
+  // it may throw to leave run() (a graceful stop: requests in flight are dropped).
+  std::function<void()> poll;
 };
 
 enum class PostStatus {

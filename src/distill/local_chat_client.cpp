@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <fstream>
+#include <memory>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/hash.h"
@@ -66,29 +69,87 @@ std::string json_string_body(const std::string& value) {
   return quoted.substr(1, quoted.size() - 2);
 }
 
+// build_scaffold_answer one value at a time, so that run() can decode one
+// value of every chat in the same batch.
+class ScaffoldBuilder {
+ public:
+  explicit ScaffoldBuilder(const AnswerShape& shape) : n_notes_(shape.n_notes) {
+    answer_ = "{";
+    if (n_notes_ >= 0) answer_ += "\"notes\": [";
+    open_next();
+  }
+  bool done() const { return slot_.empty(); }
+  const std::string& slot() const { return slot_; }      // "reason" or "profile"
+  const std::string& so_far() const { return so_far_; }  // the answer up to the value's opening quote
+  // The model's raw text for the current value.
+  void fill(const std::string& raw) {
+    const std::string value(trim(clean_generated_text(raw, false)));
+    if (slot_ == "reason") {
+      if (!value.empty()) answer_ += json_string_body("because " + value);
+      answer_ += "\"}";
+      ++note_;
+      open_next();
+    } else {
+      answer_ += json_string_body(value);
+      answer_ += "\"}";
+      slot_.clear();
+    }
+  }
+  const std::string& answer() const { return answer_; }
+
+ private:
+  void open_next() {
+    if (n_notes_ >= 0 && note_ <= n_notes_) {
+      if (note_ > 1) answer_ += ", ";
+      answer_ += fmt::format("{{\"item\": {}, \"reason\": \"", note_);
+      slot_ = "reason";
+      so_far_ = answer_ + "because ";
+      return;
+    }
+    if (n_notes_ >= 0) answer_ += "], ";
+    answer_ += "\"profile\": \"";
+    slot_ = "profile";
+    so_far_ = answer_;
+  }
+
+  int n_notes_ = -1;
+  int note_ = 1;
+  std::string answer_, slot_, so_far_;
+};
+
+// Ends `text` at a stop marker; true when one was found. A scaffold value
+// stops at a quote or newline (a leading one is skipped); a transcript at the
+// next turn.
+bool apply_stops(std::string& text, bool slot, bool transcript) {
+  if (slot) {
+    while (true) {
+      auto pos = text.find_first_of("\"\n");
+      if (pos == std::string::npos) return false;
+      if (trim(std::string_view(text).substr(0, pos)).empty()) {  // a leading quote/newline: skipped
+        text.erase(0, pos + 1);
+        continue;
+      }
+      text.resize(pos);
+      return true;
+    }
+  }
+  if (transcript) {
+    for (const char* marker : {"\nUser:", "\nSystem:"})
+      if (auto pos = text.find(marker); pos != std::string::npos) {
+        text.resize(pos);
+        return true;
+      }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string build_scaffold_answer(const AnswerShape& shape,
                                   const std::function<std::string(const std::string&, const std::string&)>& fill) {
-  auto value = [&](const std::string& so_far, const std::string& slot) {
-    return std::string(trim(clean_generated_text(fill(so_far, slot), false)));
-  };
-  std::string a = "{";
-  if (shape.n_notes >= 0) {
-    a += "\"notes\": [";
-    for (int k = 1; k <= shape.n_notes; ++k) {
-      if (k > 1) a += ", ";
-      a += fmt::format("{{\"item\": {}, \"reason\": \"", k);
-      auto reason = value(a + "because ", "reason");
-      if (!reason.empty()) a += json_string_body("because " + reason);
-      a += "\"}";
-    }
-    a += "], ";
-  }
-  a += "\"profile\": \"";
-  a += json_string_body(value(a, "profile"));
-  a += "\"}";
-  return a;
+  ScaffoldBuilder builder(shape);
+  while (!builder.done()) builder.fill(fill(builder.so_far(), builder.slot()));
+  return builder.answer();
 }
 
 LocalChatClient::LocalChatClient(LoraModel& model, const Tokenizer& tokenizer, LocalChatOptions options)
@@ -115,129 +176,180 @@ void LocalChatClient::chat_async(const std::vector<ChatMessage>& messages, const
   queue_.push_back({messages, options, std::move(done)});
 }
 
+// Every queued chat is answered through one generate_batch: free text is one
+// request per chat; a scaffold is one request per value, the next value of a
+// chat queued when its previous one ends, so the values of different chats
+// decode side by side. Chats that the done callbacks queue (the distiller's
+// next chat, a repair round) join the same batch. Each request samples with
+// its own seed and generate_batch gives a request the same tokens whatever
+// else is in the batch, so every answer is the one a chat gets alone.
 void LocalChatClient::run() {
-  while (!queue_.empty()) {
-    Pending p = std::move(queue_.front());
-    queue_.pop_front();
-    ChatResult r;
-    try {
-      r = answer(p.messages, p.options);
-    } catch (const Error& e) {  // one chat's failure, not the run's
-      if (is_internal_error(e)) throw;  // a bug or a device fault (CUDA out of memory): stops every rank
-      r = {};
-      r.status = ChatStatus::failed;
-      r.error = e.message();
-    }
-    ++usage_.calls;
-    if (!r.ok()) ++usage_.failed_calls;
-    usage_.prompt_tokens += r.prompt_tokens;
-    usage_.completion_tokens += r.completion_tokens;
-    p.done(std::move(r));
-  }
-}
+  // A sampled scaffold value that ends at once (a stop token or a quote first)
+  // is drawn again with the next derived seed, a few times, before the empty
+  // value goes to the distiller's repair round (greedy decoding would repeat
+  // itself, so it is not retried).
+  constexpr int kSlotDraws = 4;
+  struct Chat {
+    Pending pending;
+    ChatResult result;
+    std::string prompt;
+    std::uint64_t seed = 0;
+    std::optional<ScaffoldBuilder> scaffold;  // set in the scaffold format
+    std::uint64_t slot_index = 0;            // seeds of the values: hash_pair(seed, slot_index++)
+    int draw = 0;
+  };
+  struct Generation {  // one request: its chat and the text streamed so far
+    std::size_t chat = 0;
+    bool slot = false;
+    std::int64_t prompt_tokens = 0;
+    std::unique_ptr<TokenStreamer> streamer;
+    std::string text;
+    bool cut = false;  // the text ended at a stop marker
+  };
+  std::deque<Chat> chats;  // deques: references stay valid as they grow
+  std::deque<Generation> generations;
+  const bool transcript = format_ == ChatFormat::transcript;
+  const std::string joiner = transcript ? " " : "";
 
-std::string LocalChatClient::generate(const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed,
-                                      double temperature, ChatResult& result) {
-  max_new = std::max(1, std::min(max_new, max_seq_ / 2));
-  auto ids = tokenizer_.encode(prompt_text, /*add_bos=*/tokenizer_.adds_bos());
-  const auto budget = static_cast<std::size_t>(max_seq_ - max_new);
-  if (ids.size() > budget) {  // keep the first token (BOS or the template's start) and the most recent ones
-    if (truncated_prompts_++ == 0)
-      plog::warn("distill: a prompt of {} tokens is cut from the left to {} (model.max_seq {} minus {} to generate); "
-                 "raise model.max_seq (up to the model's {} positions) to keep whole conversations",
-                 ids.size(), budget, max_seq_, max_new, model_.config().max_position_embeddings);
-    std::vector<std::int32_t> cut;
-    cut.reserve(budget);
-    cut.push_back(ids.front());
-    cut.insert(cut.end(), ids.end() - static_cast<std::ptrdiff_t>(budget - 1), ids.end());
-    ids = std::move(cut);
-  }
-  TokenStreamer streamer(tokenizer_);
-  std::string text;
-  bool cut = false;
-  // Ends the text at a stop marker; true when one was found.
-  auto apply_stops = [&] {
-    if (slot) {
-      while (true) {
-        auto pos = text.find_first_of("\"\n");
-        if (pos == std::string::npos) return false;
-        if (trim(std::string_view(text).substr(0, pos)).empty()) {  // a leading quote/newline: skipped
-          text.erase(0, pos + 1);
-          continue;
-        }
-        text.resize(pos);
-        return true;
+  auto deliver = [&](Chat& chat) {
+    ++usage_.calls;
+    if (!chat.result.ok()) ++usage_.failed_calls;
+    usage_.prompt_tokens += chat.result.prompt_tokens;
+    usage_.completion_tokens += chat.result.completion_tokens;
+    chat.pending.done(std::move(chat.result));
+  };
+  auto fail = [&](Chat& chat, const Error& e) {  // one chat's failure, not the run's
+    if (is_internal_error(e)) throw;  // a bug or a device fault (CUDA out of memory): stops every rank
+    // An error from the caller's done callback (a stop, a test hook) is the run's, not this chat's.
+    if (!chat.pending.done || e.kind() == ErrorKind::interrupted) throw;
+    chat.result = {};
+    chat.result.status = ChatStatus::failed;
+    chat.result.error = e.message();
+    deliver(chat);
+  };
+  // The request for a generation after `prompt_text`: tokenized, cut from the
+  // left to leave room for max_new tokens.
+  auto submit = [&](std::size_t c, const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed,
+                    std::vector<GenerateRequest>& out) {
+    max_new = std::max(1, std::min(max_new, max_seq_ / 2));
+    auto ids = tokenizer_.encode(prompt_text, /*add_bos=*/tokenizer_.adds_bos());
+    const auto budget = static_cast<std::size_t>(max_seq_ - max_new);
+    if (ids.size() > budget) {  // keep the first token (BOS or the template's start) and the most recent ones
+      if (truncated_prompts_++ == 0)
+        plog::warn("distill: a prompt of {} tokens is cut from the left to {} (model.max_seq {} minus {} to generate); "
+                   "raise model.max_seq (up to the model's {} positions) to keep whole conversations",
+                   ids.size(), budget, max_seq_, max_new, model_.config().max_position_embeddings);
+      std::vector<std::int32_t> cut;
+      cut.reserve(budget);
+      cut.push_back(ids.front());
+      cut.insert(cut.end(), ids.end() - static_cast<std::ptrdiff_t>(budget - 1), ids.end());
+      ids = std::move(cut);
+    }
+    Generation g;
+    g.chat = c;
+    g.slot = slot;
+    g.prompt_tokens = static_cast<std::int64_t>(ids.size());
+    g.streamer = std::make_unique<TokenStreamer>(tokenizer_);
+    generations.push_back(std::move(g));
+    GenerateRequest r;
+    r.prompt = std::move(ids);
+    r.adapter = -1;
+    r.max_new_tokens = max_new;
+    r.sampling.temperature = static_cast<float>(chats[c].pending.options.temperature);
+    r.sampling.seed = seed;
+    r.stop_tokens = stop_ids_;
+    out.push_back(std::move(r));
+  };
+  // The chat's next generation (the answer, the next value, or another draw
+  // of this one), or its result when the answer is complete.
+  auto next = [&](std::size_t c, std::vector<GenerateRequest>& out) {
+    Chat& chat = chats[c];
+    if (!chat.scaffold) return submit(c, chat.prompt, chat.pending.options.max_tokens, false, chat.seed, out);
+    if (chat.scaffold->done()) {
+      chat.result.text = chat.scaffold->answer();
+      return deliver(chat);
+    }
+    const int max_new = chat.scaffold->slot() == "profile" ? options_.profile_tokens : options_.note_tokens;
+    submit(c, chat.prompt + joiner + chat.scaffold->so_far(), max_new, true, hash_pair(chat.seed, chat.slot_index++),
+           out);
+  };
+  // Starts every queued chat (the done callbacks may queue more meanwhile).
+  auto take_queue = [&](std::vector<GenerateRequest>& out) {
+    while (!queue_.empty()) {
+      chats.emplace_back();
+      const std::size_t c = chats.size() - 1;
+      Chat& chat = chats.back();
+      chat.pending = std::move(queue_.front());
+      queue_.pop_front();
+      try {
+        const ChatOptions& options = chat.pending.options;
+        chat.result.attempts = 1;
+        chat.result.finish_reason = "stop";
+        std::string all;
+        for (const auto& m : chat.pending.messages) all += m.role + '\0' + m.content + '\0';
+        chat.seed = hash_pair(static_cast<std::uint64_t>(std::max<std::int64_t>(options.seed, 0)), fnv1a64(all));
+        chat.prompt = render_chat(tokenizer_, chat.pending.messages, format_);
+        // Scaffold: the answer's structure is ours; every string value is the
+        // model's continuation of the conversation plus the answer so far.
+        if (options_.format == LocalFormat::scaffold && options.shape.known) chat.scaffold.emplace(options.shape);
+        next(c, out);
+      } catch (const Error& e) {
+        fail(chat, e);
       }
     }
-    if (format_ == ChatFormat::transcript) {
-      for (const char* marker : {"\nUser:", "\nSystem:"})
-        if (auto pos = text.find(marker); pos != std::string::npos) {
-          text.resize(pos);
-          return true;
-        }
-    }
-    return false;
   };
-  GenerateOptions g;
-  g.max_new_tokens = max_new;
-  g.sampling.temperature = static_cast<float>(temperature);
-  g.sampling.seed = seed;
-  g.stop_tokens = stop_ids_;
-  g.on_token = [&](std::int32_t id) {
+  // A generation ended with `tokens`: the chat's text, then what comes next.
+  auto finished = [&](std::size_t request, const std::vector<std::int32_t>& tokens, std::vector<GenerateRequest>& out) {
+    Generation& g = generations[request];
+    Chat& chat = chats[g.chat];
+    try {
+      if (!g.cut) {
+        g.text += g.streamer->finish();
+        g.cut = apply_stops(g.text, g.slot, transcript);
+      }
+      g.streamer.reset();
+      chat.result.prompt_tokens += g.prompt_tokens;
+      chat.result.completion_tokens += static_cast<std::int64_t>(tokens.size());
+      if (!chat.scaffold) {
+        const bool stopped = g.cut || (!tokens.empty() && std::find(stop_ids_.begin(), stop_ids_.end(),
+                                                                   tokens.back()) != stop_ids_.end());
+        if (!stopped) chat.result.finish_reason = "length";
+        chat.result.text = std::string(trim(clean_generated_text(g.text, true)));
+        deliver(chat);
+      } else if (trim(g.text).empty() && chat.pending.options.temperature > 0 && chat.draw + 1 < kSlotDraws) {
+        ++chat.draw;
+        next(g.chat, out);
+      } else {
+        chat.draw = 0;
+        chat.scaffold->fill(g.text);
+        next(g.chat, out);
+      }
+    } catch (const Error& e) {
+      fail(chat, e);
+    }
+    g.text.clear();
+    take_queue(out);  // chats the done callbacks queued join this batch
+  };
+
+  std::vector<GenerateRequest> first;
+  take_queue(first);
+  if (first.empty()) return;
+  BatchGenerateOptions o;
+  o.max_batch = options_.max_batch;
+  o.keep_outputs = false;  // each answer's tokens go to `finished` only
+  o.on_token = [&](std::size_t request, std::int32_t id) {
     if (id < 0 || static_cast<std::size_t>(id) >= decodable_.size() || !decodable_[static_cast<std::size_t>(id)])
       return true;
-    text += streamer.push(id);
-    cut = apply_stops();
-    return !cut;
+    Generation& g = generations[request];
+    g.text += g.streamer->push(id);
+    g.cut = apply_stops(g.text, g.slot, transcript);
+    return !g.cut;
   };
-  auto start = std::chrono::steady_clock::now();
-  auto out = model_.generate(ids, g, /*adapter=*/-1);
+  o.on_finish = finished;
+  const auto start = std::chrono::steady_clock::now();
+  model_.generate_batch(std::move(first), o);
   generate_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!cut) {
-    text += streamer.finish();
-    cut = apply_stops();
-  }
-  result.prompt_tokens += static_cast<std::int64_t>(ids.size());
-  result.completion_tokens += static_cast<std::int64_t>(out.size());
-  const bool stopped = cut || (!out.empty() && std::find(stop_ids_.begin(), stop_ids_.end(), out.back()) != stop_ids_.end());
-  if (!stopped) result.finish_reason = "length";
-  return text;
-}
-
-ChatResult LocalChatClient::answer(const std::vector<ChatMessage>& messages, const ChatOptions& options) {
-  ChatResult r;
-  r.attempts = 1;
-  r.finish_reason = "stop";
-  std::string all;
-  for (const auto& m : messages) all += m.role + '\0' + m.content + '\0';
-  const auto chat_seed = hash_pair(static_cast<std::uint64_t>(std::max<std::int64_t>(options.seed, 0)), fnv1a64(all));
-  const std::string prompt = render_chat(tokenizer_, messages, format_);
-  if (options_.format == LocalFormat::free || !options.shape.known) {
-    auto text = generate(prompt, options.max_tokens, /*slot=*/false, chat_seed, options.temperature, r);
-    r.text = std::string(trim(clean_generated_text(text, true)));
-    return r;
-  }
-  // Scaffold: the answer's structure is ours; every string value is the
-  // model's continuation of the conversation plus the answer so far.
-  const std::string joiner = format_ == ChatFormat::transcript ? " " : "";
-  std::uint64_t slot_index = 0;
-  r.text = build_scaffold_answer(options.shape, [&](const std::string& so_far, const std::string& slot) {
-    // A sampled slot that ends at once (a stop token or a quote first) is
-    // drawn again with the next derived seed, a few times, before the empty
-    // value goes to the distiller's repair round (greedy decoding would repeat
-    // itself, so it is not retried).
-    constexpr int kSlotDraws = 4;
-    std::string text;
-    for (int draw = 0; draw < kSlotDraws && trim(text).empty() && (draw == 0 || options.temperature > 0); ++draw) {
-      ChatResult part;
-      text = generate(prompt + joiner + so_far, slot == "profile" ? options_.profile_tokens : options_.note_tokens,
-                      /*slot=*/true, hash_pair(chat_seed, slot_index++), options.temperature, part);
-      r.prompt_tokens += part.prompt_tokens;
-      r.completion_tokens += part.completion_tokens;
-    }
-    return text;
-  });
-  return r;
+  PERSONAS_ASSERT(queue_.empty(), "local chat: {} chats queued after the batch ended", queue_.size());
 }
 
 namespace {

@@ -1,6 +1,6 @@
 // LocalChatClient: the ChatBackend of distill.provider = local. Chats are
-// answered by our own engine (LoraModel::generate on the base checkpoint, no
-// adapter) instead of an HTTP endpoint:
+// answered by our own engine (LoraModel::generate_batch on the base
+// checkpoint, no adapter) instead of an HTTP endpoint:
 //   - the messages are rendered with the checkpoint's chat template (Phi-3,
 //     ChatML, Llama 3: model/chat_template.h) when the tokenizer has its
 //     end-of-turn tokens, else a plain "System: ...\n\nUser: ...\n\n
@@ -19,8 +19,10 @@
 //             prompted with the conversation and the answer so far, up to a
 //             quote, a newline, the end of turn or a per-slot token cap. Every
 //             answer parses, whatever the checkpoint (a random one included).
-// Queued chats run one at a time: LoraModel::generate takes one sequence, so
-// there is no batched decoding yet.
+// run() decodes the queued chats together (max_batch sequences at a time,
+// continuous batching): one request per free answer, one per scaffold value
+// (a chat's next value queued when its previous one ends). A request gets the
+// same tokens in a batch as alone, so the answers are the sequential ones.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +70,7 @@ struct LocalChatOptions {
   LocalFormat format = LocalFormat::scaffold;
   int note_tokens = 48;           // scaffold: cap of one reason
   int profile_tokens = 160;       // scaffold: cap of the profile
+  int max_batch = 16;             // sequences decoded together (LoraModel::generate_batch slots)
 };
 
 class LocalChatClient final : public ChatBackend {
@@ -90,12 +93,6 @@ class LocalChatClient final : public ChatBackend {
     ChatOptions options;
     Done done;
   };
-  ChatResult answer(const std::vector<ChatMessage>& messages, const ChatOptions& options);
-  // Generates after `prompt_text` (tokenized, cut from the left to leave room
-  // for max_new tokens); in slot mode stops at a quote or newline (a leading
-  // one is skipped). Adds to the result's token counts.
-  std::string generate(const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed, double temperature,
-                       ChatResult& result);
 
   LoraModel& model_;
   const Tokenizer& tokenizer_;

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <unordered_map>
 
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/progress.h"
+#include "core/stop_request.h"
 
 namespace personas {
 
@@ -24,22 +26,128 @@ struct Job {
   std::int32_t item = 0;
   float truth = 0;
   int adapter = -1;
+  bool shortened = false;  // fit_prompt cut the profile or memories for this item
   std::vector<std::int32_t> ids;
 };
 
+// P(1..5) from the five digit logits: expected rating and arg-max.
+AgentRating expected_rating(const Job& job, const float* row) {
+  float top = *std::max_element(row, row + 5);
+  double sum = 0;
+  std::array<double, 5> p{};
+  for (int d = 0; d < 5; ++d) sum += p[d] = std::exp(static_cast<double>(row[d] - top));
+  AgentRating r;
+  r.user = job.user;
+  r.item = job.item;
+  r.truth = job.truth;
+  r.adapter = job.adapter;
+  r.argmax = 1;
+  for (int d = 0; d < 5; ++d) {
+    r.probs[d] = static_cast<float>(p[d] / sum);
+    r.predicted += (d + 1) * p[d] / sum;
+    if (row[d] > row[r.argmax - 1]) r.argmax = d + 1;
+  }
+  return r;
+}
+
+// Jobs of one user and adapter whose prompts start with the same `prefix_length`
+// tokens (the system turn, persona and profile, and the user turn's opening).
+struct PrefixGroup {
+  std::vector<std::size_t> jobs;
+  std::size_t prefix_length = 0;
+};
+
+// Splits the jobs into prefix groups and the rest (scored whole). The shared
+// prefix is the longest common prefix of the group's own token ids, so the
+// split needs no assumption about the tokenizer (the suffix tokens are the
+// whole prompt's, never a separate encoding). Items whose prompt fit_prompt
+// shortened (the profile cut, which differs per item) do not set the prefix;
+// any item that does not start with it, and users with a single item, are
+// scored whole.
+std::vector<PrefixGroup> plan_prefix_groups(const std::vector<Job>& jobs, std::vector<std::size_t>& whole) {
+  std::map<std::pair<std::int32_t, int>, std::vector<std::size_t>> by_user;
+  for (std::size_t i = 0; i < jobs.size(); ++i) by_user[{jobs[i].user, jobs[i].adapter}].push_back(i);
+  std::vector<PrefixGroup> groups;
+  for (const auto& [key, members] : by_user) {
+    const std::vector<std::int32_t>* first = nullptr;
+    std::size_t common = 0;
+    for (std::size_t i : members) {
+      const auto& ids = jobs[i].ids;
+      if (jobs[i].shortened) continue;
+      if (first == nullptr) {
+        first = &ids;
+        common = ids.size();
+        continue;
+      }
+      common = static_cast<std::size_t>(
+          std::mismatch(first->begin(), first->begin() + static_cast<std::ptrdiff_t>(std::min(common, ids.size())),
+                        ids.begin())
+              .first -
+          first->begin());
+    }
+    PrefixGroup g;
+    if (first != nullptr)
+      for (std::size_t i : members) {
+        const auto& ids = jobs[i].ids;
+        if (ids.size() > common && std::equal(first->begin(), first->begin() + static_cast<std::ptrdiff_t>(common), ids.begin()))
+          g.jobs.push_back(i);
+      }
+    // Every member keeps at least one token of its own (the position whose logits are read).
+    for (std::size_t i : g.jobs) common = std::min(common, jobs[i].ids.size() - 1);
+    if (g.jobs.size() < 2 || common == 0) g.jobs.clear();
+    g.prefix_length = common;
+    for (std::size_t i : members)
+      if (std::find(g.jobs.begin(), g.jobs.end(), i) == g.jobs.end()) whole.push_back(i);
+    if (!g.jobs.empty()) groups.push_back(std::move(g));
+  }
+  std::sort(whole.begin(), whole.end());
+  return groups;
+}
+
+// The prefix's KV once, then the items' suffixes batch_rows at a time.
+void score_prefix_group(LoraModel& model, const RatingTokens& tokens, int batch_rows, const std::vector<Job>& jobs,
+                        const PrefixGroup& group, std::vector<AgentRating>& out, Progress& progress) {
+  const auto& first = jobs[group.jobs.front()].ids;
+  const std::span<const std::int32_t> prefix(first.data(), group.prefix_length);
+  const PrefixState state = model.prefill(prefix, jobs[group.jobs.front()].adapter);
+  std::vector<std::vector<std::int32_t>> suffixes;
+  for (std::size_t start = 0; start < group.jobs.size(); start += static_cast<std::size_t>(batch_rows)) {
+    const std::size_t end = std::min(group.jobs.size(), start + static_cast<std::size_t>(batch_rows));
+    suffixes.clear();
+    for (std::size_t i = start; i < end; ++i) {
+      const auto& ids = jobs[group.jobs[i]].ids;
+      suffixes.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(group.prefix_length), ids.end());
+    }
+    const auto logits = model.score_suffixes(state, suffixes, tokens.digits);
+    for (std::size_t i = start; i < end; ++i)
+      out[group.jobs[i]] = expected_rating(jobs[group.jobs[i]], logits.data() + (i - start) * 5);
+    progress.advance(static_cast<std::int64_t>(end - start));
+  }
+}
+
 void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t pad_id, int batch_rows,
-                    std::vector<Job>& jobs, std::vector<AgentRating>& out) {
+                    bool prefix_sharing, std::vector<Job>& jobs, std::vector<AgentRating>& out) {
+  Progress progress("agents (expected)", static_cast<std::int64_t>(jobs.size()), "ratings");
+  std::vector<std::size_t> order;
+  if (prefix_sharing) {
+    for (const auto& group : plan_prefix_groups(jobs, order)) {
+      if (stop_requested()) return;  // safe point, as below
+      score_prefix_group(model, tokens, batch_rows, jobs, group, out, progress);
+    }
+  } else {
+    order.resize(jobs.size());
+    std::iota(order.begin(), order.end(), 0);
+  }
   // Longest first within similar lengths keeps padding small; results do not
   // depend on the order (rows are independent).
-  std::vector<std::size_t> order(jobs.size());
-  std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return jobs[a].ids.size() < jobs[b].ids.size(); });
-  Progress progress("agents (expected)", static_cast<std::int64_t>(jobs.size()), "ratings");
   std::vector<std::vector<std::int32_t>> sequences;
   std::vector<int> adapters;
   std::vector<ScorePosition> positions;
   for (std::size_t start = 0; start < order.size(); start += static_cast<std::size_t>(batch_rows)) {
+    // Safe point: the rest is not rated; evaluate_predictors stops every rank after this predictor.
+    if (stop_requested()) return;
     std::size_t end = std::min(order.size(), start + static_cast<std::size_t>(batch_rows));
     sequences.clear();
     adapters.clear();
@@ -53,26 +161,8 @@ void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t p
     auto batch = TokenBatch::from_sequences(sequences, {}, pad_id);
     batch.adapters = adapters;
     auto logits = model.score(batch, positions, tokens.digits);
-    for (std::size_t i = start; i < end; ++i) {
-      const auto& job = jobs[order[i]];
-      const float* row = logits.data() + (i - start) * 5;
-      float top = *std::max_element(row, row + 5);
-      double sum = 0;
-      std::array<double, 5> p{};
-      for (int d = 0; d < 5; ++d) sum += p[d] = std::exp(static_cast<double>(row[d] - top));
-      AgentRating r;
-      r.user = job.user;
-      r.item = job.item;
-      r.truth = job.truth;
-      r.adapter = job.adapter;
-      r.argmax = 1;
-      for (int d = 0; d < 5; ++d) {
-        r.probs[d] = static_cast<float>(p[d] / sum);
-        r.predicted += (d + 1) * p[d] / sum;
-        if (row[d] > row[r.argmax - 1]) r.argmax = d + 1;
-      }
-      out[order[i]] = r;
-    }
+    for (std::size_t i = start; i < end; ++i)
+      out[order[i]] = expected_rating(jobs[order[i]], logits.data() + (i - start) * 5);
     progress.advance(static_cast<std::int64_t>(end - start));
   }
   progress.finish();
@@ -82,6 +172,7 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
                     const Dataset& data, std::vector<Job>& jobs, std::vector<AgentRating>& out) {
   Progress progress("agents (generate)", static_cast<std::int64_t>(jobs.size()), "ratings");
   for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (stop_requested()) return;  // safe point, as in score_expected
     const auto& job = jobs[i];
     GenerateOptions g;
     g.max_new_tokens = options.generate_tokens;
@@ -135,7 +226,7 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
     job.item = pair.item;
     job.truth = pair.truth;
     job.adapter = adapter_of_user[static_cast<std::size_t>(pair.user)];
-    auto prompt = build_eval_prompt(data, user, *it->second, vectors, encoder, options.sample, job.item);
+    auto prompt = build_eval_prompt(data, user, *it->second, vectors, encoder, options.sample, job.item, &job.shortened);
     job.ids = std::move(prompt.ids);
     if (options.mode == "expected") job.ids.insert(job.ids.end(), tokens.prefix.begin(), tokens.prefix.end());
     jobs.push_back(std::move(job));
@@ -144,7 +235,7 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
   model.set_training(false);
   if (options.mode == "expected") {
     const std::int32_t pad = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
-    score_expected(model, tokens, pad, std::max(1, options.batch_rows), jobs, out);
+    score_expected(model, tokens, pad, std::max(1, options.batch_rows), options.prefix_sharing, jobs, out);
   } else {
     score_generate(model, tokenizer, options, data, jobs, out);
   }

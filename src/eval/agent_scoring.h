@@ -8,7 +8,11 @@
 //  * generate: the paper's way: a few sampled tokens (temperature 0.3), the
 //    first digit 1-5 in the text is the rating; no digit = unrelated (URR).
 // Batches mix users of different personas: each row uses its own adapter
-// (segment-wise LoRA), so one pass serves every persona.
+// (segment-wise LoRA), so one pass serves every persona. In expected mode a
+// user's items share their prompts' common prefix (the system turn: persona
+// and profile): its KV cache is computed once per user and adapter and every
+// item is scored as a continuation of it (prefix_sharing; the same numbers as
+// whole prompts to float rounding, and independent of the other users).
 #pragma once
 
 #include <array>
@@ -29,6 +33,10 @@ namespace personas {
 struct AgentScoringOptions {
   std::string mode = "expected";  // expected | generate
   int batch_rows = 16;            // prompts per forward pass (expected mode)
+  // expected mode: a user's items share the KV cache of their common prompt
+  // prefix (system turn: persona, profile), computed once per user and adapter
+  // (LoraModel::prefill / score_suffixes); false scores every prompt whole.
+  bool prefix_sharing = true;
   int generate_tokens = 4;        // generate mode: new tokens
   float temperature = 0.3f;       // generate mode
   std::uint64_t seed = 0;         // generate mode: per (user, item) streams derive from it

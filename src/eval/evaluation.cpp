@@ -4,9 +4,11 @@
 #include <chrono>
 #include <fstream>
 
+#include "comm/stop_vote.h"
 #include "core/errors.h"
 #include "core/strings.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "data/dataset_io.h"
 #include "eval/baselines.h"
 #include "eval/per_user_file.h"
@@ -71,6 +73,12 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
       auto piece = summarise_users(records);
       users.insert(users.end(), piece.begin(), piece.end());
     });
+    // Safe point: a predictor cut short (agent scoring stops between batches)
+    // is not counted; eval keeps nothing, a rerun redoes it.
+    if (stop_agreed(comm)) {
+      warn_on_every_rank(fmt::format("eval: rank {} stopped ({}) at predictor {}", comm.rank(), stop_reason(), p.name));
+      throw_stopped("in eval");
+    }
     auto m = compute_metrics(p.name, p.kind, std::move(users), comm, options);
     if (k == reference) {
       reference_users = paired_users(m.users);

@@ -180,25 +180,23 @@ ConvertedModel convert_hf(const fs::path& dir, const std::optional<fs::path>& to
                  c.num_hidden_layers, fmt::join(unexpected, ", "));
   validate_weights(out.weights, where);
 
-  const fs::path spm = tokenizer_model ? *tokenizer_model : dir / "tokenizer.model";
-  if (fs::exists(spm)) {
-    std::string bytes = read_file(spm);
-    TokenizerData data = plain_tokenizer_data(bytes);
-    Tokenizer probe(data);
-    data.added_tokens = read_added_tokens(dir, probe.vocab_size());
-    if (fs::exists(dir / "tokenizer_config.json")) {
-      auto j = parse_json_file(dir / "tokenizer_config.json");
-      const std::string tmpl = j.contains("chat_template") && j["chat_template"].is_string()
-                                   ? j["chat_template"].get<std::string>()
-                                   : std::string();
-      try {
-        const auto recognized = recognize_chat_template(tmpl, (dir / "tokenizer_config.json").string() + ": chat_template");
-        data.chat_template = recognized.kind;
-        data.chat_default_system = recognized.default_system;
-      } catch (const Error& e) {
-        plog::warn("{}; the checkpoint keeps no template (plain prompts, or set model.chat_template)", e.message());
-      }
+  // The chat template of tokenizer_config.json, recognised (an unknown one is kept as none, with a warning).
+  auto read_template = [&](TokenizerData& data) {
+    if (!fs::exists(dir / "tokenizer_config.json")) return;
+    auto j = parse_json_file(dir / "tokenizer_config.json");
+    const std::string tmpl = j.contains("chat_template") && j["chat_template"].is_string()
+                                 ? j["chat_template"].get<std::string>()
+                                 : std::string();
+    try {
+      const auto recognized = recognize_chat_template(tmpl, (dir / "tokenizer_config.json").string() + ": chat_template");
+      data.chat_template = recognized.kind;
+      data.chat_default_system = recognized.default_system;
+    } catch (const Error& e) {
+      plog::warn("{}; the checkpoint keeps no template (plain prompts, or set model.chat_template)", e.message());
     }
+  };
+  auto finish = [&](TokenizerData data) {
+    read_template(data);
     data.bos_id = static_cast<std::int32_t>(c.bos_token_id);
     data.eos_id = static_cast<std::int32_t>(c.eos_token_id);
     data.pad_id = static_cast<std::int32_t>(c.pad_token_id);
@@ -207,6 +205,22 @@ ConvertedModel convert_hf(const fs::path& dir, const std::optional<fs::path>& to
                    "{}: the tokenizer has {} tokens but the model's embedding only {} rows", where,
                    check.vocab_size(), c.vocab_size);
     out.tokenizer = std::move(data);
+  };
+  const fs::path spm = tokenizer_model ? *tokenizer_model : dir / "tokenizer.model";
+  const fs::path hf_json = dir / "tokenizer.json";
+  if (fs::exists(spm)) {
+    std::string bytes = read_file(spm);
+    TokenizerData data = plain_tokenizer_data(bytes);
+    Tokenizer probe(data);
+    data.added_tokens = read_added_tokens(dir, probe.vocab_size());
+    finish(std::move(data));
+  } else if (fs::exists(hf_json) && parse_json_file(hf_json).value("model", nlohmann::json::object()).value("type", "") == "BPE") {
+    // A byte-level BPE tokenizer.json (SmolLM2, Llama 3, Qwen2 folders): no SentencePiece model.
+    TokenizerData data;
+    data.kind = TokenizerKind::byte_bpe;
+    data.bpe = byte_bpe_from_hf_json(read_file(hf_json), hf_json.string());
+    data.add_bos = false;
+    finish(std::move(data));
   } else {
     plog::warn("{}: no tokenizer.model: the checkpoint will have no tokenizer (token ids only); pass --tokenizer",
                where);

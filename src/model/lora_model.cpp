@@ -233,14 +233,32 @@ void LoraModel::Impl::layer_forward(int l, TensorView x_in, TensorView x_out, La
   lora_forward(l, LoraTarget::v, a.xn1, a.v, a, segments);
   backend.rope(a.q, attn.positions, n_heads, hd, rotary_dim(), theta(), false);
   backend.rope(a.k, attn.positions, n_kv, hd, rotary_dim(), theta(), false);
-  if (!attn.row_pasts.empty()) {
+  if (!attn.seq_rows.empty()) {
     const std::size_t row_bytes = static_cast<std::size_t>(a.k.view().cols) * 4;
-    for (std::size_t r = 0; r < attn.row_pasts.size(); ++r) {
-      const std::int64_t at = attn.row_pasts[r], row = static_cast<std::int64_t>(r);
-      backend.copy_on_device(slice_rows(attn.row_k_caches[r], at, at + 1).data, a.k.rows(row, row + 1).data, row_bytes);
-      backend.copy_on_device(slice_rows(attn.row_v_caches[r], at, at + 1).data, a.v.rows(row, row + 1).data, row_bytes);
+    bool one_token_each = true;
+    std::int64_t row = 0;
+    for (std::size_t s = 0; s < attn.seq_rows.size(); ++s) {
+      const std::int64_t n = attn.seq_rows[s], at = attn.seq_pasts[s];
+      const auto bytes = static_cast<std::size_t>(n) * row_bytes;
+      backend.copy_on_device(slice_rows(attn.seq_k_caches[s], at, at + n).data, a.k.rows(row, row + n).data, bytes);
+      backend.copy_on_device(slice_rows(attn.seq_v_caches[s], at, at + n).data, a.v.rows(row, row + n).data, bytes);
+      one_token_each = one_token_each && n == 1;
+      row += n;
     }
-    backend.attention_decode_rows(a.q, attn.row_k_caches, attn.row_v_caches, attn.row_pasts, attn.shape, a.att);
+    if (one_token_each) {  // a decode step: every row at once
+      backend.attention_decode_rows(a.q, attn.seq_k_caches, attn.seq_v_caches, attn.seq_pasts, attn.shape, a.att);
+    } else {  // prompts: each over its own cache
+      row = 0;
+      for (std::size_t s = 0; s < attn.seq_rows.size(); ++s) {
+        const std::int64_t n = attn.seq_rows[s];
+        AttentionShape one = attn.shape;
+        one.batch = 1;
+        one.seq = static_cast<int>(n);
+        backend.attention_decode(a.q.rows(row, row + n), attn.seq_k_caches[s], attn.seq_v_caches[s],
+                                 attn.seq_pasts[s], one, a.att.rows(row, row + n));
+        row += n;
+      }
+    }
   } else if (attn.k_prefix.data != nullptr) {
     backend.attention_prefix_forward(a.q, attn.k_prefix, attn.v_prefix, a.k, a.v, attn.lengths, attn.shape, a.att);
   } else if (attn.k_cache.data != nullptr) {

@@ -1,16 +1,17 @@
 // Batched KV-cache generation with continuous batching: options.max_batch
 // slots, each holding one sequence's per-layer key/value cache (sized for its
-// prompt + max new tokens). A request entering a slot is prefilled on its own
-// (its prompt as one [len, hidden] pass); then every decode step runs the
-// newest token of all active slots as one batch: each weight is read once for
-// all rows (matmul_batch_invariant), LoRA per segment of rows with the same
-// adapter, attention per row against its own cache (attention_decode_rows).
-// A finished sequence's slot takes the next queued request.
+// prompt + max new tokens). The requests entering free slots are prefilled
+// together (their prompts' rows in one pass, up to kPrefillRows rows); then
+// every decode step runs the newest token of all active slots as one batch.
+// Both go through forward_sequences: each weight read once for all rows
+// (matmul_batch_invariant), LoRA per segment of rows with the same adapter,
+// attention per sequence against its own cache. A finished sequence's slot
+// takes the next queued request.
 //
-// Why the prefill is not batched across requests: matmul over more rows
-// changes the bits of every row (BLAS and cuBLAS choose kernels and K splits
-// by shape), and the promise here is that a request's tokens do not depend on
-// what else is in the batch. A prompt of L tokens is already an L-row gemm.
+// Every step is batch-invariant (a row's bits do not depend on the other rows:
+// matmul_batch_invariant, row-wise norms and rope, per-sequence attention), so
+// a request gets the same tokens whatever else is in the batch, the slot
+// count or the order of the queue, and generate() is the one-request case.
 #include <algorithm>
 #include <deque>
 #include <memory>
@@ -22,11 +23,15 @@ namespace personas {
 
 namespace {
 
+// Prompt rows prefilled in one pass at most (activations scale with it); a
+// longer prompt goes alone.
+constexpr std::int64_t kPrefillRows = 4096;
+
 struct Slot {
   bool active = false;
   std::size_t request = 0;
-  int past = 0;             // tokens in the cache; the next one sits at this position
-  std::int32_t last = 0;    // the token to feed next
+  int past = 0;           // tokens in the cache; the next one sits at this position
+  std::int32_t last = 0;  // the token to feed next
   std::vector<DeviceBuffer> k, v;
   std::vector<TensorView> k_views, v_views;
   std::unique_ptr<Sampler> sampler;
@@ -46,6 +51,47 @@ void check_request(const GenerateRequest& r, const Phi3Config& c, int n_adapters
 }
 
 }  // namespace
+
+DeviceBuffer LoraModel::Impl::forward_sequences(std::span<const SequenceSpan> sequences, bool invariant) {
+  const ScopedFlag mode(batch_invariant, invariant);
+  const int n_layers = static_cast<int>(config.num_hidden_layers);
+  std::vector<std::int32_t> ids, positions, rows, pasts;
+  std::vector<LoraSegment> segments;
+  for (const auto& s : sequences) {
+    const auto begin = static_cast<std::int64_t>(ids.size()), n = static_cast<std::int64_t>(s.tokens.size());
+    ids.insert(ids.end(), s.tokens.begin(), s.tokens.end());
+    for (std::int64_t t = 0; t < n; ++t) positions.push_back(s.past + static_cast<std::int32_t>(t));
+    rows.push_back(static_cast<std::int32_t>(n));
+    pasts.push_back(s.past);
+    if (s.adapter < 0) continue;
+    if (!segments.empty() && segments.back().adapter == s.adapter && segments.back().row_end == begin)
+      segments.back().row_end = begin + n;
+    else
+      segments.push_back(LoraSegment{begin, begin + n, s.adapter});
+  }
+  const auto n = static_cast<std::int64_t>(ids.size());
+  DeviceBuffer d_ids = upload_i32(backend, ids), d_positions = upload_i32(backend, positions);
+  DeviceBuffer x(backend, n, config.hidden_size);
+  backend.embedding_forward(d_ids, embed, x);
+  LayerActs acts;
+  acts.allocate(backend, config, spec, n, false);
+  AttentionInputs attn;
+  attn.positions = d_positions;
+  attn.shape = attention_shape_of(config, static_cast<int>(n), 1);
+  attn.seq_rows = rows;
+  attn.seq_pasts = pasts;
+  std::vector<TensorView> k_caches(sequences.size()), v_caches(sequences.size());
+  attn.seq_k_caches = k_caches;
+  attn.seq_v_caches = v_caches;
+  for (int l = 0; l < n_layers; ++l) {
+    for (std::size_t s = 0; s < sequences.size(); ++s) {
+      k_caches[s] = sequences[s].k_caches[static_cast<std::size_t>(l)];
+      v_caches[s] = sequences[s].v_caches[static_cast<std::size_t>(l)];
+    }
+    layer_forward(l, x, x, acts, attn, segments);
+  }
+  return x;
+}
 
 std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<GenerateRequest> requests,
                                                                  const BatchGenerateOptions& options) {
@@ -91,105 +137,84 @@ std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<Gen
     }
     slot.last = next;
   };
+  // One forward pass over the given slots' new tokens; then every slot's next token.
   std::vector<float> logits;
-  auto admit = [&](Slot& slot, std::size_t r) {
-    slot.active = true;
-    slot.request = r;
-    const GenerateRequest& request = requests[r];
-    if (request.max_new_tokens == 0) {
-      finish(slot);
-      return;
+  std::vector<SequenceSpan> spans;
+  std::vector<std::int32_t> last_rows;
+  auto step = [&](const std::vector<Slot*>& batch, bool prefill) {
+    spans.clear();
+    last_rows.clear();
+    std::int32_t rows = 0;
+    for (Slot* s : batch) {
+      SequenceSpan span;
+      span.tokens = prefill ? std::span<const std::int32_t>(requests[s->request].prompt)
+                            : std::span<const std::int32_t>(&s->last, 1);
+      span.adapter = requests[s->request].adapter;
+      span.past = s->past;
+      span.k_caches = s->k_views;
+      span.v_caches = s->v_views;
+      spans.push_back(span);
+      rows += static_cast<std::int32_t>(span.tokens.size());
+      last_rows.push_back(rows - 1);
     }
-    slot.sampler = std::make_unique<Sampler>(request.sampling);
-    const std::int64_t capacity = static_cast<std::int64_t>(request.prompt.size()) + request.max_new_tokens;
-    slot.k_views.clear();
-    slot.v_views.clear();
-    for (int l = 0; l < n_layers; ++l) {
-      slot.k.emplace_back(m.backend, capacity, m.kv_dim());
-      slot.v.emplace_back(m.backend, capacity, m.kv_dim());
-      slot.k_views.push_back(slot.k.back());
-      slot.v_views.push_back(slot.v.back());
-    }
-    const auto n = static_cast<std::int32_t>(request.prompt.size());
-    DeviceBuffer x = m.prefill_into(request.prompt, request.adapter, slot.k_views, slot.v_views, 0);
-    DeviceBuffer xsn = m.gather_normed(x, {n - 1});
-    DeviceBuffer head(m.backend, 1, vocab);
-    m.backend.matmul(xsn, false, m.lm_head, true, head, 1.0f, 0.0f);
-    logits.resize(static_cast<std::size_t>(vocab));
-    m.backend.copy_to_host(logits.data(), head.view().data, logits.size() * sizeof(float));
-    slot.past = n;
-    std::vector<std::int32_t>().swap(requests[r].prompt);  // in the cache now
-    choose(slot, logits);
-  };
-
-  std::vector<Slot*> active;
-  std::vector<std::int32_t> tokens, pasts;
-  std::vector<std::vector<TensorView>> layer_k(static_cast<std::size_t>(n_layers)),
-      layer_v(static_cast<std::size_t>(n_layers));
-  for (;;) {
-    for (auto& slot : slots)
-      while (!slot.active && !queue.empty()) {
-        const std::size_t r = queue.front();
-        queue.pop_front();
-        admit(slot, r);
-      }
-    active.clear();
-    for (auto& slot : slots)
-      if (slot.active) active.push_back(&slot);
-    if (active.empty()) break;  // every slot is free, so the queue is empty too
-
-    // One decode step over the active slots, row i = active[i].
-    const auto n = static_cast<std::int64_t>(active.size());
-    tokens.clear();
-    pasts.clear();
-    std::vector<LoraSegment> segments;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const Slot& s = *active[static_cast<std::size_t>(i)];
-      tokens.push_back(s.last);
-      pasts.push_back(s.past);
-      const int a = requests[s.request].adapter;
-      if (a < 0) continue;
-      if (!segments.empty() && segments.back().adapter == a && segments.back().row_end == i) ++segments.back().row_end;
-      else segments.push_back(LoraSegment{i, i + 1, a});
-    }
-    for (int l = 0; l < n_layers; ++l) {
-      auto& kl = layer_k[static_cast<std::size_t>(l)];
-      auto& vl = layer_v[static_cast<std::size_t>(l)];
-      kl.clear();
-      vl.clear();
-      for (const Slot* s : active) {
-        kl.push_back(s->k_views[static_cast<std::size_t>(l)]);
-        vl.push_back(s->v_views[static_cast<std::size_t>(l)]);
-      }
-    }
-    DeviceBuffer ids = upload_i32(m.backend, tokens), positions = upload_i32(m.backend, pasts);
-    DeviceBuffer x(m.backend, n, m.config.hidden_size);
-    m.backend.embedding_forward(ids, m.embed, x);
-    LayerActs acts;
-    acts.allocate(m.backend, m.config, m.spec, n, false);
-    AttentionInputs attn;
-    attn.positions = positions;
-    attn.shape = attention_shape_of(m.config, static_cast<int>(n), 1);
-    attn.row_pasts = pasts;
     {
-      const ScopedFlag invariant(m.batch_invariant, true);
-      for (int l = 0; l < n_layers; ++l) {
-        attn.row_k_caches = layer_k[static_cast<std::size_t>(l)];
-        attn.row_v_caches = layer_v[static_cast<std::size_t>(l)];
-        m.layer_forward(l, x, x, acts, attn, segments);
-      }
-      DeviceBuffer xsn(m.backend, n, m.config.hidden_size), rstd(m.backend, n, 1);
-      m.backend.rmsnorm_forward(x, m.final_norm, m.eps(), xsn, rstd);
-      DeviceBuffer head(m.backend, n, vocab);
+      DeviceBuffer x = m.forward_sequences(spans, /*invariant=*/true);
+      DeviceBuffer xsn = m.gather_normed(x, last_rows);  // row-wise: invariant
+      DeviceBuffer head(m.backend, static_cast<std::int64_t>(batch.size()), vocab);
       m.backend.matmul_batch_invariant(xsn, m.lm_head, head, 1.0f, 0.0f);
-      logits.resize(static_cast<std::size_t>(n * vocab));
+      logits.resize(batch.size() * static_cast<std::size_t>(vocab));
       m.backend.copy_to_host(logits.data(), head.view().data, logits.size() * sizeof(float));
     }
-    for (std::int64_t i = 0; i < n; ++i) {
-      Slot& s = *active[static_cast<std::size_t>(i)];
-      s.past += 1;
-      choose(s, std::span<const float>(logits).subspan(static_cast<std::size_t>(i * vocab), static_cast<std::size_t>(vocab)));
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Slot& s = *batch[i];
+      s.past += static_cast<int>(spans[i].tokens.size());
+      if (prefill) std::vector<std::int32_t>().swap(requests[s.request].prompt);  // in the cache now
+      choose(s, std::span<const float>(logits).subspan(i * static_cast<std::size_t>(vocab),
+                                                        static_cast<std::size_t>(vocab)));
     }
+  };
+
+  std::vector<Slot*> batch;
+  for (;;) {
+    // Admit queued requests into free slots and prefill them together.
+    batch.clear();
+    std::int64_t prefill_rows = 0;
+    for (auto& slot : slots) {
+      while (!slot.active && !queue.empty()) {
+        const std::size_t r = queue.front();
+        const GenerateRequest& request = requests[r];
+        const auto n = static_cast<std::int64_t>(request.prompt.size());
+        if (!batch.empty() && prefill_rows + n > kPrefillRows) break;
+        queue.pop_front();
+        slot.active = true;
+        slot.request = r;
+        if (request.max_new_tokens == 0) {
+          finish(slot);  // nothing to generate (may queue follow-ups)
+          continue;
+        }
+        slot.sampler = std::make_unique<Sampler>(request.sampling);
+        slot.past = 0;
+        slot.k_views.clear();
+        slot.v_views.clear();
+        for (int l = 0; l < n_layers; ++l) {
+          slot.k.emplace_back(m.backend, n + request.max_new_tokens, m.kv_dim());
+          slot.v.emplace_back(m.backend, n + request.max_new_tokens, m.kv_dim());
+          slot.k_views.push_back(slot.k.back());
+          slot.v_views.push_back(slot.v.back());
+        }
+        batch.push_back(&slot);
+        prefill_rows += n;
+      }
+      if (!batch.empty() && prefill_rows >= kPrefillRows) break;
+    }
+    if (!batch.empty()) {
+      step(batch, /*prefill=*/true);
+      continue;  // finished prompts free slots for the queue first
+    }
+    for (auto& slot : slots)
+      if (slot.active) batch.push_back(&slot);
+    if (batch.empty()) break;  // every slot is free and nothing could be admitted: the queue is empty
+    step(batch, /*prefill=*/false);
   }
   return out;
 }

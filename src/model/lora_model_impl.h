@@ -32,13 +32,22 @@ struct AttentionInputs {
   AttentionShape shape;
   TensorView k_cache, v_cache;    // decode mode when k_cache.data is set
   int past = 0;
-  // Batched decode (generate_batch) when row_pasts is not empty: row r is the
-  // newest token of its own sequence, cached in row_k_caches[r] / row_v_caches[r]
-  // (this layer's) at row row_pasts[r].
-  std::span<const TensorView> row_k_caches, row_v_caches;
-  std::span<const std::int32_t> row_pasts;
+  // Batched generation (forward_sequences) when seq_rows is not empty: the rows
+  // are several sequences one after another, seq_rows[s] new tokens of sequence
+  // s at positions seq_pasts[s] ..., cached in seq_k_caches[s] / seq_v_caches[s]
+  // (this layer's caches).
+  std::span<const std::int32_t> seq_rows, seq_pasts;
+  std::span<const TensorView> seq_k_caches, seq_v_caches;
   // Prefix-shared scoring when k_prefix.data is set: this layer's prefix keys/values.
   TensorView k_prefix, v_prefix;
+};
+
+// New tokens of one sequence for Impl::forward_sequences.
+struct SequenceSpan {
+  std::span<const std::int32_t> tokens;
+  int adapter = -1;  // -1 = the base model
+  int past = 0;      // tokens already in the caches; the new ones sit at positions past ..
+  std::span<const TensorView> k_caches, v_caches;  // per layer, [>= past + tokens, kv_dim]
 };
 
 // i32 values on the device as [n, 1].
@@ -109,11 +118,13 @@ struct LoraModel::Impl {
   // Loss over target rows (chunks of rows through final norm + lm_head); with dx_final set,
   // also the gradient of loss_scale * sum into it.
   LossResult head_loss(const TokenBatch& batch, TensorView x_final, float loss_scale, TensorView dx_final);
-  // Runs `ids` (one sequence at positions past .. past+n-1) through every layer,
-  // appending its keys and values to the per-layer caches (rows past .. past+n-1);
-  // returns the final residual stream [n, hidden]. Generation's prefill and prefill().
-  DeviceBuffer prefill_into(std::span<const std::int32_t> ids, int adapter, std::span<const TensorView> k_caches,
-                            std::span<const TensorView> v_caches, int past);
+  // New tokens of several sequences (generation's prefill and decode steps,
+  // prefill()) through every layer in one batch, each sequence's attention over
+  // its own caches, which get the new keys and values. Returns the final
+  // residual stream [sum of tokens, hidden]. With `invariant` the linear layers
+  // go through matmul_batch_invariant, so a sequence's rows get the same bits
+  // whatever the other sequences; without, through matmul (as score() does).
+  DeviceBuffer forward_sequences(std::span<const SequenceSpan> sequences, bool invariant);
   // Final-norm hidden states of chosen flat rows.
   DeviceBuffer gather_normed(TensorView x_final, const std::vector<std::int32_t>& flat_rows);
   // Logits of chosen token ids (rows of lm_head) at chosen flat rows of the final residual stream.

@@ -10,32 +10,6 @@
 
 namespace personas {
 
-DeviceBuffer LoraModel::Impl::prefill_into(std::span<const std::int32_t> ids, int adapter,
-                                           std::span<const TensorView> k_caches, std::span<const TensorView> v_caches,
-                                           int past) {
-  const auto n = static_cast<std::int64_t>(ids.size());
-  std::vector<std::int32_t> pos(ids.size());
-  for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = past + static_cast<std::int32_t>(i);
-  DeviceBuffer d_ids = upload_i32(backend, ids);
-  DeviceBuffer positions = upload_i32(backend, pos);
-  DeviceBuffer x(backend, n, config.hidden_size);
-  backend.embedding_forward(d_ids, embed, x);
-  LayerActs acts;
-  acts.allocate(backend, config, spec, n, false);
-  std::vector<LoraSegment> segments;
-  if (adapter >= 0) segments.push_back(LoraSegment{0, n, adapter});
-  AttentionInputs attn;
-  attn.positions = positions;
-  attn.shape = attention_shape_of(config, 1, static_cast<int>(n));
-  attn.past = past;
-  for (int l = 0; l < static_cast<int>(config.num_hidden_layers); ++l) {
-    attn.k_cache = k_caches[static_cast<std::size_t>(l)];
-    attn.v_cache = v_caches[static_cast<std::size_t>(l)];
-    layer_forward(l, x, x, acts, attn, segments);
-  }
-  return x;
-}
-
 PrefixState LoraModel::prefill(std::span<const std::int32_t> prefix, int adapter) {
   Impl& m = *impl_;
   PERSONAS_CHECK(!prefix.empty(), usage, "prefill: the prefix has no tokens");
@@ -57,7 +31,13 @@ PrefixState LoraModel::prefill(std::span<const std::int32_t> prefix, int adapter
     kv.push_back(state.k.back());
     vv.push_back(state.v.back());
   }
-  m.prefill_into(prefix, adapter, kv, vv, 0);
+  SequenceSpan sequence;
+  sequence.tokens = prefix;
+  sequence.adapter = adapter;
+  sequence.k_caches = kv;
+  sequence.v_caches = vv;
+  // The linear layers as score() runs them, so the continuations get score()'s numbers to rounding.
+  m.forward_sequences(std::span<const SequenceSpan>(&sequence, 1), /*invariant=*/false);
   return state;
 }
 

@@ -1,7 +1,11 @@
 #include "pipeline/stages.h"
 
+#include <algorithm>
+#include <sstream>
+
 #include "core/errors.h"
 #include "core/strings.h"
+#include "pipeline/config.h"
 
 namespace personas {
 
@@ -9,7 +13,13 @@ const std::vector<StageInfo>& pipeline_stages() {
   // run.seed feeds every stage that draws random numbers.
   static const std::vector<StageInfo> stages = {
       {"prepare", {"data"}, false},
-      {"distill", {"distill"}, false},
+      {"distill",
+       {"distill"},
+       false,
+       {"distill.base_url", "distill.api_key_env", "distill.in_flight", "distill.connect_timeout_s",
+        "distill.timeout_s", "distill.max_attempts", "distill.backoff_initial_s", "distill.backoff_max_s",
+        "distill.requests_per_min", "distill.tokens_per_min", "distill.price_prompt_per_mtok",
+        "distill.price_completion_per_mtok", "distill.users_per_chunk"}},
       {"model", {"model"}, false},
       {"embed", {"embed"}, false},
       {"cluster", {"cluster"}, false},
@@ -30,6 +40,38 @@ std::size_t stage_index(const std::string& name) {
   fail(ErrorKind::config, fmt::format("unknown stage '{}': stages are {}", name, join(names, ", ")));
 }
 
+namespace {
+
+// The INI text of `sections` with every neutral key's value replaced by its
+// default (base_url: "(set)" when set), line by line, so that a configuration
+// that leaves them at their defaults hashes exactly as before they were neutral.
+std::string hashed_text(const ConfigSchema& schema, const std::vector<std::string>& sections,
+                        const std::vector<std::string>& neutral) {
+  std::string text = schema.to_ini(sections, /*with_help=*/false);
+  if (neutral.empty()) return text;
+  Config defaults;
+  ConfigSchema default_schema;
+  defaults.describe(default_schema);
+  std::istringstream in(text);
+  std::string out, line, section;
+  while (std::getline(in, line)) {
+    if (starts_with(line, "[") && line.size() > 2 && line.back() == ']') section = line.substr(1, line.size() - 2);
+    const auto eq = line.find(" = ");
+    if (eq != std::string::npos) {
+      const std::string key = section + "." + line.substr(0, eq);
+      if (std::find(neutral.begin(), neutral.end(), key) != neutral.end() && default_schema.has(key)) {
+        std::string value = default_schema.get(key);
+        if (key == "distill.base_url" && !schema.get(key).empty()) value = "(set)";
+        line = line.substr(0, eq) + " = " + value;
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::string> stage_hashes(const ConfigSchema& schema) {
   std::vector<std::string> hashes;
   std::string previous = "seed=" + schema.get("run.seed");
@@ -45,7 +87,7 @@ std::vector<std::string> stage_hashes(const ConfigSchema& schema) {
         if (s == section) present.push_back(section);
     }
     std::string text = previous + "\n[stage " + stage.name + "]\n" +
-                       (present.empty() ? std::string() : schema.to_ini(present, /*with_help=*/false));
+                       (present.empty() ? std::string() : hashed_text(schema, present, stage.neutral_keys));
     hashes.push_back(hash_hex(text));
     previous = hashes.back();
   }

@@ -16,6 +16,12 @@ struct StageInfo {
   std::string name;                   // also the subcommand that runs it
   std::vector<std::string> sections;  // config sections whose values it depends on
   bool always_redo = false;           // cheap stages that read every earlier output (report)
+  // Keys of those sections that do not change the stage's outputs (speed,
+  // limits, retries, prices, the endpoint's address): hashed at their default
+  // value whatever they hold, so changing them keeps the stage done. A
+  // non-empty distill.base_url is hashed as "(set)": set or not, it picks the
+  // provider under distill.provider = auto.
+  std::vector<std::string> neutral_keys = {};
 };
 
 // prepare, distill, model, embed, cluster, train, eval, report (in order).

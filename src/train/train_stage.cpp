@@ -10,12 +10,14 @@
 #include "core/errors.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/stop_request.h"
 #include "core/strings.h"
 #include "data/dataset_io.h"
 #include "distill/memories.h"
 #include "io/hdf5_file.h"
 #include "io/jsonl.h"
 #include "model/checkpoint.h"
+#include "model/engine.h"
 #include "model/lora_model.h"
 #include "model/tokenizer.h"
 #include "train/adapter_export.h"
@@ -109,10 +111,11 @@ struct PhaseContext {
 // (named by tc.mode); groups of ranks are planned, samples sent to them, and
 // each group trains and exports its adapters in turn. Appends one summary
 // entry per adapter this rank took part in. Returns false when some adapter
-// of any rank was interrupted (the testing hook), true when all are done.
+// of any rank was interrupted (the testing hook, or a graceful stop: then
+// `stopped` is set on every rank), true when all are done.
 bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::vector<int>& adapter_of_user,
                     std::int64_t n_adapters, const std::vector<std::int64_t>& user_ids, std::vector<Sample> samples,
-                    nlohmann::json& adapters_summary) {
+                    nlohmann::json& adapters_summary, bool& stopped) {
   Comm& world = ctx.world;
   const TrainStageOptions& options = ctx.options;
   const std::uint64_t seed = ctx.seed;
@@ -147,7 +150,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
   samples.shrink_to_fit();
   auto group = world.split(plan.group_of_rank[static_cast<std::size_t>(world.rank())], world.rank());
 
-  bool interrupted = false;
+  bool interrupted = false, stopped_here = false;
   const fs::path adapters_dir = stage / "adapters";
   const fs::path peft_dir = stage / "peft";
   for (std::size_t i = 0; i < my_group.adapters.size(); ++i) {
@@ -197,6 +200,13 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
       entry["interrupted"] = true;
       adapters_summary.push_back(entry);
       interrupted = true;
+      if (result.stopped) {  // the group agreed: its later adapters wait for the rerun
+        stopped_here = true;
+        warn_on_every_rank(fmt::format("train: rank {} stopped ({}) in {} after step {}/{}{}", world.rank(),
+                                       stop_reason(), ad.name, result.steps, result.total_steps,
+                                       to.checkpoint_dir.empty() ? "" : ", its checkpoint saved"));
+        break;
+      }
       continue;
     }
     if (group->rank() == 0) {
@@ -219,7 +229,13 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
     adapters_summary.push_back(entry);
   }
 
-  return world.allreduce_sum(std::int64_t(interrupted ? 1 : 0)) == 0;
+  std::int64_t flags[2] = {interrupted ? 1 : 0, stopped_here ? 1 : 0};
+  world.allreduce(std::span<std::int64_t>(flags, 2), ReduceOp::sum);
+  if (flags[1] > 0) {
+    stopped = true;
+    adopt_stop_request("another rank's request");
+  }
+  return flags[0] == 0;
 }
 
 }  // namespace
@@ -236,12 +252,16 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   const auto memories = load_memories(run, world);
   const ItemVectors vectors = read_item_vectors(run, data);
   const fs::path& model_path = options.model_path;
-  PERSONAS_CHECK_HINT(fs::exists(model_path), io,
-                      "run `personas model` first, or set model.path to a checkpoint made by `personas convert`",
-                      "train: base model checkpoint {} not found", model_path.string());
-  Checkpoint checkpoint = load_checkpoint(model_path);
-  const Phi3Config& mc = checkpoint.weights.config;
-  Tokenizer tokenizer(checkpoint.tokenizer);
+  EngineOptions eo;
+  eo.backend = options.backend;
+  eo.device_index = world.local_rank();
+  eo.spec = make_spec(options.lora, seed);
+  eo.n_adapters = 1;
+  eo.chat_template = options.chat_template;
+  eo.what = "train";
+  Engine engine = load_engine(model_path, eo);
+  const Phi3Config& mc = engine.config;
+  const Tokenizer& tokenizer = *engine.tokenizer;
   ChatTemplateEncoder encoder(tokenizer);
   const int max_len = train_max_len(tc, options.default_max_len, mc);
   std::int32_t pad_id = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
@@ -288,26 +308,27 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     world.allreduce(std::span<std::int64_t>(user_ids), ReduceOp::sum);
   }
   // ---- train ----------------------------------------------------------------
-  auto backend = make_backend(options.backend, world.local_rank());
-  const LoraSpec spec = make_spec(options.lora, seed);
-  LoraModel model(checkpoint.weights, *backend, spec, 1);
-  const std::string fingerprint = base_fingerprint(checkpoint.weights);
+  LoraModel& model = *engine.model;
+  const LoraSpec& spec = model.spec();
+  const std::string& fingerprint = engine.fingerprint;
   JsonlAppender log(run.rank_file(kTrainStage, "log", world.rank(), "jsonl"));
   nlohmann::json adapters_summary = nlohmann::json::array();
   const PhaseContext ctx{run, world, options, seed, pad_id, mc, fingerprint, model, log};
+  bool stopped = false;  // a graceful stop (core/stop_request.h), the same on every rank
   if (tc.warm_start == "global") {
     // First one global adapter over every rank and sample; the others then start from it.
     TrainConfig global_tc = tc;
     global_tc.mode = "global";
     const std::vector<int> everyone(data.users.size(), 0);
-    if (train_adapters(ctx, global_tc, everyone, 1, {}, samples, adapters_summary)) {
+    if (train_adapters(ctx, global_tc, everyone, 1, {}, samples, adapters_summary, stopped)) {
       TrainConfig warm_tc = tc;
       warm_tc.init_from = (stage / "adapters" / (adapter_name("global", 0) + ".h5")).string();
       if (tc.warm_lr > 0) warm_tc.lr = tc.warm_lr;
-      train_adapters(ctx, warm_tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary);
+      train_adapters(ctx, warm_tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary,
+                     stopped);
     }
   } else {
-    train_adapters(ctx, tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary);
+    train_adapters(ctx, tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary, stopped);
   }
 
   // ---- summary ----------------------------------------------------------------
@@ -344,6 +365,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     if (!interrupted) run.mark_done(kTrainStage, options.config_hash, {{"n_adapters", n_adapters}});
   }
   world.barrier();
+  if (stopped) throw_stopped("in train");
   return summary;
 }
 

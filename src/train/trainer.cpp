@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/stop_request.h"
 #include "train/adapter_export.h"
 #include "train/batching.h"
 #include "train/lr_schedule.h"
@@ -267,8 +268,13 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     ++step;
     ++steps_this_call;
 
-    double group_loss = loss_sum;
-    if (group.size() > 1) group_loss = group.allreduce_sum(loss_sum);
+    // The group's loss, and whether any rank of the group must stop (a signal,
+    // or RUN/STOP): one allreduce, so the group stops together after this step.
+    double sums[2] = {loss_sum, stop_requested() ? 1.0 : 0.0};
+    if (group.size() > 1) group.allreduce(std::span<double>(sums, 2), ReduceOp::sum);
+    const double group_loss = sums[0];
+    const bool stop = sums[1] > 0;
+    if (stop) adopt_stop_request("another rank's request");
     const double mean_loss = group_loss / static_cast<double>(std::max<std::int64_t>(1, batch_tokens));
     result.train_loss.emplace_back(step, mean_loss);
     result.tokens += tokens;
@@ -301,7 +307,9 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
 
     const bool checkpoint = !options.checkpoint_dir.empty() && step < total && tc.checkpoint_every > 0 &&
                             step % tc.checkpoint_every == 0;
-    if (checkpoint) {
+    // Stopping: a checkpoint of this very step (unless just saved), so the rerun goes on from here.
+    const bool stop_here = stop && step < total;
+    if (checkpoint || (stop_here && !options.checkpoint_dir.empty())) {
       TrainState state;
       state.step = step;
       state.seed = options.seed;
@@ -316,6 +324,12 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
       }
       RankPosition pos{step, step / spe, step % spe, options.seed, group.rank(), group.size()};
       save_checkpoint(options.checkpoint_dir, state, pos, group, tc.keep_checkpoints);
+    }
+    if (stop_here) {
+      result.interrupted = result.stopped = true;
+      plog::info("train: {} stopped after step {}/{}{}", data.name, step, total,
+                 options.checkpoint_dir.empty() ? " (no checkpoint folder: nothing saved)" : ", checkpoint saved");
+      break;
     }
     if (options.interrupt_after > 0 && steps_this_call >= options.interrupt_after && step < total) {
       result.interrupted = true;

@@ -49,6 +49,7 @@ struct AdapterResult {
   std::int64_t total_steps = 0;
   std::int64_t resumed_from = -1;   // checkpoint step, -1 = fresh start
   bool interrupted = false;
+  bool stopped = false;             // interrupted by a graceful stop (core/stop_request.h), checkpoint saved
   std::vector<std::pair<std::int64_t, double>> train_loss;  // (step, group mean token loss) of this call
   std::vector<std::pair<std::int64_t, double>> val_loss;    // (step, validation loss)
   double initial_val_loss = -1;     // before any update (fresh starts only)

@@ -32,8 +32,10 @@ if command -v h5diff >/dev/null; then h5diff "$tmp/t1.h5" "$tmp/t2.h5" >/dev/nul
 [[ $? -eq 2 ]] || fail "init-model without a tokenizer source must exit 2"
 "$bin" convert --from hf "$tmp/nowhere" --out "$tmp/x.h5" >/dev/null 2>&1
 [[ $? -eq 4 ]] || fail "missing folder must exit 4"
-"$bin" convert --from gguf "$tmp/x" --out "$tmp/x.h5" >/dev/null 2>&1
+"$bin" convert --from onnx "$tmp/x" --out "$tmp/x.h5" >/dev/null 2>&1
 [[ $? -eq 2 ]] || fail "unknown source kind must exit 2"
+"$bin" convert --from gguf "$tmp/x.gguf" --out "$tmp/x.h5" >/dev/null 2>&1
+[[ $? -eq 4 ]] || fail "missing GGUF file must exit 4"
 mkdir -p "$tmp/bad" && cp "$src/tests/golden/fixtures/tiny_phi3/config.json" "$tmp/bad/"
 head -c 100 "$src/tests/golden/fixtures/tiny_phi3/model.safetensors" >"$tmp/bad/model.safetensors"
 out="$("$bin" convert --from hf "$tmp/bad" --out "$tmp/x.h5" 2>&1)"; rc=$?

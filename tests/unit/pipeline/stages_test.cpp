@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/strings.h"
 #include "pipeline/config.h"
 #include "pipeline/stages.h"
 
@@ -39,6 +40,46 @@ TEST(StageHashes, DistillDependsOnTheModelOnlyWithTheLocalProvider) {
       EXPECT_EQ(a.of("distill"), b.of("distill"));
     EXPECT_NE(a.of("model"), b.of("model")) << provider;
   }
+}
+
+// The endpoint's address, speed and limit keys do not change what distill
+// writes: moving to another host or port keeps distill (and every later
+// stage) done. The model name and the prompts do change it.
+TEST(StageHashes, TheEndpointsAddressIsNotPartOfDistillsHash) {
+  Hashes a, b;
+  ASSERT_EQ(a.schema.set("distill.base_url", "http://127.0.0.1:8000/v1"), "");
+  ASSERT_EQ(a.schema.set("distill.model", "phi-3"), "");
+  ASSERT_EQ(b.schema.set("distill.base_url", "http://gpu-node-7.cluster:8001/v1"), "");
+  ASSERT_EQ(b.schema.set("distill.model", "phi-3"), "");
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"distill.in_flight", "64"}, {"distill.timeout_s", "30"}, {"distill.max_attempts", "2"},
+           {"distill.requests_per_min", "600"}, {"distill.price_prompt_per_mtok", "0.15"},
+           {"distill.users_per_chunk", "100"}, {"distill.api_key_env", "VLLM_KEY"}})
+    ASSERT_EQ(b.schema.set(key, value), "") << key;
+  for (const auto& stage : pipeline_stages()) EXPECT_EQ(a.of(stage.name), b.of(stage.name)) << stage.name;
+
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"distill.model", "llama-3-8b"}, {"distill.prompts", "configs/prompts/other"},
+           {"distill.temperature", "0.7"}, {"distill.batch_size", "5"}}) {
+    Hashes c;
+    ASSERT_EQ(c.schema.set("distill.base_url", "http://127.0.0.1:8000/v1"), "");
+    ASSERT_EQ(c.schema.set("distill.model", "phi-3"), "");
+    ASSERT_EQ(c.schema.set(key, value), "") << key;
+    EXPECT_NE(a.of("distill"), c.of("distill")) << key;
+    EXPECT_EQ(a.of("prepare"), c.of("prepare")) << key;
+  }
+  // Set or not, base_url picks the provider under distill.provider = auto.
+  Hashes offline;
+  EXPECT_NE(offline.of("distill"), a.of("distill"));
+}
+
+// Neutral keys are hashed at their default value, so a configuration that
+// leaves them alone hashes as it did before they were neutral: earlier runs'
+// DONE markers stay valid.
+TEST(StageHashes, NeutralKeysAtTheirDefaultsKeepTheEarlierHash) {
+  Hashes h;
+  const auto before = hash_hex(h.of("prepare") + "\n[stage distill]\n" + h.schema.to_ini({"distill"}, false));
+  EXPECT_EQ(h.of("distill"), before);
 }
 
 }  // namespace
