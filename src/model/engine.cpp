@@ -15,15 +15,7 @@ Engine load_engine(const fs::path& checkpoint, const EngineOptions& options) {
   Engine e;
   e.path = checkpoint;
   e.config = ck.weights.config;
-  if (!options.chat_template.empty()) {
-    ChatTemplate chosen = ChatTemplate::none;
-    try {
-      chosen = parse_chat_template(options.chat_template, "model.chat_template");
-    } catch (const Error& err) {
-      PERSONAS_FAIL(config, "{}", err.message());
-    }
-    ck.tokenizer.chat_template = chosen;
-  }
+  override_chat_template(ck.tokenizer, options.chat_template);
   e.tokenizer = std::make_unique<Tokenizer>(std::move(ck.tokenizer));
   PERSONAS_CHECK(e.tokenizer->vocab_size() <= e.config.vocab_size, data,
                  "'{}': the tokenizer has {} tokens but the model's embedding only {} rows", checkpoint.string(),
@@ -31,9 +23,7 @@ Engine load_engine(const fs::path& checkpoint, const EngineOptions& options) {
   e.fingerprint = base_fingerprint(ck.weights);
   e.backend = make_backend(options.backend, options.device_index);
   e.model = std::make_unique<LoraModel>(ck.weights, *e.backend, options.spec, options.n_adapters);
-  for (const auto& [name, t] : ck.weights.tensors) e.host_bytes_freed += static_cast<std::int64_t>(t.data.size() * sizeof(float));
-  ck.weights.tensors.clear();  // the device holds them now
-  return e;
+  return e;  // `ck`, the host copy of the weights, goes here: the device holds them now
 }
 
 }  // namespace personas

@@ -36,7 +36,6 @@ struct Engine {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<LoraModel> model;
-  std::int64_t host_bytes_freed = 0;      // the host copy dropped after upload
 };
 
 // ErrorKind::io (with a hint) when the checkpoint is missing; ErrorKind::data

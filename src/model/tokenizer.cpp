@@ -167,6 +167,15 @@ TokenizerKind parse_tokenizer_kind(const std::string& name, const std::string& w
   PERSONAS_FAIL(data, "{}: unknown tokenizer kind '{}' (expected sentencepiece or byte_bpe)", where, name);
 }
 
+void override_chat_template(TokenizerData& data, const std::string& name) {
+  if (name.empty()) return;
+  try {
+    data.chat_template = parse_chat_template(name, "model.chat_template");
+  } catch (const Error& e) {
+    PERSONAS_FAIL(config, "{}", e.message());
+  }
+}
+
 TokenizerData phi3_tokenizer_data(std::string model_bytes) {
   TokenizerData d;
   d.model_bytes = std::move(model_bytes);

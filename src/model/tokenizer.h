@@ -53,6 +53,10 @@ struct TokenizerData {
   bool empty() const { return kind == TokenizerKind::sentencepiece ? model_bytes.empty() : bpe.tokens.empty(); }
 };
 
+// model.chat_template: a non-empty `name` replaces the checkpoint's template
+// (ErrorKind::config naming the key when unknown); empty keeps it.
+void override_chat_template(TokenizerData& data, const std::string& name);
+
 // Phi-3's added tokens (ids 32000..32010, flags as in its tokenizer.json),
 // the phi3 chat template, bos 1, eos 32000 (<|endoftext|>), pad 32000.
 TokenizerData phi3_tokenizer_data(std::string model_bytes);

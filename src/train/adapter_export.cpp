@@ -162,9 +162,49 @@ const char* peft_short(LoraTarget t) {
   return "?";
 }
 
-}  // namespace
+const LoraTensorInfo& find_lora_tensor(const AdapterTensors& a, int layer, LoraTarget t, bool is_b) {
+  for (const auto& info : a.tensors)
+    if (info.layer == layer && info.target == t && info.is_b == is_b) return info;
+  PERSONAS_FAIL(internal, "adapter {}: no tensor for layer {} target {}", a.name, layer, lora_target_name(t));
+}
 
-namespace {
+// PEFT's LoraConfig for `modules`, every module at rank r and alpha unless the
+// caller adds rank_pattern / alpha_pattern entries.
+nlohmann::json peft_lora_config(const AdapterTensors& a, const PeftExportOptions& options,
+                                const std::vector<std::string>& modules, int r, double alpha) {
+  nlohmann::json cfg;
+  cfg["peft_type"] = "LORA";
+  cfg["task_type"] = "CAUSAL_LM";
+  cfg["base_model_name_or_path"] = options.base_model_name;
+  cfg["target_modules"] = modules;
+  cfg["r"] = r;
+  cfg["lora_alpha"] = alpha;
+  cfg["lora_dropout"] = a.spec.dropout;
+  cfg["bias"] = "none";
+  cfg["fan_in_fan_out"] = false;
+  cfg["use_rslora"] = a.spec.use_rslora;
+  cfg["inference_mode"] = true;
+  cfg["modules_to_save"] = nullptr;
+  cfg["init_lora_weights"] = true;
+  cfg["layers_to_transform"] = nullptr;
+  cfg["revision"] = nullptr;
+  cfg["rank_pattern"] = nlohmann::json::object();
+  cfg["alpha_pattern"] = nlohmann::json::object();
+  return cfg;
+}
+
+// adapter_model.safetensors (with our metadata next to PEFT's "format") and adapter_config.json.
+void write_peft_files(const fs::path& folder, const AdapterTensors& a,
+                      const std::vector<safetensors::WriteTensor>& tensors, const nlohmann::json& cfg,
+                      const std::pair<std::string, std::string>& extra_metadata) {
+  std::map<std::string, std::string> metadata = {{"format", "pt"},
+                                                 {"personas_base_fingerprint", a.base_fingerprint},
+                                                 {"personas_targets", targets_text(a.spec)},
+                                                 extra_metadata};
+  fs::create_directories(folder);
+  safetensors::write_file(folder / "adapter_model.safetensors", tensors, metadata);
+  write_file_atomic(folder / "adapter_config.json", cfg.dump(2) + "\n");
+}
 
 // Llama-family bases keep q, k, v and gate, up as separate modules in PEFT:
 // each of our slice adapters is one PEFT module as it is, and our fused
@@ -173,11 +213,6 @@ namespace {
 // module keeps rank r and alpha.
 void write_peft_llama(const fs::path& folder, const AdapterTensors& a, const Phi3Config& config,
                       const PeftExportOptions& options) {
-  auto find = [&](int layer, LoraTarget t, bool is_b) -> const LoraTensorInfo& {
-    for (const auto& info : a.tensors)
-      if (info.layer == layer && info.target == t && info.is_b == is_b) return info;
-    PERSONAS_FAIL(internal, "adapter {}: no tensor for layer {} target {}", a.name, layer, lora_target_name(t));
-  };
   const float* p = a.params.data();
   auto tensor = [&](const std::string& name, const LoraTensorInfo& info, std::int64_t row0, std::int64_t rows) {
     safetensors::WriteTensor w{name, safetensors::DType::F32, {rows, info.cols}, {}};
@@ -192,8 +227,8 @@ void write_peft_llama(const fs::path& folder, const AdapterTensors& a, const Phi
   for (int l = 0; l < static_cast<int>(a.n_layers); ++l) {
     const std::string prefix = fmt::format("base_model.model.model.layers.{}.", l);
     for (LoraTarget t : a.spec.targets) {
-      const auto& A = find(l, t, false);
-      const auto& B = find(l, t, true);
+      const auto& A = find_lora_tensor(a, l, t, false);
+      const auto& B = find_lora_tensor(a, l, t, true);
       std::vector<std::pair<std::string, std::int64_t>> parts;  // module, first B row
       switch (t) {
         case LoraTarget::q: parts = {{"self_attn.q_proj", 0}}; break;
@@ -213,31 +248,8 @@ void write_peft_llama(const fs::path& folder, const AdapterTensors& a, const Phi
       }
     }
   }
-  nlohmann::json cfg;
-  cfg["peft_type"] = "LORA";
-  cfg["task_type"] = "CAUSAL_LM";
-  cfg["base_model_name_or_path"] = options.base_model_name;
-  cfg["target_modules"] = modules;
-  cfg["r"] = a.spec.rank;
-  cfg["lora_alpha"] = a.spec.alpha;
-  cfg["lora_dropout"] = a.spec.dropout;
-  cfg["bias"] = "none";
-  cfg["fan_in_fan_out"] = false;
-  cfg["use_rslora"] = a.spec.use_rslora;
-  cfg["inference_mode"] = true;
-  cfg["modules_to_save"] = nullptr;
-  cfg["init_lora_weights"] = true;
-  cfg["layers_to_transform"] = nullptr;
-  cfg["revision"] = nullptr;
-  cfg["rank_pattern"] = nlohmann::json::object();
-  cfg["alpha_pattern"] = nlohmann::json::object();
-  std::map<std::string, std::string> metadata = {{"format", "pt"},
-                                                 {"personas_base_fingerprint", a.base_fingerprint},
-                                                 {"personas_targets", targets_text(a.spec)},
-                                                 {"personas_architecture", "llama"}};
-  fs::create_directories(folder);
-  safetensors::write_file(folder / "adapter_model.safetensors", tensors, metadata);
-  write_file_atomic(folder / "adapter_config.json", cfg.dump(2) + "\n");
+  write_peft_files(folder, a, tensors, peft_lora_config(a, options, modules, a.spec.rank, a.spec.alpha),
+                   {"personas_architecture", "llama"});
 }
 
 }  // namespace
@@ -255,11 +267,6 @@ void write_peft_adapter(const fs::path& folder, const AdapterTensors& a, const P
   auto slice_row0 = [&](LoraTarget t) -> std::int64_t {
     return t == LoraTarget::q ? 0 : t == LoraTarget::k ? q_dim : q_dim + kv_dim;
   };
-  auto find = [&](int layer, LoraTarget t, bool is_b) -> const LoraTensorInfo& {
-    for (const auto& info : a.tensors)
-      if (info.layer == layer && info.target == t && info.is_b == is_b) return info;
-    PERSONAS_FAIL(internal, "adapter {}: no tensor for layer {} target {}", a.name, layer, lora_target_name(t));
-  };
   const float* p = a.params.data();
 
   std::vector<safetensors::WriteTensor> tensors;
@@ -272,8 +279,8 @@ void write_peft_adapter(const fs::path& folder, const AdapterTensors& a, const P
       A.data.assign(static_cast<std::size_t>(rf * hidden), 0.0f);
       B.data.assign(static_cast<std::size_t>(out * rf), 0.0f);
       for (int j = 0; j < n_slices; ++j) {
-        const auto& ta = find(l, slices[static_cast<std::size_t>(j)], false);
-        const auto& tb = find(l, slices[static_cast<std::size_t>(j)], true);
+        const auto& ta = find_lora_tensor(a, l, slices[static_cast<std::size_t>(j)], false);
+        const auto& tb = find_lora_tensor(a, l, slices[static_cast<std::size_t>(j)], true);
         std::memcpy(A.data.data() + static_cast<std::size_t>(j) * static_cast<std::size_t>(r * hidden), p + ta.offset,
                     static_cast<std::size_t>(r * hidden) * sizeof(float));
         const std::int64_t row0 = slice_row0(slices[static_cast<std::size_t>(j)]);
@@ -287,7 +294,7 @@ void write_peft_adapter(const fs::path& folder, const AdapterTensors& a, const P
     for (LoraTarget t : a.spec.targets) {
       if (t == LoraTarget::q || t == LoraTarget::k || t == LoraTarget::v) continue;
       for (bool is_b : {false, true}) {
-        const auto& info = find(l, t, is_b);
+        const auto& info = find_lora_tensor(a, l, t, is_b);
         safetensors::WriteTensor w{prefix + peft_module(t) + (is_b ? ".lora_B.weight" : ".lora_A.weight"),
                                    safetensors::DType::F32, {info.rows, info.cols}, {}};
         w.data.assign(p + info.offset, p + info.offset + info.rows * info.cols);
@@ -300,48 +307,19 @@ void write_peft_adapter(const fs::path& folder, const AdapterTensors& a, const P
   const bool only_fused = static_cast<int>(a.spec.targets.size()) == n_slices;
   const double fused_alpha =
       a.spec.use_rslora ? a.spec.alpha * std::sqrt(static_cast<double>(n_slices)) : a.spec.alpha * n_slices;
-  nlohmann::json cfg;
   std::vector<std::string> modules;
   for (LoraTarget t : a.spec.targets)
     if (std::find(modules.begin(), modules.end(), peft_short(t)) == modules.end()) modules.emplace_back(peft_short(t));
-  cfg["peft_type"] = "LORA";
-  cfg["task_type"] = "CAUSAL_LM";
-  cfg["base_model_name_or_path"] = options.base_model_name;
-  cfg["target_modules"] = modules;
-  cfg["lora_dropout"] = a.spec.dropout;
-  cfg["bias"] = "none";
-  cfg["fan_in_fan_out"] = false;
-  cfg["use_rslora"] = a.spec.use_rslora;
-  cfg["inference_mode"] = true;
-  cfg["modules_to_save"] = nullptr;
-  cfg["init_lora_weights"] = true;
-  cfg["layers_to_transform"] = nullptr;
-  cfg["revision"] = nullptr;
-  if (only_fused) {
-    cfg["r"] = n_slices * r;
-    cfg["lora_alpha"] = fused_alpha;
-    cfg["rank_pattern"] = nlohmann::json::object();
-    cfg["alpha_pattern"] = nlohmann::json::object();
-  } else {
-    cfg["r"] = r;
-    cfg["lora_alpha"] = a.spec.alpha;
-    cfg["rank_pattern"] = nlohmann::json::object();
-    cfg["alpha_pattern"] = nlohmann::json::object();
-    if (n_slices > 0) {
-      cfg["rank_pattern"]["qkv_proj"] = n_slices * r;
-      cfg["alpha_pattern"]["qkv_proj"] = fused_alpha;
-    }
+  nlohmann::json cfg = only_fused ? peft_lora_config(a, options, modules, n_slices * r, fused_alpha)
+                                  : peft_lora_config(a, options, modules, r, a.spec.alpha);
+  if (!only_fused && n_slices > 0) {
+    cfg["rank_pattern"]["qkv_proj"] = n_slices * r;
+    cfg["alpha_pattern"]["qkv_proj"] = fused_alpha;
   }
   // Our own record of what the fused module holds.
   std::vector<std::string> slice_names;
   for (auto t : slices) slice_names.emplace_back(lora_target_name(t));
-  std::map<std::string, std::string> metadata = {{"format", "pt"},
-                                                 {"personas_base_fingerprint", a.base_fingerprint},
-                                                 {"personas_targets", targets_text(a.spec)},
-                                                 {"personas_qkv_slices", join(slice_names, ",")}};
-  fs::create_directories(folder);
-  safetensors::write_file(folder / "adapter_model.safetensors", tensors, metadata);
-  write_file_atomic(folder / "adapter_config.json", cfg.dump(2) + "\n");
+  write_peft_files(folder, a, tensors, cfg, {"personas_qkv_slices", join(slice_names, ",")});
 }
 
 }  // namespace personas

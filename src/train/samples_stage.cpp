@@ -124,8 +124,7 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
                       "samples: base model checkpoint {} not found (it gives the tokenizer)", model_path.string());
   const Phi3Config model_config = load_checkpoint_config(model_path);
   TokenizerData tokenizer_data = load_checkpoint_tokenizer(model_path);
-  if (!options.chat_template.empty())
-    tokenizer_data.chat_template = parse_chat_template(options.chat_template, "model.chat_template");
+  override_chat_template(tokenizer_data, options.chat_template);
   Tokenizer tokenizer(std::move(tokenizer_data));
   ChatTemplateEncoder encoder(tokenizer);
   const int max_len = train_max_len(tc, options.default_max_len, model_config);

@@ -130,5 +130,49 @@ TEST(PeftRoundTrip, MixedTargetsUseRankAndAlphaPatterns) {
   EXPECT_THROW(load_adapter_into(tmp / "a.h5", other.adapter(0), weights.config, "another-base"), Error);
 }
 
+// A llama-family base: every target is its own PEFT module at rank r and
+// alpha (q_proj ... down_proj), gate_up_proj's A shared by gate_proj and
+// up_proj and its B split by rows, so PEFT's modules hold exactly our delta.
+TEST(PeftRoundTrip, LlamaBaseGetsSeparateModulesWithTheSameValues) {
+  auto weights = load_base(fixture_dir());
+  weights.config.arch = ModelArch::llama;
+  auto backend = make_backend("cpu");
+  LoraSpec spec;
+  spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj, LoraTarget::gate_up_proj,
+                  LoraTarget::down_proj};
+  spec.rank = 2;
+  spec.alpha = 4;
+  LoraModel model(weights, *backend, spec, 1);
+  fill_adapter(model.adapter(0));
+  auto adapter = adapter_from_arena(model.adapter(0), weights.config.num_hidden_layers, "llama", "x");
+  testing::TempDir tmp;
+  write_peft_adapter(tmp.path(), adapter, weights.config);
+  auto cfg = nlohmann::json::parse(read_file(tmp / "adapter_config.json"));
+  EXPECT_EQ(cfg["r"], 2);
+  EXPECT_DOUBLE_EQ(cfg["lora_alpha"].get<double>(), 4.0);
+  EXPECT_TRUE(cfg["rank_pattern"].empty());
+  EXPECT_EQ(cfg["target_modules"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
+  safetensors::File f(tmp / "adapter_model.safetensors");
+  const std::int64_t inter = weights.config.intermediate_size;
+  const std::string p = "base_model.model.model.layers.1.";
+  auto ours = [&](LoraTarget t, bool is_b) {
+    for (const auto& info : adapter.tensors)
+      if (info.layer == 1 && info.target == t && info.is_b == is_b)
+        return std::vector<float>(adapter.params.begin() + info.offset,
+                                  adapter.params.begin() + info.offset + info.rows * info.cols);
+    return std::vector<float>{};
+  };
+  EXPECT_EQ(f.read_f32(p + "self_attn.k_proj.lora_B.weight"), ours(LoraTarget::k, true));
+  EXPECT_EQ(f.read_f32(p + "self_attn.k_proj.lora_A.weight"), ours(LoraTarget::k, false));
+  const auto gate_up_b = ours(LoraTarget::gate_up_proj, true);
+  const auto half = static_cast<std::ptrdiff_t>(inter * spec.rank);
+  EXPECT_EQ(f.read_f32(p + "mlp.gate_proj.lora_B.weight"), std::vector<float>(gate_up_b.begin(), gate_up_b.begin() + half));
+  EXPECT_EQ(f.read_f32(p + "mlp.up_proj.lora_B.weight"), std::vector<float>(gate_up_b.begin() + half, gate_up_b.end()));
+  EXPECT_EQ(f.read_f32(p + "mlp.gate_proj.lora_A.weight"), ours(LoraTarget::gate_up_proj, false));
+  EXPECT_EQ(f.read_f32(p + "mlp.up_proj.lora_A.weight"), ours(LoraTarget::gate_up_proj, false));
+  EXPECT_EQ(f.info(p + "mlp.up_proj.lora_B.weight").shape, (std::vector<std::int64_t>{inter, 2}));
+}
+
 }  // namespace
 }  // namespace personas

@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include "core/fs.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -25,15 +27,7 @@ std::optional<std::filesystem::path> data_file(const std::string& relative) {
 }
 
 std::optional<std::filesystem::path> cached_model(const std::string& relative) {
-  std::filesystem::path cache;
-  if (const char* env = std::getenv("PERSONAS_CACHE"); env && *env) {
-    cache = env;
-  } else if (const char* home = std::getenv("HOME"); home && *home) {
-    cache = std::filesystem::path(home) / ".cache" / "personas";
-  } else {
-    return std::nullopt;
-  }
-  auto path = cache / relative;
+  auto path = personas_cache_dir() / relative;  // where scripts/fetch-model.sh puts it
   if (!std::filesystem::exists(path)) return std::nullopt;
   return path;
 }

@@ -31,18 +31,7 @@ inline nlohmann::json fixture_json(const std::string& name) {
 
 // The real model, where scripts/fetch-model.sh puts it.
 inline std::optional<std::filesystem::path> smollm2_path() {
-  const char* cache = std::getenv("PERSONAS_CACHE");
-  std::filesystem::path root;
-  if (cache && *cache) {
-    root = cache;
-  } else if (const char* home = std::getenv("HOME")) {
-    root = std::filesystem::path(home) / ".cache" / "personas";
-  } else {
-    return std::nullopt;
-  }
-  auto p = root / "models" / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!std::filesystem::exists(p)) return std::nullopt;
-  return p;
+  return personas::testing::cached_model("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
 }
 
 #define PERSONAS_REQUIRE_SMOLLM2(var)                                                                  \

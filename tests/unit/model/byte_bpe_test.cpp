@@ -574,12 +574,7 @@ TEST(ByteBpeHf, ExplicitPreAndBadFiles) {
 // ------------------------------------------------ SmolLM2's real vocabulary
 
 std::optional<fs::path> smollm2_gguf() {
-  const char* cache = std::getenv("PERSONAS_CACHE");
-  const char* home = std::getenv("HOME");
-  fs::path root = cache && *cache ? fs::path(cache) : fs::path(home ? home : "/root") / ".cache" / "personas";
-  fs::path p = root / "models" / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!fs::exists(p)) return std::nullopt;
-  return p;
+  return testing::cached_model("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
 }
 
 ByteBpeData gguf_bpe_data(const fs::path& path) {
