@@ -61,6 +61,23 @@ void FakeOpenAiServer::stop() {
   for (auto& t : workers) t.join();
 }
 
+int FakeOpenAiServer::settled_requests(std::chrono::milliseconds quiet, std::chrono::milliseconds limit) const {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int last = count_.load();
+  auto last_change = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int now = count_.load();
+    if (now != last) {
+      last = now;
+      last_change = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_change >= quiet) {
+      break;
+    }
+  }
+  return last;
+}
+
 std::vector<FakeRequest> FakeOpenAiServer::seen() const {
   std::lock_guard lock(mutex_);
   return seen_;

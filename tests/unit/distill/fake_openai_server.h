@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -49,6 +50,11 @@ class FakeOpenAiServer {
   int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
   int requests() const { return count_.load(); }
+  // The request count once no new request has arrived for `quiet` (at most
+  // `limit`): requests a client sent just before it dropped its connections
+  // (a killed run) are still being read by the server's threads.
+  int settled_requests(std::chrono::milliseconds quiet = std::chrono::milliseconds(300),
+                       std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) const;
   // Every request seen so far (copies).
   std::vector<FakeRequest> seen() const;
   void stop();
