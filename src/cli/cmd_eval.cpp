@@ -18,7 +18,8 @@ Command make_eval_command() {
     EvalStageOptions options;
     options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
     options.config_hash = stage_config_hash(ctx.schema, "eval");
-    const auto agents = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
+    auto agents = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
+    agents.journal_key = options.config_hash;
     eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options, agent_predictors(agents));
     return 0;
   };

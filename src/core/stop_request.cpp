@@ -132,7 +132,7 @@ std::string stop_reason() {
 StopError::StopError(std::string message)
     : Error(ErrorKind::interrupted, std::move(message),
             "rerun the same command to resume: finished stages are skipped, distill keeps its finished users, "
-            "train resumes from the checkpoint it saved") {}
+            "train resumes from the checkpoint it saved, eval keeps the users its agents rated") {}
 
 void warn_on_every_rank(const std::string& line) {
   auto logger = spdlog::default_logger();

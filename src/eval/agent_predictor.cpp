@@ -8,7 +8,10 @@
 #include "core/strings.h"
 #include "data/dataset.h"
 #include "distill/memories.h"
+#include "eval/agent_journal.h"
 #include "eval/agent_scoring.h"
+#include "core/progress.h"
+#include "core/stop_request.h"
 #include "model/checkpoint.h"
 #include "train/adapter_export.h"
 #include "train/prompt.h"
@@ -16,6 +19,9 @@
 #include "train/stage_inputs.h"
 
 namespace personas {
+
+// Users rated between two journal writes (a stopped run loses at most these).
+constexpr std::size_t kJournalChunkUsers = 4;
 
 AgentPredictorInputs agent_inputs(const RunConfig& run, const ModelConfig& model, const TrainConfig& train,
                                   const EvalConfig& eval) {
@@ -68,6 +74,53 @@ AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& in, const 
 
 namespace {
 
+// Rates this rank's users in chunks, each appended to the agent journal as it
+// finishes, after taking the users an earlier, stopped run finished
+// (agent_journal.h). A stop request ends it between chunks (the chunk in
+// flight is not saved).
+std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const std::string& kind, AgentModel& agent,
+                                           const AgentScoringOptions& options, const Dataset& data,
+                                           const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                           const std::vector<int>& adapter_of_user, Comm& comm) {
+  const std::string key = hash_hex(in.journal_key + "|" + agent.fingerprint + "|" + kind);
+  AgentJournal journal(in.run_dir, "agent_" + kind, key, comm);
+  auto finished = journal.finished(data);
+  std::vector<AgentRating> ratings;
+  std::vector<std::int32_t> todo;
+  for (std::size_t u = 0; u < data.users.size(); ++u) {
+    auto it = finished.find(data.users[u].id);
+    if (it == finished.end()) {
+      todo.push_back(static_cast<std::int32_t>(u));
+      continue;
+    }
+    ratings.insert(ratings.end(), it->second.begin(), it->second.end());
+  }
+  const auto resumed = comm.allreduce_sum(static_cast<std::int64_t>(finished.size()));
+  if (resumed > 0) plog::info("agents '{}': {} users rated by an earlier run are kept ({})", kind, resumed, journal.path().parent_path().string());
+
+  std::int64_t skipped = 0;
+  Progress progress(fmt::format("agents '{}'", kind), static_cast<std::int64_t>(todo.size()), "users", 30.0);
+  for (std::size_t begin = 0; begin < todo.size(); begin += kJournalChunkUsers) {
+    const std::vector<std::int32_t> chunk(todo.begin() + static_cast<std::ptrdiff_t>(begin),
+                                          todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), begin + kJournalChunkUsers)));
+    std::int64_t chunk_skipped = 0;
+    const auto pairs = test_item_pairs(data, memories, chunk, options.max_items_per_user, &chunk_skipped);
+    auto rated = rate_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
+    if (stop_requested()) break;  // safe point: evaluate_predictors stops every rank
+    journal.append(rated, data);
+    skipped += chunk_skipped;
+    ratings.insert(ratings.end(), std::make_move_iterator(rated.begin()), std::make_move_iterator(rated.end()));
+    progress.advance(static_cast<std::int64_t>(chunk.size()));
+  }
+  progress.finish();
+  skipped = comm.allreduce_sum(skipped);
+  if (skipped > 0) plog::warn("agents '{}': {} users have no memories and were not rated", kind, skipped);
+  // Users in data order, each user's items in test order (journal and new alike).
+  std::stable_sort(ratings.begin(), ratings.end(),
+                   [](const AgentRating& a, const AgentRating& b) { return a.user < b.user; });
+  return ratings;
+}
+
 std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in, const std::string& kind,
                                                   const Dataset& data, std::span<const std::int32_t> persona_of_user,
                                                   Comm& comm) {
@@ -102,10 +155,7 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
 
   auto agent = load_agent_model(in, files, comm.local_rank());
   const auto options = agent_scoring_options(in, kind, agent.config, data);
-  std::int64_t skipped = 0;
-  auto ratings = rate_test_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, options, &skipped);
-  skipped = comm.allreduce_sum(skipped);
-  if (skipped > 0) plog::warn("agents '{}': {} users have no memories and were not rated", kind, skipped);
+  const auto ratings = rate_with_journal(in, kind, agent, options, data, memories, vectors, adapter_of_user, comm);
 
   std::vector<PredictionRecord> records;
   records.reserve(ratings.size());

@@ -34,6 +34,10 @@ struct AgentPredictorInputs {
   std::string backend = "auto";
   std::string chat_template;    // model.chat_template ("" = the checkpoint's)
   std::uint64_t seed = 1234;
+  // What the agents' ratings depend on besides the base weights: the eval
+  // stage's config hash (it covers every upstream stage). Agent ratings of an
+  // earlier, stopped run with the same key are kept (agent_journal.h).
+  std::string journal_key;
 };
 
 // The inputs as the [run], [model], [train] and [eval] sections give them.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <unordered_set>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -243,27 +244,36 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
   return out;
 }
 
-std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
-                                         const std::vector<UserMemory>& memories, const ItemVectors& vectors,
-                                         const std::vector<int>& adapter_of_user, const AgentScoringOptions& options,
-                                         std::int64_t* n_skipped_users) {
-  std::unordered_map<std::int64_t, const UserMemory*> memory_of;
-  for (const auto& m : memories) memory_of[m.user_id] = &m;
+std::vector<UserItem> test_item_pairs(const Dataset& data, const std::vector<UserMemory>& memories,
+                                      const std::vector<std::int32_t>& users, int max_items_per_user,
+                                      std::int64_t* n_skipped_users) {
+  std::unordered_set<std::int64_t> has_memory;
+  for (const auto& m : memories) has_memory.insert(m.user_id);
   std::vector<UserItem> pairs;
   std::int64_t skipped = 0;
-  for (std::size_t u = 0; u < data.users.size(); ++u) {
-    const auto& user = data.users[u];
-    if (!memory_of.count(user.id)) {
+  for (const std::int32_t u : users) {
+    const auto& user = data.users[static_cast<std::size_t>(u)];
+    if (!has_memory.count(user.id)) {
       ++skipped;
       continue;
     }
     auto test = data.test_of(user);
-    std::size_t n = options.max_items_per_user > 0
-                        ? std::min<std::size_t>(test.size(), static_cast<std::size_t>(options.max_items_per_user))
+    std::size_t n = max_items_per_user > 0
+                        ? std::min<std::size_t>(test.size(), static_cast<std::size_t>(max_items_per_user))
                         : test.size();
-    for (std::size_t t = 0; t < n; ++t) pairs.push_back({static_cast<std::int32_t>(u), test[t].item, test[t].rating});
+    for (std::size_t t = 0; t < n; ++t) pairs.push_back({u, test[t].item, test[t].rating});
   }
   if (n_skipped_users) *n_skipped_users = skipped;
+  return pairs;
+}
+
+std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                         const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                         const std::vector<int>& adapter_of_user, const AgentScoringOptions& options,
+                                         std::int64_t* n_skipped_users) {
+  std::vector<std::int32_t> users(data.users.size());
+  std::iota(users.begin(), users.end(), 0);
+  const auto pairs = test_item_pairs(data, memories, users, options.max_items_per_user, n_skipped_users);
   return rate_items(model, tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
 }
 

@@ -72,6 +72,13 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
                                     const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
                                     const AgentScoringOptions& options);
 
+// The test items of the given users (indices into Dataset::users), at most
+// `max_items_per_user` each (0 = all); users without memories are left out
+// and counted in *n_skipped_users.
+std::vector<UserItem> test_item_pairs(const Dataset& data, const std::vector<UserMemory>& memories,
+                                      const std::vector<std::int32_t>& users, int max_items_per_user,
+                                      std::int64_t* n_skipped_users = nullptr);
+
 // Rates this rank's users' test items. adapter_of_user[u] is the adapter index
 // of Dataset::users[u] in `model` (-1 = base model). Users without memories
 // are skipped (counted in *n_skipped_users).
