@@ -26,7 +26,7 @@ command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found"; exit 77; }
 tmp="$(mktemp -d /tmp/personas-signal-stop.XXXXXX)"
 server=""
 cleanup() {
-  [[ -n "$server" ]] && kill "$server" 2>/dev/null || true
+  if [[ -n "$server" ]]; then kill "$server" 2>/dev/null || true; fi
   for pid in $(pgrep -f -- "--run.dir $tmp/" || true); do kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
@@ -51,7 +51,7 @@ ref_args=($(args "$tmp/ref"))
 
 # now_s: seconds since the epoch, with fractions.
 now_s() { date +%s.%N; }
-# stop_and_time PID: waits for PID (signalled at $signalled) and prints the seconds it took.
+# elapsed A B: seconds from A to B (now_s values), two decimals.
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 echo "== 1. SIGUSR1 to mpirun in the middle of distill"

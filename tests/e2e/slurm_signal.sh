@@ -30,8 +30,8 @@ tmp="$(mktemp -d /tmp/personas-slurm-signal.XXXXXX)"
 started=0
 job=""
 cleanup() {
-  [[ -n "$job" ]] && scancel "$job" 2>/dev/null || true
-  (( started )) && "$SRC/slurm/local/stop.sh" >/dev/null 2>&1 || true
+  if [[ -n "$job" ]]; then scancel "$job" 2>/dev/null || true; fi
+  if (( started )); then "$SRC/slurm/local/stop.sh" >/dev/null 2>&1 || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
