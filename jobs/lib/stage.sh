@@ -134,5 +134,45 @@ personas_job() {
   if [[ "${PERSONAS_DRY_RUN:-0}" == 1 ]]; then
     return 0
   fi
-  "${launch[@]}" "${command[@]}"
+  if [[ "$launcher" == mpirun ]]; then
+    run_under_mpirun "${launch[@]}" "${command[@]}"
+  else
+    "${launch[@]}" "${command[@]}"
+  fi
+}
+
+# run_under_mpirun MPIRUN_COMMAND...: runs mpirun so that a TERM or INT to this
+# script (a batch system's time limit, kill) becomes a graceful stop with exit
+# 7. Open MPI's mpirun forwards only USR1/USR2 (and TSTP, CONT, ...) to the
+# ranks; on TERM or INT it sends TERM to every rank, SIGKILL one second later
+# (odls_base_sigkill_timeout), and exits 1 whatever the ranks did. So this
+# passes USR1 to mpirun instead: every rank saves at its next safe point and
+# exits 7, and mpirun exits 7 (docs/exit-codes.md, "mpirun").
+run_under_mpirun() {
+  local child rc
+  "$@" &
+  child=$!
+  # shellcheck disable=SC2317  # called by the traps
+  to_usr1() {
+    echo "jobs: $1 received: passing USR1 to mpirun (pid $child): every rank stops at its next safe point" >&2
+    kill -s USR1 "$child" 2>/dev/null || true
+  }
+  trap 'to_usr1 TERM' TERM
+  trap 'to_usr1 INT' INT
+  trap 'to_usr1 USR1' USR1
+  while :; do
+    set +e
+    wait "$child"
+    rc=$?
+    set -e
+    # A trapped signal ends `wait` early (rc > 128) while mpirun still runs;
+    # if it ended meanwhile, a second wait gives its own status (127: reaped).
+    kill -0 "$child" 2>/dev/null && continue
+    local again=0
+    wait "$child" 2>/dev/null || again=$?
+    (( again != 127 )) && rc=$again
+    break
+  done
+  trap - TERM INT USR1
+  return "$rc"
 }

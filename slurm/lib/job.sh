@@ -79,8 +79,13 @@ personas_step() {
     wait "$child"
     rc=$?
     set -e
-    # A trapped signal ends `wait` early (rc > 128) while the step still runs.
-    kill -0 "$child" 2>/dev/null || break
+    # A trapped signal ends `wait` early (rc > 128) while the step still runs;
+    # if it ended meanwhile, a second wait gives its own status (127: reaped).
+    kill -0 "$child" 2>/dev/null && continue
+    local again=0
+    wait "$child" 2>/dev/null || again=$?
+    (( again != 127 )) && rc=$again
+    break
   done
   trap - USR1 TERM
   if (( rc == 7 )); then
