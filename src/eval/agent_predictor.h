@@ -33,6 +33,7 @@ struct AgentPredictorInputs {
   EvalConfig eval;
   std::string backend = "auto";
   std::string chat_template;    // model.chat_template ("" = the checkpoint's)
+  std::string device_dtype = "auto";  // model.device_dtype
   std::uint64_t seed = 1234;
 };
 
