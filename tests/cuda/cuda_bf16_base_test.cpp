@@ -151,7 +151,9 @@ TEST(CudaBf16Base, BatchedGenerationEqualsGenerateOnTheBf16Base) {
     q.max_new_tokens = 8;
     requests.push_back(q);
   }
-  const auto batched = m->generate_batch(requests, {.max_batch = 3});
+  BatchGenerateOptions three_slots;
+  three_slots.max_batch = 3;
+  const auto batched = m->generate_batch(requests, three_slots);
   for (std::size_t r = 0; r < requests.size(); ++r) {
     GenerateOptions go;
     go.max_new_tokens = 8;

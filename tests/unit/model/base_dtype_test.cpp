@@ -182,7 +182,9 @@ TEST(DeviceDtype, Bf16BaseMatchesTheF32BaseOfTheSameRoundedValues) {
       requests[static_cast<std::size_t>(r)].adapter = r - 1;
       requests[static_cast<std::size_t>(r)].max_new_tokens = 5;
     }
-    EXPECT_EQ(m16.generate_batch(requests, {.max_batch = 2}), m32.generate_batch(requests, {.max_batch = 2}));
+    BatchGenerateOptions two_slots;
+    two_slots.max_batch = 2;
+    EXPECT_EQ(m16.generate_batch(requests, two_slots), m32.generate_batch(requests, two_slots));
     const ModelWeights w16 = m16.merged_weights(0), w32 = m32.merged_weights(0);
     for (const auto& [name, t] : w32.tensors) EXPECT_EQ(w16.tensors.at(name).data, t.data) << name;
     EXPECT_GT(b16.bf16_calls, 0);

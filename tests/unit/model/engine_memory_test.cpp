@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#include <iostream>
+
+#include "core/errors.h"
 #include "model/base_dtype.h"
 #include "model/checkpoint.h"
 #include "model/engine.h"
@@ -24,7 +27,7 @@ TEST(EngineMemory, HostCopyIsFreedAndThePoolHoldsThePlannedBase) {
   testing::TempDir tmp;
   testing::write_tiny_local_checkpoint(tmp.path() / "tok.h5");
   const TokenizerData tok = load_checkpoint_tokenizer(tmp.path() / "tok.h5");
-  // Large enough (about 46 MB in f32) that a second copy stands out of the heap's noise.
+  // Large enough (27 MiB in f32) that a second copy stands out of the heap's noise.
   Phi3Config c = load_checkpoint_config(tmp.path() / "tok.h5");
   c.vocab_size = 8192;
   c.hidden_size = 256;
@@ -35,7 +38,7 @@ TEST(EngineMemory, HostCopyIsFreedAndThePoolHoldsThePlannedBase) {
   save_checkpoint(tmp.path() / "m.h5", random_weights(c, 3), tok, StorageDType::f32);
   std::size_t weight_bytes = 0;
   for (const auto& t : plan_base_upload(c, DType::f32)) weight_bytes += t.bytes();
-  ASSERT_GT(weight_bytes, 40u << 20);
+  ASSERT_GT(weight_bytes, 20u << 20);
 
   const std::size_t before = heap_in_use();
   EngineOptions o;
@@ -57,6 +60,8 @@ TEST(EngineMemory, HostCopyIsFreedAndThePoolHoldsThePlannedBase) {
       << "heap grew by " << (after - before) << " bytes for a pool of " << pool.reserved_bytes
       << " and weights of " << weight_bytes;
   EXPECT_GE(after - before, pool.reserved_bytes / 2);  // the measurement sees the pool at all
+  std::cout << "[engine memory] heap +" << (after - before) << " B, pool reserved " << pool.reserved_bytes
+            << " B, weights " << weight_bytes << " B\n";
 }
 
 TEST(EngineMemory, Bf16OnTheCpuIsAConfigError) {
