@@ -94,6 +94,37 @@ struct Bf16Case {
   }
 };
 
+// The op under the bf16 embedding and the tied lm_head's row gather: an exact widening of the bf16 values.
+TEST(CudaBf16Base, EmbeddingGathersFromABf16TableExactly) {
+  PERSONAS_REQUIRE_GPU(gpu, false);
+  ASSERT_TRUE(gpu->supports(Op::embedding, DType::bf16));
+  const std::int64_t vocab = 133, width = 77;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<std::uint16_t> table(static_cast<std::size_t>(vocab * width));
+  for (auto& v : table) v = f32_to_bf16(d(rng));
+  const std::vector<std::int32_t> ids = {0, 132, 7, 7, 64, 1};
+  void* dt = gpu->allocate(table.size() * 2);
+  void* di = gpu->allocate(ids.size() * 4);
+  void* dout = gpu->allocate(ids.size() * static_cast<std::size_t>(width) * 4);
+  gpu->copy_to_device(dt, table.data(), table.size() * 2);
+  gpu->copy_to_device(di, ids.data(), ids.size() * 4);
+  gpu->embedding_forward(TensorView{di, DType::i32, static_cast<std::int64_t>(ids.size()), 1},
+                         TensorView{dt, DType::bf16, vocab, width},
+                         TensorView{dout, DType::f32, static_cast<std::int64_t>(ids.size()), width});
+  std::vector<float> out(ids.size() * static_cast<std::size_t>(width));
+  gpu->copy_to_host(out.data(), dout, out.size() * 4);
+  std::size_t bad = 0;
+  for (std::size_t r = 0; r < ids.size(); ++r)
+    for (std::int64_t j = 0; j < width; ++j)
+      bad += out[r * static_cast<std::size_t>(width) + static_cast<std::size_t>(j)] !=
+             bf16_to_f32(table[static_cast<std::size_t>(ids[r] * width + j)]);
+  EXPECT_EQ(bad, 0u);
+  gpu->release(dt);
+  gpu->release(di);
+  gpu->release(dout);
+}
+
 TEST(CudaBf16Base, ForwardBackwardMatchesTheF32CpuOracle) {
   PERSONAS_REQUIRE_GPU(gpu, false);
   const Bf16Case c;
