@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#include <functional>
 #include <iostream>
 
 #include "core/errors.h"
+#include "distill/local_chat_client.h"
+#include "embed/model_embedder.h"
 #include "model/base_dtype.h"
 #include "model/checkpoint.h"
 #include "model/engine.h"
@@ -77,6 +80,25 @@ TEST(EngineMemory, Bf16OnTheCpuIsAConfigError) {
     EXPECT_EQ(e.kind(), ErrorKind::config);
     EXPECT_NE(e.message().find("model.device_dtype"), std::string::npos) << e.message();
   }
+}
+
+// model.device_dtype reaches the loaders of local distillation and the model
+// embedder (they passed no dtype before: bf16 on the CPU loaded as f32).
+TEST(EngineMemory, LocalDistillAndTheEmbedderPassTheDeviceDtype) {
+  testing::TempDir tmp;
+  testing::write_tiny_local_checkpoint(tmp.path() / "m.h5");
+  auto expect_config_error = [](const std::function<void()>& load, const char* who) {
+    try {
+      load();
+      ADD_FAILURE() << who << ": bf16 on the CPU must be refused";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::config) << who;
+      EXPECT_NE(e.message().find("model.device_dtype"), std::string::npos) << who << ": " << e.message();
+    }
+  };
+  expect_config_error([&] { load_local_engine(tmp.path() / "m.h5", "cpu", 0, "", "bf16"); }, "distill local");
+  expect_config_error([&] { ModelEmbedder(tmp.path() / "m.h5", "cpu", 0, 64, 4, "bf16"); }, "model embedder");
+  EXPECT_EQ(load_local_engine(tmp.path() / "m.h5", "cpu", 0, "", "f32").model->base_dtype(), DType::f32);
 }
 
 }  // namespace
