@@ -6,7 +6,7 @@
 //
 //   bench_pool_memory_bench --shape phi3-mini|smollm2-135m [--layers L] [--batch 2] [--seq 1024]
 //                           [--score-rows 64] [--score-seq 256] [--adapters 8]
-//                           [--per-rank 1] [--gen-slots 16] [--gen-tokens 1024]
+//                           [--per-rank 1] [--gen-slots 16] [--gen-tokens 1024] [--recompute 0|1]
 //
 // Prints one JSON object: the base's pool bytes for the whole model (all
 // layers) in f32 and in bf16 computed from the size classes (no allocation);
@@ -135,7 +135,7 @@ double gib(std::size_t bytes) { return static_cast<double>(bytes) / static_cast<
 int main(int argc, char** argv) try {
   std::string shape = "smollm2-135m";
   int layers = 0, batch = 2, seq = 1024, score_rows = 64, score_seq = 256, n_adapters = 8, per_rank = 0,
-      gen_slots = 16, gen_tokens = 1024;
+      gen_slots = 16, gen_tokens = 1024, recompute = 0;
   for (int a = 1; a + 1 < argc; a += 2) {
     const std::string key = argv[a], value = argv[a + 1];
     if (key == "--shape") shape = value;
@@ -148,6 +148,7 @@ int main(int argc, char** argv) try {
     else if (key == "--per-rank") per_rank = std::stoi(value);
     else if (key == "--gen-slots") gen_slots = std::stoi(value);
     else if (key == "--gen-tokens") gen_tokens = std::stoi(value);
+    else if (key == "--recompute") recompute = std::stoi(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", key.c_str());
       return 2;
@@ -170,7 +171,9 @@ int main(int argc, char** argv) try {
                   LoraTarget::down_proj};
   spec.rank = 16;
   spec.alpha = 32.0f;
+  spec.recompute = recompute != 0;  // keep only each layer's input, redo the layer in the backward
   out["adapters"] = n_adapters;
+  out["recompute"] = spec.recompute;
   out["lora"] = "r16 q,k,v,o,gate_up,down";
 
   if (per_rank == 0) {
