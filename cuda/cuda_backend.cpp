@@ -92,8 +92,10 @@ CudaBackend::~CudaBackend() {
 }
 
 bool CudaBackend::supports(Op op, DType dtype) const {
+  // bf16: matmul operands, and the gather from a frozen base table (model.device_dtype = bf16).
   if (op == Op::matmul) return dtype == DType::f32 || dtype == DType::bf16;
-  if (op == Op::embedding || op == Op::cross_entropy || op == Op::kmeans_assign)
+  if (op == Op::embedding) return dtype == DType::f32 || dtype == DType::i32 || dtype == DType::bf16;
+  if (op == Op::cross_entropy || op == Op::kmeans_assign)
     return dtype == DType::f32 || dtype == DType::i32;
   return dtype == DType::f32;
 }
@@ -288,12 +290,18 @@ std::unique_ptr<DeviceGroupReducer> CudaBackend::make_group_reducer(std::span<co
 // ---- embedding ------------------------------------------------------------------------------
 void CudaBackend::embedding_forward(TensorView ids, TensorView table, TensorView out) {
   check_i32(ids, "embedding.ids");
-  check_f32(table, "embedding.table");
+  check_f32(out, "embedding.out");
+  PERSONAS_ASSERT(table.dtype == DType::f32 || table.dtype == DType::bf16, "embedding.table: expected f32 or bf16, got {}",
+                  dtype_name(table.dtype));
   PERSONAS_ASSERT(out.rows == ids.numel() && out.cols == table.cols, "embedding: out [{},{}] for {} ids, width {}",
                   out.rows, out.cols, ids.numel(), table.cols);
   activate();
-  cuda::launch_embedding_forward(ids.i32(), ids.numel(), table.f32(), table.rows, table.cols, out.f32(), error_word_,
-                                 stream_);
+  if (table.dtype == DType::bf16)  // a frozen base table stored in bf16 (model.device_dtype)
+    cuda::launch_embedding_forward_bf16(ids.i32(), ids.numel(), table.data, table.rows, table.cols, out.f32(),
+                                        error_word_, stream_);
+  else
+    cuda::launch_embedding_forward(ids.i32(), ids.numel(), table.f32(), table.rows, table.cols, out.f32(),
+                                   error_word_, stream_);
 }
 
 void CudaBackend::embedding_backward(TensorView dout, TensorView ids, TensorView dtable) {

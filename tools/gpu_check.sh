@@ -9,11 +9,13 @@
 #    PERSONAS_CUDA=ON) with every core, into --build-dir (default DIR/build);
 # 2. ctest -L cuda: every op and the whole model against the CPU oracle
 #    (forward, backward, the train step, mixed-adapter batches, generation,
-#    the memory pool);
+#    the memory pool), the frozen base in bf16 against the fp32 oracle
+#    (CudaBf16Base.*: forward/backward, bytes, merged weights, generation);
 # 3. the GPU benchmarks (tests/cuda/cuda_bench_test.cpp): LoRA train step
 #    tokens/s and MFU (4N convention, the card's dense bf16 peak) and
 #    mixed-persona scoring ratings/s on the Phi-3-mini and SmolLM2-135M shapes,
-#    peak device memory per rank from the backend's pool;
+#    peak device memory per rank from the backend's pool (bf16 base; the
+#    JSON's peak_device_memory: the largest pool peak of the runs);
 # and writes DIR/gpu_check.json (results, versions, nvidia-smi, timings per
 # step, pass/fail per part) and DIR/gpu_check.log. Progress goes to the
 # terminal. At the time limit (default 420 s) the running part is stopped and
@@ -158,6 +160,8 @@ run_part() {
   t0=$(date +%s.%N)
   # In the background, so that a signal to this script is handled at once (on_signal stops the part).
   if [[ $dry_run -eq 1 ]]; then
+    # The bench stand-in leaves one record shaped like CudaBench's, so the JSON's peak-memory summary is exercised.
+    [[ $name == bench ]] && echo '{"bench":"dry run stand-in","part":"train_step","base_dtype":"bf16","memory_train":{"peak_bytes":1000,"peak_reserved_bytes":1234}}' > "$bench_json"
     timeout --kill-after=5 "$left" sleep "$dry_seconds" > >(tee "$out_dir/$name.log" | sed -u "s/^/  [$name] /") 2>&1 &
   else
     timeout --kill-after=10 "$left" "$@" > >(tee "$out_dir/$name.log" | sed -u "s/^/  [$name] /") 2>&1 &
@@ -245,6 +249,18 @@ for line in text_of(os.path.join(out_dir, "bench.jsonl")).splitlines():
     try: bench.append(json.loads(line))
     except ValueError: bench.append({"unparsed": line})
 parts["bench"]["results"] = bench
+# Peak device memory per rank: the pool's peak reserved bytes (what it held from
+# cudaMalloc) of each benchmark run, and the largest of them.
+peaks = {}
+for b in bench:
+    for key in ("memory_train", "memory_scoring"):
+        m = b.get(key)
+        if isinstance(m, dict) and isinstance(m.get("peak_reserved_bytes"), int):
+            peaks["%s/%s" % (b.get("bench"), key[len("memory_"):])] = m["peak_reserved_bytes"]
+peak_memory = {"bytes": max(peaks.values()) if peaks else None,
+               "gib": round(max(peaks.values()) / 2**30, 3) if peaks else None,
+               "per_run": peaks,
+               "source": "CudaBench memory_stats().peak_reserved_bytes (bf16 base, one rank)"}
 if any(b.get("status") == "no device" for b in bench): parts["bench"]["device"] = "no device"
 smi = cmd(["nvidia-smi"])
 versions = {
@@ -275,6 +291,7 @@ doc = {
     "host": {"hostname": os.uname().nodename, "cores": os.cpu_count()},
     "versions": versions,
     "parts": parts,
+    "peak_device_memory": peak_memory,
     "failed_parts": failed,
     "overall": overall,
 }

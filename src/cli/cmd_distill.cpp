@@ -31,6 +31,7 @@ Command make_distill_command() {
     options.local_checkpoint = ctx.config.model.checkpoint(run.root()).string();
     options.local_max_seq = ctx.config.model.max_seq;
     options.local_chat_template = ctx.config.model.chat_template;
+    options.local_device_dtype = ctx.config.model.device_dtype;
     options.backend = ctx.config.run.backend;
     auto data = load_dataset(run, ctx.comm);
     auto summary = run_distill(run, data, ctx.config.distill, options, ctx.comm);

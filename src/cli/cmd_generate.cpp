@@ -84,6 +84,7 @@ int run_generate(CommandContext& ctx) {
   EngineOptions eo;
   eo.backend = ctx.config.run.backend;
   eo.chat_template = ctx.config.model.chat_template;
+  eo.device_dtype = ctx.config.model.device_dtype;
   eo.what = "generate";
   std::optional<AdapterTensors> adapter_tensors;
   if (args.count("adapter")) {

@@ -23,6 +23,7 @@ Command make_train_command() {
     options.model_path = ctx.config.model.checkpoint(ctx.config.run.dir);
     options.default_max_len = ctx.config.model.max_seq;
     options.chat_template = ctx.config.model.chat_template;
+    options.device_dtype = ctx.config.model.device_dtype;
     options.config_hash = stage_config_hash(ctx.schema, "train");
     auto summary = train_stage(ctx.run_dir(), ctx.comm, options);
     if (ctx.comm.is_root())

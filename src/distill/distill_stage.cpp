@@ -294,7 +294,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     };
     if (provider == "local") {
       auto engine = load_local_engine(options.local_checkpoint, options.backend, comm.local_rank(),
-                                      options.local_chat_template);
+                                      options.local_chat_template, options.local_device_dtype);
       LocalChatOptions local;
       local.model_name = model_name;
       local.max_seq = options.local_max_seq;

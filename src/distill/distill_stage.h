@@ -30,6 +30,7 @@ struct DistillRunOptions {
   std::string local_checkpoint;
   int local_max_seq = 512;
   std::string local_chat_template;  // model.chat_template ("" = the checkpoint's)
+  std::string local_device_dtype = "auto";  // model.device_dtype
   std::string backend = "auto";
   // Tests only: stop (as if killed, without finishing) once this rank saved
   // at least this many users in this run. -1 = never.

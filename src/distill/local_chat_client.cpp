@@ -382,9 +382,10 @@ std::string checkpoint_file_fingerprint(const fs::path& checkpoint) {
 }
 
 LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
-                              const std::string& chat_template) {
+                              const std::string& chat_template, const std::string& device_dtype) {
   check_checkpoint_exists(checkpoint);
   EngineOptions o;
+  o.device_dtype = device_dtype;
   o.backend = backend_kind;
   o.device_index = device_index;
   o.n_adapters = 1;

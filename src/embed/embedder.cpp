@@ -25,7 +25,7 @@ std::unique_ptr<Embedder> make_embedder(const Config& config, const std::string&
   if (e.embedder == "hashed") return std::make_unique<HashedTfidfEmbedder>(e.dim, e.ngram_max);
   if (e.embedder == "model")
     return std::make_unique<ModelEmbedder>(config.model.checkpoint(config.run.dir), config.run.backend, device_index,
-                                           config.model.max_seq, e.batch_size);
+                                           config.model.max_seq, e.batch_size, config.model.device_dtype);
   if (e.embedder == "http") {
     HttpClientOptions o;
     o.base_url = e.base_url.empty() ? distill_base_url(config) : e.base_url;

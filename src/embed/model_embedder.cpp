@@ -10,9 +10,10 @@
 namespace personas {
 
 ModelEmbedder::ModelEmbedder(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
-                             int max_seq, int batch_size)
+                             int max_seq, int batch_size, const std::string& device_dtype)
     : max_seq_(max_seq), batch_size_(batch_size) {
   EngineOptions o;
+  o.device_dtype = device_dtype;
   o.backend = backend_kind;
   o.device_index = device_index;
   o.n_adapters = 1;  // one adapter with B = 0: exactly the base model

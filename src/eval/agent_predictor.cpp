@@ -33,6 +33,7 @@ AgentPredictorInputs agent_inputs(const RunConfig& run, const ModelConfig& model
   in.eval = eval;
   in.backend = run.backend;
   in.chat_template = model.chat_template;
+  in.device_dtype = model.device_dtype;
   in.seed = static_cast<std::uint64_t>(run.seed);
   return in;
 }
@@ -47,6 +48,7 @@ AgentModel load_agent_model(const AgentPredictorInputs& in, const std::vector<fs
   o.backend = in.backend;
   o.device_index = device_index;
   o.chat_template = in.chat_template;
+  o.device_dtype = in.device_dtype;
   o.what = "eval agents";
   // zero-shot: no adapter is ever used, any spec will do
   if (!adapter_files.empty()) o.spec = read_adapter_h5(adapter_files.front(), load_checkpoint_config(in.model_path)).spec;

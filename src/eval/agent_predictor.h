@@ -33,6 +33,7 @@ struct AgentPredictorInputs {
   EvalConfig eval;
   std::string backend = "auto";
   std::string chat_template;    // model.chat_template ("" = the checkpoint's)
+  std::string device_dtype = "auto";  // model.device_dtype
   std::uint64_t seed = 1234;
   // What the agents' ratings depend on besides the base weights: the eval
   // stage's config hash (it covers every upstream stage). Agent ratings of an

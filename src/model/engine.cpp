@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "model/base_dtype.h"
 #include "model/checkpoint.h"
 
 namespace personas {
@@ -22,8 +23,15 @@ Engine load_engine(const fs::path& checkpoint, const EngineOptions& options) {
                  e.tokenizer->vocab_size(), e.config.vocab_size);
   e.fingerprint = base_fingerprint(ck.weights);
   e.backend = make_backend(options.backend, options.device_index);
-  e.model = std::make_unique<LoraModel>(ck.weights, *e.backend, options.spec, options.n_adapters);
-  return e;  // `ck`, the host copy of the weights, goes here: the device holds them now
+  const DType dtype = resolve_device_dtype(options.device_dtype, *e.backend);
+  e.model = std::make_unique<LoraModel>(ck.weights, *e.backend, options.spec, options.n_adapters, dtype);
+  std::size_t host_bytes = 0;
+  for (const auto& [name, t] : ck.weights.tensors) host_bytes += t.data.size() * sizeof(float);
+  ck.weights.tensors.clear();  // the host copy goes now: the device holds the base
+  plog::info("{}: base on the {} backend in {}: {:.1f} MiB; host copy ({:.1f} MiB) freed", options.what,
+             e.backend->name(), dtype_name(dtype), static_cast<double>(e.model->base_bytes()) / (1 << 20),
+             static_cast<double>(host_bytes) / (1 << 20));
+  return e;
 }
 
 }  // namespace personas

@@ -1,9 +1,9 @@
 // One loader for everything that runs a checkpoint (training, agents, local
 // distillation, the model embedder, `personas generate`): the checkpoint is
 // read, its tokenizer built (with an optional chat-template override), the
-// backend chosen, the base uploaded once, and the host copy of the weights
-// freed after upload (the device copy is the only one; merged_weights reads
-// it back). Adapters are loaded into the arenas by the caller (their file
+// backend chosen, the base uploaded once (bf16 on a GPU by default:
+// model/base_dtype.h), and the host copy of the weights freed after upload
+// (the device copy is the only one; merged_weights reads it back). Adapters are loaded into the arenas by the caller (their file
 // format lives with training: train/adapter_export.h).
 //
 //   Engine e = load_engine(path, {.backend = "auto", .spec = spec, .n_adapters = 3});
@@ -26,6 +26,7 @@ struct EngineOptions {
   LoraSpec spec;                  // the adapters' spec (any spec when n_adapters = 0)
   int n_adapters = 0;             // arenas created zero-initialised (B = 0: the base model)
   std::string chat_template;      // "" = the checkpoint's; else a name (model.chat_template)
+  std::string device_dtype = "auto";  // the base's matrices on the device: auto|bf16|f32 (model.device_dtype)
   std::string what = "model";     // who loads it, for messages ("train", "eval agents", ...)
 };
 
@@ -40,7 +41,8 @@ struct Engine {
 
 // ErrorKind::io (with a hint) when the checkpoint is missing; ErrorKind::data
 // when its tokenizer has more tokens than the embedding has rows; ErrorKind::config
-// naming model.chat_template for an unknown template name.
+// naming model.chat_template for an unknown template name, or model.device_dtype
+// for bf16 on a backend without it.
 Engine load_engine(const fs::path& checkpoint, const EngineOptions& options);
 
 }  // namespace personas

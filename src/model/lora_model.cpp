@@ -15,6 +15,8 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
+#include "model/base_dtype.h"
+#include "model/checkpoint.h"
 #include "model/lora_model_impl.h"
 
 namespace personas {
@@ -92,17 +94,32 @@ void LayerActs::allocate(Backend& b, const Phi3Config& c, const LoraSpec& spec, 
 }
 
 // ---- Impl: construction -------------------------------------------------------------
-LoraModel::Impl::Impl(const ModelWeights& weights, Backend& backend_in, const LoraSpec& spec_in, int n_adapters)
-    : backend(backend_in), config(weights.config), spec(spec_in) {
+LoraModel::Impl::Impl(const ModelWeights& weights, Backend& backend_in, const LoraSpec& spec_in, int n_adapters,
+                      DType base_dtype_in)
+    : backend(backend_in), config(weights.config), spec(spec_in), base_dtype(base_dtype_in) {
   config.validate("model");
   spec.validate("lora");
   PERSONAS_CHECK(n_adapters >= 0, usage, "n_adapters {} must be >= 0", n_adapters);
+  PERSONAS_CHECK(base_dtype == DType::f32 || base_dtype == DType::bf16, usage, "base dtype {} (f32 or bf16)",
+                 dtype_name(base_dtype));
+  PERSONAS_CHECK(base_dtype == DType::f32 ||
+                     (backend.supports(Op::matmul, DType::bf16) && backend.supports(Op::embedding, DType::bf16)),
+                 usage, "a bf16 base needs bf16 matmul and embedding, which the {} backend lacks", backend.name());
+  std::vector<std::uint16_t> rounded;  // one tensor's bf16 values at a time
   auto upload = [&](const std::string& name, std::int64_t rows, std::int64_t cols) -> TensorView {
     const HostTensor& t = weights.at(name);
     PERSONAS_CHECK(t.numel() == rows * cols, data, "tensor {}: {} values, expected {} x {}", name, t.numel(), rows,
                    cols);
-    DeviceBuffer buffer(backend, rows, cols);
-    backend.copy_to_device(buffer.view().data, t.data.data(), t.data.size() * sizeof(float));
+    // The same per-tensor decision as plan_base_upload (the memory planner).
+    const DType dtype = takes_device_dtype(name) ? base_dtype : DType::f32;
+    DeviceBuffer buffer(backend, rows, cols, dtype);
+    if (dtype == DType::bf16) {
+      rounded.resize(t.data.size());
+      for (std::size_t i = 0; i < t.data.size(); ++i) rounded[i] = f32_to_bf16(t.data[i]);
+      backend.copy_to_device(buffer.view().data, rounded.data(), rounded.size() * sizeof(std::uint16_t));
+    } else {
+      backend.copy_to_device(buffer.view().data, t.data.data(), t.data.size() * sizeof(float));
+    }
     TensorView view = buffer.view();
     owned.push_back(std::move(buffer));
     owned_names.push_back(name);
@@ -126,6 +143,7 @@ LoraModel::Impl::Impl(const ModelWeights& weights, Backend& backend_in, const Lo
   }
   final_norm = upload("model.norm.weight", 1, h);
   lm_head = config.tie_word_embeddings ? embed : upload("lm_head.weight", config.vocab_size, h);
+  rounded = {};
   for (int i = 0; i < n_adapters; ++i) adapters.push_back(std::make_unique<LoraArena>(backend, config, spec));
 }
 
@@ -417,12 +435,19 @@ LossResult LoraModel::Impl::head_loss(const TokenBatch& batch, TensorView x_fina
 }
 
 // ---- LoraModel ------------------------------------------------------------------------------------
-LoraModel::LoraModel(const ModelWeights& weights, Backend& backend, const LoraSpec& spec, int n_adapters)
-    : impl_(std::make_unique<Impl>(weights, backend, spec, n_adapters)) {}
+LoraModel::LoraModel(const ModelWeights& weights, Backend& backend, const LoraSpec& spec, int n_adapters,
+                     DType base_dtype)
+    : impl_(std::make_unique<Impl>(weights, backend, spec, n_adapters, base_dtype)) {}
 LoraModel::~LoraModel() = default;
 
 const Phi3Config& LoraModel::config() const { return impl_->config; }
 const LoraSpec& LoraModel::spec() const { return impl_->spec; }
+DType LoraModel::base_dtype() const { return impl_->base_dtype; }
+std::size_t LoraModel::base_bytes() const {
+  std::size_t bytes = 0;
+  for (const auto& b : impl_->owned) bytes += static_cast<std::size_t>(b.view().numel()) * dtype_size(b.view().dtype);
+  return bytes;
+}
 Backend& LoraModel::backend() { return impl_->backend; }
 int LoraModel::n_adapters() const { return static_cast<int>(impl_->adapters.size()); }
 LoraArena& LoraModel::adapter(int index) {
@@ -541,7 +566,14 @@ ModelWeights LoraModel::merged_weights(int index) const {
     const TensorView& v = m.owned[i].view();
     HostTensor t;
     t.shape = v.rows == 1 ? std::vector<std::int64_t>{v.cols} : std::vector<std::int64_t>{v.rows, v.cols};
-    t.data = download(m.backend, v);
+    if (v.dtype == DType::bf16) {  // widened exactly: the values the device computes with
+      std::vector<std::uint16_t> raw(static_cast<std::size_t>(v.numel()));
+      m.backend.copy_to_host(raw.data(), v.data, raw.size() * sizeof(std::uint16_t));
+      t.data.resize(raw.size());
+      for (std::size_t j = 0; j < raw.size(); ++j) t.data[j] = bf16_to_f32(raw[j]);
+    } else {
+      t.data = download(m.backend, v);
+    }
     out.tensors[m.owned_names[i]] = std::move(t);
   }
   const LoraArena& arena = *m.adapters[static_cast<std::size_t>(index)];

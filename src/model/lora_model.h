@@ -91,16 +91,24 @@ struct PrefixState {
 
 class LoraModel {
  public:
-  // Copies the base weights to the backend's device (fp32). n_adapters arenas
+  // Copies the base weights to the backend's device once: the matrices in
+  // `base_dtype` (f32, or bf16 rounded to nearest even: model/base_dtype.h; the
+  // backend must support bf16 matmul and embedding), the norm weights in f32.
+  // The caller may free `weights` afterwards. n_adapters arenas (always f32)
   // are created zero-initialised (B = 0, so the model starts as the base);
   // call adapter(i).initialize(seed) before training.
-  LoraModel(const ModelWeights& weights, Backend& backend, const LoraSpec& spec, int n_adapters = 1);
+  LoraModel(const ModelWeights& weights, Backend& backend, const LoraSpec& spec, int n_adapters = 1,
+            DType base_dtype = DType::f32);
   ~LoraModel();
   LoraModel(const LoraModel&) = delete;
   LoraModel& operator=(const LoraModel&) = delete;
 
   const Phi3Config& config() const;
   const LoraSpec& spec() const;
+  // The device dtype of the base's matrices, and the bytes the base asked of
+  // the backend's pool (its tensors' sizes; the pool rounds each to its size class).
+  DType base_dtype() const;
+  std::size_t base_bytes() const;
   Backend& backend();
   int n_adapters() const;
   LoraArena& adapter(int index);

@@ -71,11 +71,12 @@ class ScopedFlag {
 };
 
 struct LoraModel::Impl {
-  Impl(const ModelWeights& weights, Backend& backend, const LoraSpec& spec, int n_adapters);
+  Impl(const ModelWeights& weights, Backend& backend, const LoraSpec& spec, int n_adapters, DType base_dtype);
 
   Backend& backend;
   Phi3Config config;
   LoraSpec spec;
+  DType base_dtype = DType::f32;            // of the base's matrices (norm weights are f32)
   std::vector<std::unique_ptr<LoraArena>> adapters;
   std::vector<DeviceBuffer> owned;          // device copies of the base tensors
   std::vector<std::string> owned_names;     // their Hugging Face names

@@ -18,6 +18,10 @@ void ModelConfig::describe(ConfigSchema& s) {
   s.add("model.chat_template", &chat_template,
         "chat template: empty = the checkpoint's own (recognised from its file); none, phi3, chatml, llama3 or "
         "plain overrides it");
+  s.add_choice("model.device_dtype", &device_dtype, {"auto", "bf16", "f32"},
+               "storage of the frozen base's matrices on the device: auto = bf16 on a GPU (half the memory, the "
+               "tensor-core matmul), f32 on the CPU; LoRA weights, gradients, optimiser state and activations are "
+               "always f32");
   s.add_check([this](Problems& p) {
     if (tokenizer_vocab < 100 || tokenizer_vocab > 32000)
       p.add("model.tokenizer_vocab: {} must be in [100, 32000]", tokenizer_vocab);

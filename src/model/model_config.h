@@ -21,6 +21,7 @@ struct ModelConfig {
   int tokenizer_vocab = 1000;    // vocabulary of a trained tokenizer
   int max_seq = 512;             // longest sequence (prompt + answer) fed to the model
   std::string chat_template;     // "" = the checkpoint's; none|phi3|chatml|llama3|plain overrides it
+  std::string device_dtype = "auto";  // the frozen base on the device: auto (bf16 on CUDA, f32 on CPU)|bf16|f32
 
   void describe(ConfigSchema& schema);
   // The checkpoint the later stages load: `path`, or RUN/model/base.h5.

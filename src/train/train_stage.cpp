@@ -258,6 +258,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   eo.spec = make_spec(options.lora, seed);
   eo.n_adapters = 1;
   eo.chat_template = options.chat_template;
+  eo.device_dtype = options.device_dtype;
   eo.what = "train";
   Engine engine = load_engine(model_path, eo);
   const Phi3Config& mc = engine.config;

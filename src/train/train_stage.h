@@ -33,6 +33,7 @@ struct TrainStageOptions {
   int default_max_len = 512;         // model.max_seq, used when train.max_seq_len = 0
   std::string base_model_name;       // for adapter_config.json ("" = the checkpoint path)
   std::string chat_template;         // model.chat_template ("" = the checkpoint's)
+  std::string device_dtype = "auto";  // model.device_dtype
   // Tests only: every adapter stops (as if killed) after this many optimiser steps of this call.
   std::int64_t interrupt_after = 0;
 };

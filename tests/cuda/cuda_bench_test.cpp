@@ -164,7 +164,9 @@ void bench_shape(const std::string& shape_name, Phi3Config config, int train_bat
   std::unique_ptr<LoraModel> model;
   {
     const ModelWeights weights = random_weights(config, 1);  // the host copy goes at the end of this scope
-    model = std::make_unique<LoraModel>(weights, *gpu, spec, n_personas);
+    // The base as the engine loads it on a GPU: bf16 (model.device_dtype = auto); PERSONAS_CUDA_BENCH_F32_BASE=1: f32.
+    model = std::make_unique<LoraModel>(weights, *gpu, spec, n_personas,
+                                        env_or("PERSONAS_CUDA_BENCH_F32_BASE", 0) != 0 ? DType::f32 : DType::bf16);
   }
   for (int a = 0; a < n_personas; ++a) model->adapter(a).initialize(static_cast<std::uint64_t>(7 + a));
   gpu->synchronize();
@@ -209,6 +211,8 @@ void bench_shape(const std::string& shape_name, Phi3Config config, int train_bat
                           {"lora", "r16 q,k,v,o,gate_up,down"},
                           {"n_matrix_parameters", n_matrix},
                           {"init_seconds", init_seconds},
+                          {"base_dtype", dtype_name(model->base_dtype())},
+                          {"base_bytes", model->base_bytes()},
                           {"memory_after_load", memory_json(after_load)},
                           {"memory_train", memory_json(after_train)},
                           {"raw_allocations_after_warmup",

@@ -28,6 +28,8 @@ out="$(bash "$script" "$tmp/full" --dry-run --time-limit 60 2>&1)"; rc=$?
 [[ "$(json "$tmp/full/gpu_check.json" 'd["dry_run"] and not d["stopped_at_time_limit"] and d["time_limit_s"] == 60 and "nvidia_smi" in d["versions"] and isinstance(d["parts"]["ctest_cuda"]["tests"], list)')" == "True" ]] ||
   fail "fields of gpu_check.json"
 grep -q "bench: pass" "$tmp/full/gpu_check.log" || fail "the log lists the parts"
+[[ "$(json "$tmp/full/gpu_check.json" 'd["peak_device_memory"]["bytes"] == 1234 and d["peak_device_memory"]["per_run"] == {"dry run stand-in/train": 1234}')" == "True" ]] ||
+  fail "peak_device_memory from the bench records: $(json "$tmp/full/gpu_check.json" 'd.get("peak_device_memory")')"
 
 # Time limit: 15 s minus the 8 s kept for the JSON leaves 7 s; a 30 s part is cut, the later ones do not start.
 t0=$(date +%s)
