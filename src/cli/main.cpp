@@ -7,10 +7,12 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "backend/cpu/host_threads.h"
 #include "cli/commands.h"
+#include "cli/omp_wait_policy.h"
 #include "core/errors.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -137,6 +139,8 @@ int run_command(const Command& command, int argc, char** argv, Comm& comm) {
     set_stop_file(stop);
   }
   plog::debug("personas {} on {} rank(s) ({})", command.name, comm.size(), comm.name());
+  if (const char* policy = std::getenv("OMP_WAIT_POLICY"))
+    plog::debug("OMP_WAIT_POLICY={} ({})", policy, omp_wait_policy_origin());
   CommandContext context{comm, config, schema, vm};
   return command.run(context);
 }
@@ -144,6 +148,7 @@ int run_command(const Command& command, int argc, char** argv, Comm& comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ensure_passive_omp_wait(argv);  // first: it may re-execute the process
 #ifdef PERSONAS_HAVE_CUDA
   register_cuda_backend();
 #endif

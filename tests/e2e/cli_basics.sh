@@ -33,6 +33,11 @@ for ini in "$src"/configs/*.ini; do
 done
 
 # A stage run on its own writes the hash `personas run` compares: run skips it.
+# OpenMP threads sleep while they wait unless the user chose otherwise (cli/omp_wait_policy.h).
+grep -q "OMP_WAIT_POLICY=PASSIVE (set by personas" <<<"$(env -u OMP_WAIT_POLICY "$bin" prepare --run.dir "$tmp/omp" \
+  --data.n_users 5 --log.level debug 2>&1)" || fail "personas must set OMP_WAIT_POLICY=PASSIVE when it is unset"
+grep -q "OMP_WAIT_POLICY=active (from the environment)" <<<"$(OMP_WAIT_POLICY=active "$bin" prepare \
+  --run.dir "$tmp/omp" --data.n_users 5 --log.level debug 2>&1)" || fail "a user's OMP_WAIT_POLICY must be kept"
 "$bin" prepare --config "$src/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 20 >/dev/null 2>&1 ||
   fail "standalone prepare"
 grep -q "prepare: done already with this configuration, skipped" <<<"$("$bin" run --config "$src/configs/quickstart.ini" \
