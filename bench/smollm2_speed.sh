@@ -6,7 +6,8 @@
 #     PARTS: any of prefill train train_bench decode prefix (default: all)
 #   env: MODEL (default ~/.cache/personas/models/smollm2/smollm2-135m-instruct.h5)
 #        TORCH_PYTHON (default /root/.cache/personas/venv-torch/bin/python: torch, transformers, peft, h5py)
-#        ROUNDS=3 (alternating rounds per comparison), THREADS=2, TRAIN_STEPS=1
+#        ROUNDS=3 (alternating rounds per comparison), THREADS=2, TRAIN_STEPS=1,
+#        ALL_POSITIONS=1 (also the bench-shape step with PyTorch's head over every position)
 #
 # Prints one line per measurement (JSON from our benches, the PyTorch scripts'
 # lines) with the load average before each, so the spread can be judged.
@@ -33,8 +34,9 @@ SMOL=(--arch llama --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediat
 for r in $(seq 1 "$ROUNDS"); do
   echo "## round $r"
   if has prefill; then
-    # ours: the second batch-8 run is the warm one (the first pays the first touch)
-    load; "$BUILD/bench/bench_decode_bench" --model "$MODEL" --prompt 256 --new 1 --batches 8,8 --chats 0 --threads "$THREADS" | tail -1
+    # ours: "seconds" is the warm run (256-token prompts, one new token: the prefill and
+    # one last-position head); "prefill_seconds" the same work run first, cold
+    load; "$BUILD/bench/bench_decode_bench" --model "$MODEL" --prompt 256 --new 1 --batches 8 --chats 0 --threads "$THREADS" | tail -1
     load; "$PY" "$ROOT/bench/pytorch_prefill.py" --model "$MODEL" --seq 256 --batch 8 --threads "$THREADS"
   fi
   if has train; then  # SmolLM2 shape, r16 on all linears, loss on 64 answer tokens, like-for-like head
@@ -44,7 +46,7 @@ for r in $(seq 1 "$ROUNDS"); do
   fi
   if has train_bench; then  # today's bench shape (hidden 512, 8 layers, LoRA q,k r8), both heads
     load; "$PY" "$ROOT/bench/pytorch_train_step.py" --personas "$BUILD/personas" --slice-logits --threads "$THREADS" --steps 3
-    load; "$PY" "$ROOT/bench/pytorch_train_step.py" --personas "$BUILD/personas" --threads "$THREADS" --steps 3
+    [[ -n ${ALL_POSITIONS:-} ]] && { load; "$PY" "$ROOT/bench/pytorch_train_step.py" --personas "$BUILD/personas" --threads "$THREADS" --steps 3; }
   fi
 done
 # No PyTorch counterpart: measured against this machine's bounds, once.
