@@ -16,7 +16,8 @@
 #   EVAL_BIG_USERS=1000000    the distributed baselines (global_mean,user_mean,item_mean,bias)
 #   THREADS=2                 threads per run (all runs use the same number of cores)
 #   AGENT_RUN=runs/quickstart  a finished run with persona adapters for bench_agent_bench (skipped if absent)
-#   TORCH_PYTHON=/work/venvs/NAME/bin/python   default: the first /work/venvs/*/bin/python with torch,
+#   TORCH_PYTHON=/work/venvs/NAME/bin/python   default: ~/.cache/personas/venv-torch (current PyTorch from PyPI),
+#                                              else the first /work/venvs/*/bin/python with torch,
 #                                              transformers and peft; none = PyTorch comparison skipped
 set -uo pipefail
 if [[ $# -lt 1 || ! -d "$1" ]]; then
@@ -40,7 +41,7 @@ TRAIN_ARGS=${TRAIN_ARGS:---hidden 512 --layers 8 --seq 256 --batch 8 --answer-to
 EVAL_ALL_USERS=${EVAL_ALL_USERS:-20000}; EVAL_BIG_USERS=${EVAL_BIG_USERS:-1000000}
 THREADS=${THREADS:-2}
 if [[ -z ${TORCH_PYTHON:-} ]]; then
-  for py in /work/venvs/*/bin/python; do
+  for py in "${PERSONAS_CACHE:-$HOME/.cache/personas}"/venv-torch/bin/python /work/venvs/*/bin/python; do
     [[ -x $py ]] && "$py" -c "import torch, transformers, peft" 2>/dev/null && { TORCH_PYTHON=$py; break; }
   done
 fi
