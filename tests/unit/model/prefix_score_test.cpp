@@ -1,5 +1,6 @@
 // Prefix-shared scoring: prefill(prefix) once, then score_suffixes gives the
-// numbers that score() gives for each prefix + suffix whole (within 1e-5),
+// numbers that score() gives for each prefix + suffix whole (within 5e-5,
+// float rounding; see below),
 // with LoRA on q/k/v (so the prefix's keys and values depend on the adapter),
 // several prefix and suffix lengths, and a sliding window that crosses the
 // prefix boundary.
@@ -56,6 +57,7 @@ TEST_P(PrefixScoreTest, SuffixesScoreAsTheWholePrompts) {
   const std::vector<std::int32_t> digits = {5, 6, 7, 8, 9};
   std::mt19937_64 rng(3);
   double worst = 0;
+  float worst_scale = 0;
   for (int prefix_len : {1, 6, 23, 40}) {
     const auto prefix = random_ids(rng, prefix_len, c.vocab_size);
     std::vector<std::vector<std::int32_t>> suffixes;
@@ -66,13 +68,24 @@ TEST_P(PrefixScoreTest, SuffixesScoreAsTheWholePrompts) {
       const auto got = model.score_suffixes(state, suffixes, digits);
       const auto want = whole(model, prefix, suffixes, adapter, digits);
       ASSERT_EQ(got.size(), want.size());
+      float scale = 0;
+      for (float w : want) scale = std::max(scale, std::fabs(w));
+      worst_scale = std::max(worst_scale, scale);
       for (std::size_t i = 0; i < got.size(); ++i) {
-        EXPECT_NEAR(got[i], want[i], 1e-5) << "prefix " << prefix_len << " adapter " << adapter << " value " << i;
+        // The two paths sum attention and the matmuls in different orders (other
+        // row counts, other BLAS blockings); with random adapters at scale 0.5
+        // the residual stream grows large before the final norm, so the
+        // rounding of logits of magnitude <= 4 reaches a few 1e-5 and depends on
+        // the machine's BLAS kernels: 2.7e-5 on one machine, under 1e-5 on
+        // another. The agent-level check (expected ratings within 1e-5) is
+        // AgentPrefix.*.
+        EXPECT_NEAR(got[i], want[i], 5e-5) << "prefix " << prefix_len << " adapter " << adapter << " value " << i;
         worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]));
       }
     }
   }
   RecordProperty("max_abs_difference", std::to_string(worst));
+  RecordProperty("max_abs_logit", std::to_string(worst_scale));
   // The prefix's keys depend on the adapter: adapter 0's state scored as if it were adapter 1's differs.
   const auto prefix = random_ids(rng, 9, c.vocab_size);
   const std::vector<std::vector<std::int32_t>> one = {random_ids(rng, 3, c.vocab_size)};
