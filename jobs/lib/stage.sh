@@ -10,6 +10,8 @@
 
 JOBS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_DIR="$(cd "$JOBS_DIR/.." && pwd)"
+# shellcheck source=SCRIPTDIR/wait_child.sh
+source "$JOBS_DIR/lib/wait_child.sh"
 
 jobs_usage() {
   local stage="$1"
@@ -160,19 +162,8 @@ run_under_mpirun() {
   trap 'to_usr1 TERM' TERM
   trap 'to_usr1 INT' INT
   trap 'to_usr1 USR1' USR1
-  while :; do
-    set +e
-    wait "$child"
-    rc=$?
-    set -e
-    # A trapped signal ends `wait` early (rc > 128) while mpirun still runs;
-    # if it ended meanwhile, a second wait gives its own status (127: reaped).
-    kill -0 "$child" 2>/dev/null && continue
-    local again=0
-    wait "$child" 2>/dev/null || again=$?
-    (( again != 127 )) && rc=$again
-    break
-  done
+  rc=0
+  wait_through_signals "$child" || rc=$?
   trap - TERM INT USR1
   return "$rc"
 }

@@ -11,6 +11,8 @@ if [[ ! -x "$PERSONAS_ROOT/jobs/run.sh" ]]; then
   exit 2
 fi
 export PERSONAS_ROOT
+# shellcheck source=SCRIPTDIR/../../jobs/lib/wait_child.sh
+source "$PERSONAS_ROOT/jobs/lib/wait_child.sh"
 
 site="${PERSONAS_SLURM_SITE:-$PERSONAS_ROOT/slurm/site.conf}"
 [[ -r "$site" ]] || { echo "personas-job: error: site file $site not found (PERSONAS_SLURM_SITE)" >&2; exit 2; }
@@ -74,19 +76,8 @@ personas_step() {
   }
   trap 'forward USR1' USR1
   trap 'forward TERM' TERM
-  while :; do
-    set +e
-    wait "$child"
-    rc=$?
-    set -e
-    # A trapped signal ends `wait` early (rc > 128) while the step still runs;
-    # if it ended meanwhile, a second wait gives its own status (127: reaped).
-    kill -0 "$child" 2>/dev/null && continue
-    local again=0
-    wait "$child" 2>/dev/null || again=$?
-    (( again != 127 )) && rc=$again
-    break
-  done
+  rc=0
+  wait_through_signals "$child" || rc=$?
   trap - USR1 TERM
   if (( rc == 7 )); then
     local restarts="${SLURM_RESTART_COUNT:-0}" max="${PERSONAS_MAX_REQUEUES:-20}"

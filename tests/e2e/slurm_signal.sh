@@ -21,7 +21,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 skip() { echo "SKIP: $*"; exit 77; }
 # Opt-in until a failure is understood: in one clean-clone CI run (2026-12-02,
 # under ctest -j2 load) the requeued job went FAILED with ExitCode 1:0 and
-# RunTime 0 right at its requeue; it passed 3 of 3 runs alone. docs/slurm.md.
+# RunTime 0 right at its requeue; it passed 4 of 4 runs alone. docs/slurm.md.
 [[ "${PERSONAS_E2E_REQUEUE:-0}" == 1 ]] ||
   skip "set PERSONAS_E2E_REQUEUE=1 to run the Slurm requeue test (opt-in: one unexplained CI failure, docs/slurm.md)"
 fail() { echo "FAIL: $*" >&2; exit 1; }
