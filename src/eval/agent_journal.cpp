@@ -30,8 +30,7 @@ nlohmann::json rating_line(const AgentRating& r, const Dataset& data) {
 
 // Files of this journal: <stem>-rank-N.jsonl; of the predictor: <predictor>-*-rank-N.jsonl.
 bool has_prefix_and_suffix(const std::string& name, const std::string& prefix, const std::string& suffix) {
-  return name.size() >= prefix.size() + suffix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
-         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return name.size() >= prefix.size() + suffix.size() && name.starts_with(prefix) && name.ends_with(suffix);
 }
 
 void write_all_synced(const fs::path& path, const std::string& bytes) {
@@ -98,8 +97,8 @@ std::unordered_map<std::int64_t, std::vector<AgentRating>> AgentJournal::finishe
     std::int64_t line_no = 0;
     while (std::getline(in, line)) {
       ++line_no;
-      // A torn last write (kill -9) ends without a newline or parses badly: that
-      // chunk is dropped, as its users have no closing line.
+      // A torn last write (kill -9) ends without a newline: it is skipped, and
+      // its users have no closing line, so their ratings are dropped below.
       if (in.eof()) break;
       auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       PERSONAS_CHECK(j.is_object(), data, "{}:{}: not a JSON object", entry.path().string(), line_no);

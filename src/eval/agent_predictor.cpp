@@ -87,6 +87,9 @@ std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const
   const std::string key = hash_hex(in.journal_key + "|" + agent.fingerprint + "|" + kind);
   AgentJournal journal(in.run_dir, "agent_" + kind, key, comm);
   auto finished = journal.finished(data);
+  const auto memory_of = index_memories(memories);
+  AgentScoringOptions chunk_options = options;
+  chunk_options.log_progress = false;  // one progress line for users, below
   std::vector<AgentRating> ratings;
   std::vector<std::int32_t> todo;
   for (std::size_t u = 0; u < data.users.size(); ++u) {
@@ -106,8 +109,8 @@ std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const
     const std::vector<std::int32_t> chunk(todo.begin() + static_cast<std::ptrdiff_t>(begin),
                                           todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), begin + kJournalChunkUsers)));
     std::int64_t chunk_skipped = 0;
-    const auto pairs = test_item_pairs(data, memories, chunk, options.max_items_per_user, &chunk_skipped);
-    auto rated = rate_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
+    const auto pairs = test_item_pairs(data, memory_of, chunk, options.max_items_per_user, &chunk_skipped);
+    auto rated = rate_items(*agent.model, *agent.tokenizer, data, memory_of, vectors, adapter_of_user, pairs, chunk_options);
     if (stop_requested()) break;  // safe point: evaluate_predictors stops every rank
     journal.append(rated, data);
     skipped += chunk_skipped;

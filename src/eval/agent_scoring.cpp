@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 #include <numeric>
-#include <unordered_set>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -21,6 +20,9 @@ int parse_rating_digit(const std::string& text) {
 }
 
 namespace {
+
+// Progress interval that never comes: the caller logs its own progress.
+constexpr double kNoProgressLines = 1e300;
 
 struct Job {
   std::int32_t user = 0;
@@ -127,8 +129,9 @@ void score_prefix_group(LoraModel& model, const RatingTokens& tokens, int batch_
 }
 
 void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t pad_id, int batch_rows,
-                    bool prefix_sharing, std::vector<Job>& jobs, std::vector<AgentRating>& out) {
-  Progress progress("agents (expected)", static_cast<std::int64_t>(jobs.size()), "ratings");
+                    bool prefix_sharing, bool log_progress, std::vector<Job>& jobs, std::vector<AgentRating>& out) {
+  Progress progress("agents (expected)", static_cast<std::int64_t>(jobs.size()), "ratings",
+                    log_progress ? 5.0 : kNoProgressLines);
   std::vector<std::size_t> order;
   if (prefix_sharing) {
     for (const auto& group : plan_prefix_groups(jobs, order)) {
@@ -166,12 +169,13 @@ void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t p
       out[order[i]] = expected_rating(jobs[order[i]], logits.data() + (i - start) * 5);
     progress.advance(static_cast<std::int64_t>(end - start));
   }
-  progress.finish();
+  if (log_progress) progress.finish();
 }
 
 void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentScoringOptions& options,
                     const Dataset& data, std::vector<Job>& jobs, std::vector<AgentRating>& out) {
-  Progress progress("agents (generate)", static_cast<std::int64_t>(jobs.size()), "ratings");
+  Progress progress("agents (generate)", static_cast<std::int64_t>(jobs.size()), "ratings",
+                    options.log_progress ? 5.0 : kNoProgressLines);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     if (stop_requested()) return;  // safe point, as in score_expected
     const auto& job = jobs[i];
@@ -199,13 +203,26 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
     out[i] = r;
     progress.advance();
   }
-  progress.finish();
+  if (options.log_progress) progress.finish();
 }
 
 }  // namespace
 
+MemoryOfUser index_memories(const std::vector<UserMemory>& memories) {
+  MemoryOfUser memory_of;
+  for (const auto& m : memories) memory_of[m.user_id] = &m;
+  return memory_of;
+}
+
 std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
                                     const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                    const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
+                                    const AgentScoringOptions& options) {
+  return rate_items(model, tokenizer, data, index_memories(memories), vectors, adapter_of_user, pairs, options);
+}
+
+std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                    const MemoryOfUser& memory_of, const ItemVectors& vectors,
                                     const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
                                     const AgentScoringOptions& options) {
   PERSONAS_CHECK(options.mode == "expected" || options.mode == "generate", config,
@@ -213,8 +230,6 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
   PERSONAS_CHECK_OP(adapter_of_user.size(), ==, data.users.size(), internal, "adapters per user");
   ChatTemplateEncoder encoder(tokenizer);
   const auto tokens = rating_tokens(encoder);
-  std::unordered_map<std::int64_t, const UserMemory*> memory_of;
-  for (const auto& m : memories) memory_of[m.user_id] = &m;
 
   std::vector<Job> jobs;
   jobs.reserve(pairs.size());
@@ -236,7 +251,8 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
   model.set_training(false);
   if (options.mode == "expected") {
     const std::int32_t pad = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
-    score_expected(model, tokens, pad, std::max(1, options.batch_rows), options.prefix_sharing, jobs, out);
+    score_expected(model, tokens, pad, std::max(1, options.batch_rows), options.prefix_sharing, options.log_progress,
+                   jobs, out);
   } else {
     score_generate(model, tokenizer, options, data, jobs, out);
   }
@@ -244,16 +260,14 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
   return out;
 }
 
-std::vector<UserItem> test_item_pairs(const Dataset& data, const std::vector<UserMemory>& memories,
+std::vector<UserItem> test_item_pairs(const Dataset& data, const MemoryOfUser& memory_of,
                                       const std::vector<std::int32_t>& users, int max_items_per_user,
                                       std::int64_t* n_skipped_users) {
-  std::unordered_set<std::int64_t> has_memory;
-  for (const auto& m : memories) has_memory.insert(m.user_id);
   std::vector<UserItem> pairs;
   std::int64_t skipped = 0;
   for (const std::int32_t u : users) {
     const auto& user = data.users[static_cast<std::size_t>(u)];
-    if (!has_memory.count(user.id)) {
+    if (!memory_of.count(user.id)) {
       ++skipped;
       continue;
     }
@@ -273,8 +287,9 @@ std::vector<AgentRating> rate_test_items(LoraModel& model, const Tokenizer& toke
                                          std::int64_t* n_skipped_users) {
   std::vector<std::int32_t> users(data.users.size());
   std::iota(users.begin(), users.end(), 0);
-  const auto pairs = test_item_pairs(data, memories, users, options.max_items_per_user, n_skipped_users);
-  return rate_items(model, tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
+  const auto memory_of = index_memories(memories);
+  const auto pairs = test_item_pairs(data, memory_of, users, options.max_items_per_user, n_skipped_users);
+  return rate_items(model, tokenizer, data, memory_of, vectors, adapter_of_user, pairs, options);
 }
 
 }  // namespace personas

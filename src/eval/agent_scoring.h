@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "data/dataset.h"
@@ -41,6 +42,7 @@ struct AgentScoringOptions {
   float temperature = 0.3f;       // generate mode
   std::uint64_t seed = 0;         // generate mode: per (user, item) streams derive from it
   int max_items_per_user = 0;     // 0 = every test item
+  bool log_progress = true;       // progress lines per call (off where the caller logs its own)
   SampleOptions sample;           // prompt style, retrieval, max length (as in training)
 };
 
@@ -66,16 +68,26 @@ struct UserItem {
   float truth = 0;
 };
 
+// Each user's memories by user id (pointers into the vector it was made from).
+using MemoryOfUser = std::unordered_map<std::int64_t, const UserMemory*>;
+MemoryOfUser index_memories(const std::vector<UserMemory>& memories);
+
 // Rates the given pairs (every user must have memories).
 std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
                                     const std::vector<UserMemory>& memories, const ItemVectors& vectors,
+                                    const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
+                                    const AgentScoringOptions& options);
+// The same with the memories indexed once by the caller (a caller that rates
+// many small chunks of users, as the resumable eval does).
+std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
+                                    const MemoryOfUser& memory_of, const ItemVectors& vectors,
                                     const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
                                     const AgentScoringOptions& options);
 
 // The test items of the given users (indices into Dataset::users), at most
 // `max_items_per_user` each (0 = all); users without memories are left out
 // and counted in *n_skipped_users.
-std::vector<UserItem> test_item_pairs(const Dataset& data, const std::vector<UserMemory>& memories,
+std::vector<UserItem> test_item_pairs(const Dataset& data, const MemoryOfUser& memory_of,
                                       const std::vector<std::int32_t>& users, int max_items_per_user,
                                       std::int64_t* n_skipped_users = nullptr);
 
