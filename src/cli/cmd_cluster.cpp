@@ -1,6 +1,6 @@
 // personas cluster --run.dir RUN: distributed k-means over the profile vectors
 // with the choice of k; personas in RUN/cluster/ (docs/clustering.md).
-#include "cli/command.h"
+#include "cli/stage_command.h"
 #include "cluster/cluster_stage.h"
 #include "core/strings.h"
 #include "pipeline/stages.h"
@@ -8,15 +8,14 @@
 namespace personas {
 
 
+void cluster_body(CommandContext& ctx) {
+  cluster_stage(ctx.config, ctx.run_dir(), ctx.comm, stage_config_hash(ctx.schema, "cluster"));
+}
+
 Command make_cluster_command() {
-  Command c;
-  c.name = "cluster";
-  c.summary = "distributed k-means over profile embeddings with the choice of k: personas";
-  c.run = [](CommandContext& ctx) -> int {
-    cluster_stage(ctx.config, ctx.run_dir(), ctx.comm, stage_config_hash(ctx.schema, "cluster"));
-    return 0;
-  };
-  return c;
+  return make_stage_command({"cluster", "cluster",
+                             "distributed k-means over profile embeddings with the choice of k: personas",
+                             cluster_body});
 }
 
 }  // namespace personas

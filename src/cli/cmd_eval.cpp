@@ -1,7 +1,7 @@
 // personas eval --run.dir RUN: the classical baselines (and, once they land,
 // the agents) rate the held-out ratings of the prepared data set; metrics go
 // to RUN/eval/metrics.json and RUN/eval/per-user.jsonl.
-#include "cli/command.h"
+#include "cli/stage_command.h"
 #include "core/strings.h"
 #include "eval/agent_predictor.h"
 #include "eval/evaluation.h"
@@ -10,20 +10,19 @@
 namespace personas {
 
 
+void eval_body(CommandContext& ctx) {
+  EvalStageOptions options;
+  options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
+  options.config_hash = stage_config_hash(ctx.schema, "eval");
+  auto agents = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
+  agents.journal_key = options.config_hash;
+  eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options, agent_predictors(agents));
+}
+
 Command make_eval_command() {
-  Command c;
-  c.name = "eval";
-  c.summary = "agents and classical baselines rate the held-out items; metrics in RUN/eval/";
-  c.run = [](CommandContext& ctx) -> int {
-    EvalStageOptions options;
-    options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
-    options.config_hash = stage_config_hash(ctx.schema, "eval");
-    auto agents = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
-    agents.journal_key = options.config_hash;
-    eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options, agent_predictors(agents));
-    return 0;
-  };
-  return c;
+  return make_stage_command({"eval", "eval",
+                             "agents and classical baselines rate the held-out items; metrics in RUN/eval/",
+                             eval_body});
 }
 
 }  // namespace personas

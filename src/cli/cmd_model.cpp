@@ -8,7 +8,7 @@
 //                       seeded from run.seed. Nothing is downloaded.
 #include <fstream>
 
-#include "cli/command.h"
+#include "cli/stage_command.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/strings.h"
@@ -116,7 +116,9 @@ void make_model(CommandContext& ctx, const fs::path& out) {
              static_cast<double>(config.n_parameters()) / 1e6, out.string());
 }
 
-int run_model_stage(CommandContext& ctx) {
+}  // namespace
+
+void model_body(CommandContext& ctx) {
   auto run = ctx.run_dir();
   const auto checkpoint = ctx.config.model.checkpoint(run.root());
   if (!ctx.config.model.path.empty()) {
@@ -129,18 +131,13 @@ int run_model_stage(CommandContext& ctx) {
   } else {
     make_model(ctx, checkpoint);
   }
-  ctx.comm.barrier();
-  return 0;
 }
 
-}  // namespace
-
 Command make_model_command() {
-  Command c;
-  c.name = "model";
-  c.summary = "settle the base model: check model.path, or make a tiny one with a tokenizer trained on the run";
-  c.run = run_model_stage;
-  return c;
+  return make_stage_command(
+      {"model", "model",
+       "settle the base model: check model.path, or make a tiny one with a tokenizer trained on the run",
+       model_body});
 }
 
 }  // namespace personas

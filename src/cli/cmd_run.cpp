@@ -11,12 +11,13 @@
 #include <optional>
 #include <fstream>
 
-#include "cli/commands.h"
+#include "cli/stage_command.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "comm/stop_vote.h"
 #include "core/progress.h"
 #include "core/stop_request.h"
+#include "pipeline/stage_gate.h"
 #include "pipeline/stages.h"
 
 namespace personas {
@@ -27,12 +28,6 @@ struct StageOutcome {
   std::string status;  // "done", "skipped", "not run"
   double seconds = 0;
 };
-
-const Command& find_command(const std::vector<Command>& commands, const std::string& name) {
-  for (const auto& c : commands)
-    if (c.name == name) return c;
-  fail(ErrorKind::internal, fmt::format("stage '{}' has no command", name));
-}
 
 void print_summary(const RunDir& run, const std::vector<StageOutcome>& outcomes) {
   std::string table = "\n  stage      status     seconds\n  ---------  ---------  -------\n";
@@ -81,7 +76,6 @@ int run_pipeline(CommandContext& ctx) {
   PERSONAS_CHECK(first <= last, config, "run.from '{}' comes after run.until '{}'", from, until);
 
   auto hashes = stage_hashes(ctx.schema);
-  auto commands = all_commands();
   RunDir run = ctx.run_dir();
   std::vector<StageOutcome> outcomes;
   plog::info("run: {} on {} rank(s), stages {}..{}", run.root().string(), comm.size(), stages[first].name,
@@ -96,52 +90,31 @@ int run_pipeline(CommandContext& ctx) {
     // A signal during a stage without safe points of its own (prepare, model,
     // embed, cluster, report) stops the run here, once that stage is DONE.
     if (stop_agreed(comm)) throw_stopped(fmt::format("before stage {}", stage.name));
-    // Rank 0 reads the marker and every rank decides from its copy: a rank
-    // reading the file itself could see it vanish when rank 0, ahead,
-    // clears it for the redo (seen with --from) and take another branch.
-    std::string marker_text;
-    if (comm.is_root()) {
-      const auto on_disk = run.done_marker(stage.name);
-      marker_text = on_disk ? on_disk->dump() : std::string();
-    }
-    comm.broadcast_string(marker_text, 0);
-    const std::optional<nlohmann::json> marker =
-        marker_text.empty() ? std::nullopt : std::optional<nlohmann::json>(nlohmann::json::parse(marker_text));
-    const bool done_here = marker && marker->value("config_hash", "") == hashes[i];
     const bool forced = !from.empty() && i >= first;
-    if (i < first || (!forced && !stage.always_redo && done_here)) {
-      if (!done_here && i < first) {
-        PERSONAS_CHECK_HINT(marker.has_value(), config, "drop --from, or run the earlier stages first",
-                            "stage '{}' comes before run.from '{}' but has not finished in {}", stage.name,
-                            from, run.root().string());
-        plog::warn("{}: finished with another configuration (hash {} vs {}), kept because of run.from",
-                   stage.name, marker->value("config_hash", "?"), hashes[i]);
-      } else {
-        plog::info("{}: done already with this configuration, skipped", stage.name);
-      }
-      outcomes.push_back({stage.name, "skipped", marker ? marker->value("seconds", 0.0) : 0.0});
+    const auto verdict = stage_verdict(run, comm, stage.name, hashes[i], forced, stage.always_redo);
+    if (i < first) {
+      // Before run.from: kept whatever configuration made it, but it must have finished.
+      PERSONAS_CHECK_HINT(verdict.marker.has_value(), config, "drop --from, or run the earlier stages first",
+                          "stage '{}' comes before run.from '{}' but has not finished in {}", stage.name, from,
+                          run.root().string());
+      if (verdict.run)
+        plog::warn("{}: finished with another configuration (hash {} vs {}), kept because of run.from", stage.name,
+                   verdict.marker->value("config_hash", "?"), hashes[i]);
+      else
+        plog::info("{}: {}", stage.name, verdict.reason);
+      outcomes.push_back({stage.name, "skipped", verdict.marker->value("seconds", 0.0)});
       continue;
     }
-    if (forced) plog::info("{}: redone (run.from = {})", stage.name, from);
-    else if (marker) plog::info("{}: stale (config hash {} -> {}), redoing", stage.name,
-                                marker->value("config_hash", "?"), hashes[i]);
-    else plog::info("{}: starting", stage.name);
-
-    if (comm.is_root()) run.clear_done(stage.name);
-    comm.barrier();
-    auto t0 = std::chrono::steady_clock::now();
-    int code = find_command(commands, stage.name).run(ctx);
-    PERSONAS_CHECK(code == 0, internal, "stage '{}' returned exit code {}", stage.name, code);
-    comm.barrier();
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (comm.is_root()) {
-      // Keep what the stage wrote into its own marker (counts, costs), then stamp our hash.
-      auto extra = run.done_marker(stage.name).value_or(nlohmann::json::object());
-      extra["seconds"] = seconds;
-      extra["n_ranks"] = comm.size();
-      run.mark_done(stage.name, hashes[i], extra);
+    if (!verdict.run) {
+      plog::info("{}: {}", stage.name, verdict.reason);
+      outcomes.push_back({stage.name, "skipped", verdict.marker ? verdict.marker->value("seconds", 0.0) : 0.0});
+      continue;
     }
-    comm.barrier();
+    plog::info("{}: {}", stage.name, forced ? fmt::format("redone (run.from = {})", from) : verdict.reason);
+    // In-process, through the same gate as the stage's own command.
+    const auto done = run_stage_body(run, comm, stage.name, hashes[i], [&] { stage_body(stage.name)(ctx); });
+    PERSONAS_CHECK(done.done, internal, "stage '{}' finished without writing its DONE marker", stage.name);
+    const double seconds = done.seconds;
     outcomes.push_back({stage.name, "done", seconds});
     plog::info("{}: finished in {}", stage.name, format_duration(seconds));
   }

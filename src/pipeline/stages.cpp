@@ -20,12 +20,12 @@ const std::vector<StageInfo>& pipeline_stages() {
         "distill.timeout_s", "distill.max_attempts", "distill.backoff_initial_s", "distill.backoff_max_s",
         "distill.requests_per_min", "distill.tokens_per_min", "distill.price_prompt_per_mtok",
         "distill.price_completion_per_mtok", "distill.users_per_chunk"}},
-      {"model", {"model"}, false},
+      {"model", {"model"}, false, {}, /*room_marks_done=*/false},
       {"embed", {"embed"}, false},
       {"cluster", {"cluster"}, false},
       {"train", {"lora", "train"}, false},
       {"eval", {"eval"}, false},
-      {"report", {}, true},
+      {"report", {}, true, {}, /*room_marks_done=*/false},
   };
   return stages;
 }

@@ -22,6 +22,11 @@ struct StageInfo {
   // non-empty distill.base_url is hashed as "(set)": set or not, it picks the
   // provider under distill.provider = auto.
   std::vector<std::string> neutral_keys = {};
+  // The stage's room writes a DONE marker with its facts (counts, costs) when
+  // it finished, and none when it stopped early (train's interrupt_after hook, a
+  // distill where every user failed): the gate then writes none either.
+  // false: the room writes none (model, report) and finishing is enough.
+  bool room_marks_done = true;
 };
 
 // prepare, distill, model, embed, cluster, train, eval, report (in order).
