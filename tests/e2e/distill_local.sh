@@ -44,7 +44,7 @@ fi
 
 # Done: skipped. Missing checkpoint: I/O error (4) naming it.
 "$bin" distill --run.dir "$tmp/r1" "${local[@]}" >"$tmp/log" 2>&1 || fail "rerun: $(cat "$tmp/log")"
-grep -q "already done" "$tmp/log" || fail "a finished stage must be skipped: $(cat "$tmp/log")"
+grep -q "distill: done already with this configuration, skipped" "$tmp/log" || fail "a finished stage must be skipped: $(cat "$tmp/log")"
 out="$("$bin" distill --run.dir "$tmp/r1" --distill.prompts "$src/configs/prompts/distill-v1" --distill.provider local --model.path "$tmp/none.h5" 2>&1)"; rc=$?
 [[ $rc -eq 4 ]] || fail "missing checkpoint must exit 4, got $rc: $out"
 grep -q "none.h5" <<<"$out" || fail "names the checkpoint: $out"

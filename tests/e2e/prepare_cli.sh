@@ -30,7 +30,8 @@ done
 "$bin" prepare --data.source synthetic "${synth[@]}" --run.dir "$tmp/p1" >"$tmp/log" 2>&1 || fail "prepare synthetic"
 diff <(values "$tmp/s1" /interactions/rating) <(values "$tmp/p1" /interactions/rating) >/dev/null || fail "prepare synthetic != synth"
 # A second run with fewer ranks leaves no stale rank file behind.
-"$bin" synth "${synth[@]}" --run.dir "$tmp/s3" >/dev/null 2>&1 || fail "synth rerun"
+# (a plain rerun skips the done stage, readable by any rank count; --force redoes it)
+"$bin" synth "${synth[@]}" --run.dir "$tmp/s3" --force >/dev/null 2>&1 || fail "synth rerun"
 [[ ! -e "$tmp/s3/prepare/users-rank-00002.h5" ]] || fail "stale users-rank-00002.h5 left"
 
 # Bad input in a small ML-100K-format folder.
