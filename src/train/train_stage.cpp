@@ -161,7 +161,11 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
     for (auto& s : mine[i]) (s.validation ? ad.val : ad.train).push_back(std::move(s));
     mine[i].clear();
     const fs::path h5_path = adapters_dir / (ad.name + ".h5");
-    if (already_exported(h5_path, options.config_hash, fingerprint)) {
+    // The group's rank 0 reads the file and the group decides from its answer:
+    // every rank of the group must take the same branch (collectives follow).
+    int done_before = group->rank() == 0 && already_exported(h5_path, options.config_hash, fingerprint) ? 1 : 0;
+    group->broadcast(&done_before, sizeof done_before, 0);
+    if (done_before == 1) {
       plog::info("train: {} already trained with this configuration; skipped", ad.name);
       adapters_summary.push_back({{"name", ad.name}, {"adapter", a}, {"skipped", true}});
       continue;

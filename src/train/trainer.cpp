@@ -165,7 +165,14 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     return validation_pass(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
   };
   std::optional<std::int64_t> resume_step;
-  if (!options.checkpoint_dir.empty() && tc.resume) resume_step = latest_complete_checkpoint(options.checkpoint_dir);
+  if (!options.checkpoint_dir.empty() && tc.resume) {
+    // The group's rank 0 picks the checkpoint and every rank loads that one: a
+    // rank listing the folder itself could see a step another rank is writing.
+    std::int64_t latest = -1;
+    if (group.rank() == 0) latest = latest_complete_checkpoint(options.checkpoint_dir).value_or(-1);
+    group.broadcast(&latest, sizeof latest, 0);
+    if (latest >= 0) resume_step = latest;
+  }
   if (resume_step) {
     auto state = load_checkpoint_state(options.checkpoint_dir, *resume_step, arena.n_params());
     PERSONAS_CHECK_HINT(state.seed == options.seed, config,
