@@ -1,4 +1,5 @@
 #include "eval/evaluation.h"
+#include "eval/reference_ratings.h"
 
 #include <algorithm>
 #include <chrono>
@@ -64,12 +65,22 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
   outcome.seconds.assign(n, 0.0);
   outcome.vs_reference.assign(n, std::nullopt);
   std::vector<PairedUser> reference_users;
+  // Each rating of the reference, kept when an agent runs: agents may rate a
+  // subset (eval.agent_max_items), paired then on exactly what they rated.
+  bool any_agent = false;
+  for (const auto& p : predictors) any_agent = any_agent || p.kind == "agent";
+  const bool keep_reference = reference < n && any_agent;
+  ReferenceRatings reference_ratings;
   for (const std::size_t k : order) {
     const EvalPredictor& p = predictors[k];
     const auto start = std::chrono::steady_clock::now();
     std::vector<UserSummary> users;
+    std::vector<RatedPair> rated;  // kept for the subset pairing
     p.predict(data, persona_of_user, comm, [&](const std::vector<PredictionRecord>& records) {
       if (sink) sink(p, records);
+      if (keep_reference && k == reference) reference_ratings.add(records);
+      if (keep_reference && k != reference)
+        for (const auto& r : records) rated.push_back({r.user_index, r.user_id, r.item_id, r.truth});
       auto piece = summarise_users(records);
       users.insert(users.end(), piece.begin(), piece.end());
     });
@@ -85,10 +96,14 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
     } else if (reference < n) {
       auto& d = outcome.vs_reference[k];
       d = paired_difference(paired_users(m.users), reference_users, options.compare_to, comm, options);
+      if (!d && keep_reference) {
+        d = paired_difference(paired_users(m.users), reference_ratings.on(rated), options.compare_to, comm, options);
+        if (d) d->on_subset = true;
+      }
       if (d && d->has_ci)
-        plog::info("eval: {} minus {}: RMSE {:+.4f} [{:+.4f}, {:+.4f}]  MAE {:+.4f} [{:+.4f}, {:+.4f}] (paired)", p.name,
-                   d->reference, d->rmse_diff, d->rmse_diff_ci.low, d->rmse_diff_ci.high, d->mae_diff,
-                   d->mae_diff_ci.low, d->mae_diff_ci.high);
+        plog::info("eval: {} minus {}: RMSE {:+.4f} [{:+.4f}, {:+.4f}]  MAE {:+.4f} [{:+.4f}, {:+.4f}] (paired{})",
+                   p.name, d->reference, d->rmse_diff, d->rmse_diff_ci.low, d->rmse_diff_ci.high, d->mae_diff,
+                   d->mae_diff_ci.low, d->mae_diff_ci.high, d->on_subset ? ", on the predictor's ratings" : "");
     }
     if (metrics_sink) metrics_sink(m);
     const double seconds =

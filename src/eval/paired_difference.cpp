@@ -97,7 +97,10 @@ std::optional<PairedDifference> paired_difference(std::span<const PairedUser> us
 }
 
 nlohmann::json paired_difference_to_json(const PairedDifference& d) {
-  nlohmann::json j = {{"reference", d.reference}, {"rmse_diff", d.rmse_diff}, {"mae_diff", d.mae_diff}};
+  nlohmann::json j = {{"reference", d.reference},
+                      {"rmse_diff", d.rmse_diff},
+                      {"mae_diff", d.mae_diff},
+                      {"ratings", d.on_subset ? "the predictor's subset" : "all"}};
   if (d.has_ci) {
     j["rmse_diff_ci"] = {d.rmse_diff_ci.low, d.rmse_diff_ci.high};
     j["mae_diff_ci"] = {d.mae_diff_ci.low, d.mae_diff_ci.high};

@@ -36,6 +36,9 @@ struct PairedDifference {
   double rmse_diff = 0, mae_diff = 0;        // predictor minus reference, over every user
   ConfidenceInterval rmse_diff_ci, mae_diff_ci;
   bool has_ci = false;
+  // The predictor rated a subset of the test ratings (eval.agent_max_items)
+  // and the reference was paired on exactly that subset (eval/reference_ratings.h).
+  bool on_subset = false;
 };
 
 // Collective. `users` and `reference` are this rank's users of the two

@@ -140,6 +140,8 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
           if (d.contains("rmse_diff_ci") && d["rmse_diff_ci"].is_array() && d["rmse_diff_ci"].size() == 2)
             paired += fmt::format(" [{:+.4f}, {:+.4f}]", d["rmse_diff_ci"][0].get<double>(),
                                   d["rmse_diff_ci"][1].get<double>());
+          // Paired on the subset the predictor rated (eval.agent_max_items).
+          if (str(d, {"ratings"}) == "the predictor's subset") paired += " *";
         }
         paired = "<td>" + paired + "</td>";
       }
@@ -166,9 +168,12 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
                      percent(r.urr));
   }
   h += "</table>\n<p class=\"note\">Paper rows: Table 1 of the paper (../shared/docs/PAPER.md, \"Results to beat\"), "
-       "ML-100K, 200 users with 100&#8211;200 ratings, temporal 60:40 split. Bold: the best RMSE of this run. "
+       "MovieLens-1M, 200 users with 100&#8211;200 ratings, temporal 60:40 split (this run's data set may differ: "
+       "see the data section). Bold: the best RMSE of this run. "
        "URR: share of answers without a usable rating. Paired interval: the same bootstrap resamples of users for "
-       "both predictors, so an interval that holds 0 means no detectable difference.</p>\n";
+       "both predictors, so an interval that holds 0 means no detectable difference; * = paired on the subset of "
+       "test ratings the predictor rated (eval.agent_max_items), the reference's predictions of the same ratings."
+       "</p>\n";
   const char* short_names[] = {"paper LLaMA-3 frozen", "paper Phi-3 frozen", "paper global LoRA",
                                "paper K=4 profile", "paper K=4 +memory"};
   for (std::size_t r = 0; r < paper_table1().size(); ++r) {

@@ -4,10 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <map>
 #include <sstream>
 
 #include "comm/comm.h"
 #include "eval/evaluation.h"
+#include "eval/paired_difference.h"
 #include "unit/eval/eval_test_data.h"
 
 namespace personas {
@@ -98,6 +101,92 @@ TEST(EvalPredictions, UnrelatedAnswersHaveNoPrediction) {
   EXPECT_TRUE(j["predicted"].is_null());
   EXPECT_TRUE(j["unrelated"].get<bool>());
   EXPECT_EQ(j["truth"].get<double>(), 4.0);
+}
+
+
+// An agent that rates a subset of the test ratings (eval.agent_max_items) is
+// paired with the reference on exactly those ratings: its paired difference
+// is its RMSE minus the reference's RMSE over the same (user, item) pairs.
+TEST(EvalPredictions, AgentOnASubsetIsPairedOnItsOwnRatings) {
+  auto comm = make_local_comm();
+  const auto data = testing::make_model_ratings(30, 25, 10, 5);
+  EvalConfig c;
+  c.baselines = "bias";
+  auto predictors = baseline_predictors(c, 1);
+  ASSERT_EQ(predictors.size(), 1u);
+  const EvalPredictor bias = predictors[0];
+  // The "agent": the bias prediction of every user's first 2 test items, off by
+  // +0.5 (unrelated for one user's second item, to count URR apart).
+  EvalPredictor agent;
+  agent.name = "agent_subset";
+  agent.kind = "agent";
+  agent.predict = [bias](const Dataset& d, std::span<const std::int32_t> personas, Comm& cm, const RecordEmitter& emit) {
+    bias.predict(d, personas, cm, [&](const std::vector<PredictionRecord>& records) {
+      std::map<std::int64_t, int> seen;
+      std::vector<PredictionRecord> kept;
+      for (auto r : records) {
+        if (++seen[r.user_index] > 2) continue;
+        r.predicted += 0.5f;
+        if (r.user_index == d.first_user && seen[r.user_index] == 2) r.unrelated = true;
+        kept.push_back(r);
+      }
+      emit(kept);
+    });
+  };
+  predictors.push_back(agent);
+  MetricsOptions mo;
+  mo.bootstrap_samples = 50;
+  mo.compare_to = "bias";
+  std::map<std::pair<std::int64_t, std::int32_t>, double> bias_error;
+  double agent_sq = 0, bias_sq = 0;
+  std::int64_t n = 0;
+  std::vector<PredictionRecord> agent_records;
+  const auto outcome = evaluate_predictors(
+      predictors, data, planted_personas(data), *comm, mo, [&](const EvalPredictor& p, const std::vector<PredictionRecord>& r) {
+        for (const auto& x : r) {
+          if (p.name == "bias") bias_error[{x.user_index, x.item_id}] = double(x.predicted) - double(x.truth);
+          else agent_records.push_back(x);
+        }
+      });
+  // As on the full set: each predictor's RMSE over its usable answers among
+  // the same ratings (the reference answered the one the agent did not).
+  for (const auto& x : agent_records) {
+    const double b = bias_error.at({x.user_index, x.item_id});
+    bias_sq += b * b;
+    if (x.unrelated) continue;
+    const double e = double(x.predicted) - double(x.truth);
+    agent_sq += e * e;
+    ++n;
+  }
+  ASSERT_EQ(agent_records.size(), 60u);
+  ASSERT_EQ(n, 59);
+  ASSERT_TRUE(outcome.vs_reference[1].has_value());
+  const auto& d = *outcome.vs_reference[1];
+  EXPECT_TRUE(d.on_subset);
+  EXPECT_TRUE(d.has_ci);
+  const double expected = std::sqrt(agent_sq / double(n)) - std::sqrt(bias_sq / 60.0);
+  EXPECT_GT(expected, 0.05);  // the +0.5 offset shows
+  EXPECT_NEAR(d.rmse_diff, expected, 1e-5);
+  EXPECT_LE(d.rmse_diff_ci.low, d.rmse_diff);
+  EXPECT_GE(d.rmse_diff_ci.high, d.rmse_diff);
+  EXPECT_EQ(paired_difference_to_json(d)["ratings"], "the predictor's subset");
+  EXPECT_FALSE(outcome.vs_reference[0].has_value());  // the reference itself
+}
+
+// A baseline rating every test rating is paired on all of them, as before.
+TEST(EvalPredictions, FullPredictorsArePairedOnAllRatings) {
+  auto comm = make_local_comm();
+  const auto data = testing::make_model_ratings(30, 25, 10, 5);
+  EvalConfig c;
+  c.baselines = "global_mean,bias";
+  MetricsOptions mo;
+  mo.bootstrap_samples = 20;
+  mo.compare_to = "bias";
+  const auto outcome = evaluate_predictors(baseline_predictors(c, 1), data, planted_personas(data), *comm, mo);
+  ASSERT_TRUE(outcome.vs_reference[0].has_value());
+  EXPECT_FALSE(outcome.vs_reference[0]->on_subset);
+  EXPECT_NEAR(outcome.vs_reference[0]->rmse_diff,
+              outcome.metrics[0].overall.sums.rmse() - outcome.metrics[1].overall.sums.rmse(), 1e-9);
 }
 
 }  // namespace
