@@ -9,7 +9,7 @@ namespace personas {
 
 
 void cluster_body(CommandContext& ctx) {
-  cluster_stage(ctx.config, ctx.run_dir(), ctx.comm, stage_config_hash(ctx.schema, "cluster"));
+  cluster_stage(ctx.config.cluster, ctx.config.run, ctx.run_dir(), ctx.comm, stage_config_hash(ctx.schema, "cluster"));
 }
 
 Command make_cluster_command() {

@@ -9,7 +9,7 @@ namespace personas {
 
 
 void embed_body(CommandContext& ctx) {
-  embed_stage(ctx.config, ctx.run_dir(), ctx.comm, stage_config_hash(ctx.schema, "embed"));
+  embed_stage(embed_settings(ctx.config), ctx.run_dir(), ctx.comm, stage_config_hash(ctx.schema, "embed"));
 }
 
 Command make_embed_command() {

@@ -19,7 +19,6 @@
 #include "embed/embed_stage.h"
 #include "embed/embedding_store.h"
 #include "io/hdf5_file.h"
-#include "pipeline/config.h"
 
 namespace personas {
 namespace {
@@ -61,16 +60,17 @@ std::optional<PlantedAgreement> agreement_with_planted(Comm& comm, const Dataset
 
 }  // namespace
 
-void cluster_stage(const Config& config, const RunDir& run, Comm& comm, const std::string& config_hash) {
+void cluster_stage(const ClusterConfig& cluster, const RunConfig& run_config, const RunDir& run, Comm& comm,
+                   const std::string& config_hash) {
   if (comm.is_root()) run.clear_done("cluster");
   const UserVectors v = load_profile_vectors(run, comm);
   const auto n_local = static_cast<std::int64_t>(v.user_ids.size());
   plog::info("cluster: {} users x {} dims ({} features from {}) over {} rank(s)", v.n_users_total, v.dim, v.features,
              v.embedder, comm.size());
-  KMeansAssignStep step = make_kmeans_assign_step(config.run.backend, comm.local_rank());
+  KMeansAssignStep step = make_kmeans_assign_step(run_config.backend, comm.local_rank());
   KMeansAssignFn assign = step.assign;
-  ClusterConfig cc = config.cluster;
-  const std::uint64_t seed = hash_mix(static_cast<std::uint64_t>(config.run.seed), 0x636C7573ULL, 0);
+  ClusterConfig cc = cluster;
+  const std::uint64_t seed = hash_mix(static_cast<std::uint64_t>(run_config.seed), 0x636C7573ULL, 0);
   ClusterChoice choice =
       cluster_with_k_choice(comm, v.vectors.data(), n_local, v.dim, v.first_user, cc, seed, assign, step.in_threads);
   const KMeansResult& r = choice.result;

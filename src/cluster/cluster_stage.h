@@ -11,13 +11,15 @@
 
 #include <string>
 
+#include "cluster/cluster_config.h"
 #include "comm/comm.h"
+#include "core/run_config.h"
 #include "core/run_dir.h"
 
 namespace personas {
 
-struct Config;
-
-void cluster_stage(const Config& config, const RunDir& run, Comm& comm, const std::string& config_hash);
+// `run` gives the seed and the backend; the cluster room reads no other section.
+void cluster_stage(const ClusterConfig& cluster, const RunConfig& run_config, const RunDir& run, Comm& comm,
+                   const std::string& config_hash);
 
 }  // namespace personas

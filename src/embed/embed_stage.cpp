@@ -12,7 +12,6 @@
 #include "embed/embedder.h"
 #include "embed/hashed_tfidf.h"
 #include "io/hdf5_file.h"
-#include "pipeline/config.h"
 
 namespace personas {
 
@@ -46,7 +45,7 @@ void scale_into(const float* src, int src_dim, double weight, float* dst) {
 
 }  // namespace
 
-EmbedResult embed_users(const Config& config, const Dataset& ds, const std::vector<UserMemory>* memories,
+EmbedResult embed_users(const EmbedSettings& config, const Dataset& ds, const std::vector<UserMemory>* memories,
                         Comm& comm) {
   const EmbedConfig& e = config.embed;
   EmbedResult out;
@@ -144,7 +143,7 @@ EmbedResult embed_users(const Config& config, const Dataset& ds, const std::vect
   return out;
 }
 
-void embed_stage(const Config& config, const RunDir& run, Comm& comm, const std::string& config_hash) {
+void embed_stage(const EmbedSettings& config, const RunDir& run, Comm& comm, const std::string& config_hash) {
   if (comm.is_root()) run.clear_done("embed");
   const Dataset ds = load_dataset(run, comm);
   std::optional<std::vector<UserMemory>> memories;

@@ -10,12 +10,12 @@
 #include "core/run_dir.h"
 #include "data/dataset.h"
 #include "distill/memories.h"
+#include "embed/embed_settings.h"
 #include "embed/embedder.h"
 #include "embed/embedding_store.h"
 
 namespace personas {
 
-struct Config;
 
 // The text describing an item for retrieval: "Title (1995). Genres: Action, Comedy."
 std::string item_text(const Dataset& dataset, const Item& item);
@@ -46,10 +46,10 @@ struct EmbedResult {
 
 // Collective. `memories` (this rank's users, any order, some may be missing) is
 // needed for text features and notes; nullptr = none available.
-EmbedResult embed_users(const Config& config, const Dataset& dataset, const std::vector<UserMemory>* memories,
+EmbedResult embed_users(const EmbedSettings& config, const Dataset& dataset, const std::vector<UserMemory>* memories,
                         Comm& comm);
 
 // Reads RUN/prepare (and RUN/distill when needed), embeds, writes RUN/embed/, marks DONE.
-void embed_stage(const Config& config, const RunDir& run, Comm& comm, const std::string& config_hash);
+void embed_stage(const EmbedSettings& config, const RunDir& run, Comm& comm, const std::string& config_hash);
 
 }  // namespace personas

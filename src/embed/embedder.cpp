@@ -6,21 +6,13 @@
 #include "embed/hashed_tfidf.h"
 #include "embed/http_embedder.h"
 #include "embed/model_embedder.h"
-#include "pipeline/config.h"
+#include "embed/embed_settings.h"
 
 namespace personas {
 namespace {
-// [distill] may not be part of the build's Config yet; then there is no fallback URL.
-template <class C>
-std::string distill_base_url(const C& c) {
-  if constexpr (requires { c.distill.base_url; })
-    return c.distill.base_url;
-  else
-    return {};
-}
 }  // namespace
 
-std::unique_ptr<Embedder> make_embedder(const Config& config, const std::string& purpose, int device_index) {
+std::unique_ptr<Embedder> make_embedder(const EmbedSettings& config, const std::string& purpose, int device_index) {
   const EmbedConfig& e = config.embed;
   if (e.embedder == "hashed") return std::make_unique<HashedTfidfEmbedder>(e.dim, e.ngram_max);
   if (e.embedder == "model")
@@ -28,7 +20,7 @@ std::unique_ptr<Embedder> make_embedder(const Config& config, const std::string&
                                            config.model.max_seq, e.batch_size, config.model.device_dtype);
   if (e.embedder == "http") {
     HttpClientOptions o;
-    o.base_url = e.base_url.empty() ? distill_base_url(config) : e.base_url;
+    o.base_url = e.base_url.empty() ? config.fallback_base_url : e.base_url;
     if (const char* key = std::getenv(e.api_key_env.c_str())) o.api_key = key;
     o.max_in_flight = e.in_flight;
     o.timeout_s = e.timeout_s;

@@ -14,7 +14,7 @@
 
 namespace personas {
 
-struct Config;
+struct EmbedSettings;
 
 class Embedder {
  public:
@@ -33,6 +33,6 @@ class Embedder {
 // The embedder named by config.embed.embedder. `purpose` tags the instance
 // ("profiles" or "retrieval") for messages; `device_index` picks the GPU of
 // the model embedder (local rank % devices).
-std::unique_ptr<Embedder> make_embedder(const Config& config, const std::string& purpose, int device_index = 0);
+std::unique_ptr<Embedder> make_embedder(const EmbedSettings& config, const std::string& purpose, int device_index = 0);
 
 }  // namespace personas

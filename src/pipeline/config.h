@@ -7,6 +7,7 @@
 #include "core/run_config.h"
 #include "data/data_config.h"
 #include "embed/embed_config.h"
+#include "embed/embed_settings.h"
 #include "distill/distill_config.h"
 #include "eval/eval_config.h"
 #include "model/model_config.h"
@@ -41,5 +42,8 @@ struct Config {
     cluster.describe(schema);
   }
 };
+
+// The sections the embed room reads (embed/embed_settings.h).
+inline EmbedSettings embed_settings(const Config& c) { return {c.embed, c.run, c.model, c.distill.base_url}; }
 
 }  // namespace personas

@@ -51,7 +51,7 @@ TEST(EmbedHttp, UsersWithoutProfileGetTheZeroVector) {
     memories.push_back(m);
   }
   auto comm = make_local_comm();
-  const EmbedResult r = embed_users(config, ds, &memories, *comm);
+  const EmbedResult r = embed_users(embed_settings(config), ds, &memories, *comm);
   EXPECT_EQ(r.users_without_profile, 3);
   const UserVectors& v = r.profiles;
   ASSERT_EQ(v.dim, 4);
