@@ -91,7 +91,7 @@ int run_pipeline(CommandContext& ctx) {
     // embed, cluster, report) stops the run here, once that stage is DONE.
     if (stop_agreed(comm)) throw_stopped(fmt::format("before stage {}", stage.name));
     const bool forced = !from.empty() && i >= first;
-    const auto verdict = stage_verdict(run, comm, stage.name, hashes[i], forced, stage.always_redo);
+    const auto verdict = stage_verdict(run, comm, stage.name, hashes[i], forced);
     if (i < first) {
       // Before run.from: kept whatever configuration made it, but it must have finished.
       PERSONAS_CHECK_HINT(verdict.marker.has_value(), config, "drop --from, or run the earlier stages first",

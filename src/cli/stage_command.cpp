@@ -23,12 +23,11 @@ Command make_stage_command(StageCommandSpec spec) {
   // The report reads a run and does not rewrite its config.ini.
   c.uses_run_dir = spec.stage != "report";
   c.run = [spec](CommandContext& ctx) -> int {
-    const auto& info = pipeline_stages()[stage_index(spec.stage)];
     bool force = ctx.args.count("force") > 0;
     for (const auto& flag : spec.forcing_flags) force = force || ctx.args.count(flag) > 0;
     const auto hash = stage_config_hash(ctx.schema, spec.stage);
     const auto run = ctx.run_dir();
-    const auto verdict = stage_verdict(run, ctx.comm, spec.stage, hash, force, info.always_redo);
+    const auto verdict = stage_verdict(run, ctx.comm, spec.stage, hash, force);
     if (!verdict.run) {
       plog::info("{}: {}; pass --force to redo it", spec.stage, verdict.reason);
       return 0;

@@ -75,11 +75,13 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
     const EvalPredictor& p = predictors[k];
     const auto start = std::chrono::steady_clock::now();
     std::vector<UserSummary> users;
-    std::vector<RatedPair> rated;  // kept for the subset pairing
+    // An agent's ratings, for the subset pairing (baselines rate every test rating).
+    const bool gather_rated = keep_reference && k != reference && p.kind == "agent";
+    std::vector<RatedPair> rated;
     p.predict(data, persona_of_user, comm, [&](const std::vector<PredictionRecord>& records) {
       if (sink) sink(p, records);
       if (keep_reference && k == reference) reference_ratings.add(records);
-      if (keep_reference && k != reference)
+      if (gather_rated)
         for (const auto& r : records) rated.push_back({r.user_index, r.user_id, r.item_id, r.truth});
       auto piece = summarise_users(records);
       users.insert(users.end(), piece.begin(), piece.end());
@@ -96,7 +98,7 @@ EvalOutcome evaluate_predictors(const std::vector<EvalPredictor>& predictors, co
     } else if (reference < n) {
       auto& d = outcome.vs_reference[k];
       d = paired_difference(paired_users(m.users), reference_users, options.compare_to, comm, options);
-      if (!d && keep_reference) {
+      if (!d && gather_rated) {
         d = paired_difference(paired_users(m.users), reference_ratings.on(rated), options.compare_to, comm, options);
         if (d) d->on_subset = true;
       }

@@ -17,7 +17,16 @@ void ReferenceRatings::add(std::span<const PredictionRecord> records) {
   sorted_ = false;
 }
 
-std::vector<PairedUser> ReferenceRatings::on(std::span<const RatedPair> rated) const {
+const float* ReferenceRatings::find(std::int64_t user_index, std::int32_t item_id) const {
+  const auto user = by_user_.find(user_index);
+  if (user == by_user_.end()) return nullptr;
+  const auto& items = user->second;
+  const auto it = std::lower_bound(items.begin(), items.end(), item_id,
+                                   [](const auto& e, std::int32_t item) { return e.first < item; });
+  return it != items.end() && it->first == item_id ? &it->second : nullptr;
+}
+
+std::vector<PairedUser> ReferenceRatings::on(std::span<const RatedPair> rated) {
   if (!sorted_) {
     for (auto& [user, items] : by_user_)
       std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -30,17 +39,13 @@ std::vector<PairedUser> ReferenceRatings::on(std::span<const RatedPair> rated) c
     auto& u = users[p.user_index];
     u.user_index = p.user_index;
     u.n_records += 1;
-    const auto found = by_user_.find(p.user_index);
-    const std::vector<std::pair<std::int32_t, float>>* items = found == by_user_.end() ? nullptr : &found->second;
-    auto it = items ? std::lower_bound(items->begin(), items->end(), p.item_id,
-                                       [](const auto& e, std::int32_t item) { return e.first < item; })
-                    : decltype(items->begin()){};
-    PERSONAS_CHECK(items && it != items->end() && it->first == p.item_id, data,
+    const float* predicted = find(p.user_index, p.item_id);
+    PERSONAS_CHECK(predicted != nullptr, data,
                    "paired comparison: user {} (selection index {}) item {} was rated by the predictor but not by "
                    "the reference: the two did not rate the same test set",
                    p.user_id, p.user_index, p.item_id);
-    if (std::isnan(it->second)) continue;
-    const double err = double(it->second) - double(p.truth);
+    if (std::isnan(*predicted)) continue;
+    const double err = double(*predicted) - double(p.truth);
     u.n += 1;
     u.sum_sq += err * err;
     u.sum_abs += std::abs(err);

@@ -32,12 +32,16 @@ class ReferenceRatings {
   // user_index as paired_users() gives them. A pair the reference never rated
   // is a data error naming the user and item (the two predictors would not
   // be rating the same test set).
-  std::vector<PairedUser> on(std::span<const RatedPair> rated) const;
+  // Sorts what add() gathered on its first call after an add().
+  std::vector<PairedUser> on(std::span<const RatedPair> rated);
 
  private:
+  // The reference's prediction of (user, item); nullptr when it rated none.
+  const float* find(std::int64_t user_index, std::int32_t item_id) const;
+
   // Per user: (item, prediction) sorted by item once `on` is asked; NaN = no usable rating.
-  mutable std::unordered_map<std::int64_t, std::vector<std::pair<std::int32_t, float>>> by_user_;
-  mutable bool sorted_ = true;
+  std::unordered_map<std::int64_t, std::vector<std::pair<std::int32_t, float>>> by_user_;
+  bool sorted_ = true;
 };
 
 }  // namespace personas

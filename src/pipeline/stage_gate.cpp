@@ -9,7 +9,8 @@
 namespace personas {
 
 StageVerdict stage_verdict(const RunDir& run, Comm& comm, const std::string& stage, const std::string& config_hash,
-                           bool force, bool always_redo) {
+                           bool force) {
+  const bool always_redo = pipeline_stages()[stage_index(stage)].always_redo;
   std::string text;
   if (comm.is_root()) {
     const auto on_disk = run.done_marker(stage);

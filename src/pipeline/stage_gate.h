@@ -24,10 +24,10 @@ struct StageVerdict {
   std::optional<nlohmann::json> marker;  // the DONE marker as rank 0 read it
 };
 
-// force: redo whatever the marker says (run.from, --force, --retry-failed);
-// always_redo: stages cheap enough to redo every time (report).
+// force: redo whatever the marker says (run.from, --force, --retry-failed).
+// A stage marked always_redo in pipeline_stages() (report) always runs.
 StageVerdict stage_verdict(const RunDir& run, Comm& comm, const std::string& stage, const std::string& config_hash,
-                           bool force, bool always_redo);
+                           bool force);
 
 struct StageRun {
   bool done = false;  // DONE was written
