@@ -13,17 +13,6 @@ namespace po = boost::program_options;
 
 namespace {
 
-// A .model file: Phi-3's added tokens for the 32000-piece LLaMA/Phi-3 model,
-// the chat tokens of one we trained, else plain.
-TokenizerData tokenizer_from_model_file(const fs::path& path) {
-  std::string bytes = read_file(path);
-  Tokenizer plain(plain_tokenizer_data(bytes));
-  if (plain.vocab_size() == 32000) return phi3_tokenizer_data(std::move(bytes));
-  if (plain.piece_to_id("<|user|>") >= 0 && plain.piece_to_id("<|end|>") >= 0)
-    return trained_tokenizer_data(std::move(bytes));
-  return plain.data();
-}
-
 int run_init_model(CommandContext& ctx) {
   if (!ctx.comm.is_root()) return 0;
   const auto& args = ctx.args;
@@ -39,7 +28,9 @@ int run_init_model(CommandContext& ctx) {
 
   TokenizerData tokenizer;
   if (args.count("tokenizer")) {
-    tokenizer = tokenizer_from_model_file(args["tokenizer"].as<std::string>());
+    tokenizer = tokenizer_data_from_model_file(
+        args["tokenizer"].as<std::string>(),
+        parse_sentencepiece_added(args["tokenizer-added"].as<std::string>(), "--tokenizer-added"));
   } else {
     SentencePieceTrainOptions options;
     options.vocab_size = args["tokenizer-vocab"].as<int>();
@@ -54,9 +45,9 @@ int run_init_model(CommandContext& ctx) {
   config.pad_token_id = tokenizer.pad_id >= 0 ? tokenizer.pad_id : tokenizer.eos_id;
   config.validate("init-model --preset " + preset);
 
-  std::string dtype_name = args["dtype"].as<std::string>();
-  if (dtype_name == "auto") dtype_name = preset == "phi3-mini" ? "bf16" : "f32";
-  const auto dtype = parse_storage_dtype(dtype_name);
+  const std::string dtype_arg = args["dtype"].as<std::string>();
+  const auto dtype = dtype_arg == "auto" ? preset_storage_dtype(preset) : parse_storage_dtype(dtype_arg);
+  const std::string dtype_name = storage_dtype_name(dtype);
   plog::info("random {} model: hidden {}, {} layers, {} heads ({} kv), vocab {}, {:.2f} M parameters, seed {}",
              preset, config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
              config.num_key_value_heads, config.vocab_size, static_cast<double>(config.n_parameters()) / 1e6, seed);
@@ -82,8 +73,11 @@ Command make_init_model_command() {
         "UTF-8 text file (one sentence per line) to train a SentencePiece tokenizer on; no download needed")(
         "tokenizer-vocab", po::value<int>()->default_value(1000), "pieces of the trained tokenizer")(
         "tokenizer", po::value<std::string>(),
-        "an existing SentencePiece .model (Phi-3's tokenizer.model gets Phi-3's added tokens)")(
-        "dtype", po::value<std::string>()->default_value("auto"), "stored dtype: auto (bf16 for phi3-mini), bf16, f32");
+        "an existing SentencePiece .model")(
+        "tokenizer-added", po::value<std::string>()->default_value("auto"),
+        "added tokens of --tokenizer: phi3 (Phi-3's, for its tokenizer.model), chat (a personas-trained one), none, "
+        "or auto (chat when the file has those symbols, else none)")(
+        "dtype", po::value<std::string>()->default_value("auto"), "stored dtype: auto (the preset's: bf16 for phi3-mini, f32 otherwise), bf16, f32");
   };
   c.run = run_init_model;
   return c;

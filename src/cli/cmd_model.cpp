@@ -90,9 +90,8 @@ void make_model(CommandContext& ctx, const fs::path& out) {
 
   TokenizerData tokenizer;
   if (!cfg.tokenizer.empty()) {
-    Tokenizer plain(plain_tokenizer_data(read_file(cfg.tokenizer)));
-    tokenizer = plain.vocab_size() == 32000 ? phi3_tokenizer_data(read_file(cfg.tokenizer))
-                                            : trained_tokenizer_data(read_file(cfg.tokenizer));
+    tokenizer = tokenizer_data_from_model_file(cfg.tokenizer,
+                                               parse_sentencepiece_added(cfg.tokenizer_added, "model.tokenizer_added"));
   } else {
     auto corpus_path = run.ensure_stage_dir("model") / "tokenizer-corpus.txt";
     write_file_atomic(corpus_path, corpus);
@@ -110,7 +109,7 @@ void make_model(CommandContext& ctx, const fs::path& out) {
   config.validate("model.preset " + cfg.preset);
   const auto seed = static_cast<std::uint64_t>(ctx.config.run.seed) * 7919u + 17u;
   auto weights = random_weights(config, seed);
-  save_checkpoint(out, weights, tokenizer, cfg.preset == "phi3-mini" ? StorageDType::bf16 : StorageDType::f32);
+  save_checkpoint(out, weights, tokenizer, preset_storage_dtype(cfg.preset));
   plog::info("model: random {} model (hidden {}, {} layers, vocab {}, {:.2f} M parameters) -> {}", cfg.preset,
              config.hidden_size, config.num_hidden_layers, config.vocab_size,
              static_cast<double>(config.n_parameters()) / 1e6, out.string());

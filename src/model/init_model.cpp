@@ -44,6 +44,12 @@ void fill_normal(std::vector<float>& out, std::uint64_t seed, double std) {
 
 std::vector<std::string> preset_names() { return {"tiny", "small", "phi3-mini"}; }
 
+StorageDType preset_storage_dtype(const std::string& preset) {
+  if (preset == "tiny" || preset == "small") return StorageDType::f32;
+  if (preset == "phi3-mini") return StorageDType::bf16;
+  PERSONAS_FAIL(usage, "unknown model preset '{}' (expected tiny, small or phi3-mini)", preset);
+}
+
 Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab) {
   Phi3Config c;
   if (preset == "tiny") {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/checkpoint.h"
 #include "model/weights.h"
 
 namespace personas {
@@ -21,6 +22,9 @@ namespace personas {
 // 32064, sliding window 2047). ErrorKind::usage for an unknown name.
 Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab);
 std::vector<std::string> preset_names();
+// The dtype a preset's checkpoint is stored in: bf16 for phi3-mini (7.6 GB in
+// f32), f32 for the CPU shapes. ErrorKind::usage for an unknown name.
+StorageDType preset_storage_dtype(const std::string& preset);
 
 // Fills every tensor of `config` with seeded random values.
 // Normal(0, init_std) matrices, except lm_head.weight: Normal(0, kLmHeadGain /

@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "model/chat_template.h"
+#include "model/init_model.h"
 
 namespace personas {
 
@@ -9,10 +10,14 @@ void ModelConfig::describe(ConfigSchema& s) {
   s.add("model.path", &path,
         "base checkpoint (HDF5, from personas convert or scripts/fetch-model.sh; ${PERSONAS_CACHE} and a leading ~/ "
         "are expanded); empty = made by the model stage");
-  s.add_choice("model.preset", &preset, {"tiny", "small", "phi3-mini"},
+  s.add_choice("model.preset", &preset, preset_names(),
                "shape of the random model made when model.path is empty");
   s.add("model.tokenizer", &tokenizer,
         "SentencePiece .model for a made model; empty = train one on the run's distilled texts");
+  s.add_choice("model.tokenizer_added", &tokenizer_added, {"auto", "phi3", "chat", "none"},
+               "added tokens of model.tokenizer (a .model file carries none): phi3 = Phi-3's <|user|>, <|end|>, ... "
+               "(ids 32000-32010) with its chat template; chat = the chat symbols of a tokenizer trained by personas; "
+               "none = plain; auto = chat when the file has those symbols, else none (never guessed from the size)");
   s.add("model.tokenizer_vocab", &tokenizer_vocab, "vocabulary size of a trained tokenizer");
   s.add("model.max_seq", &max_seq, "longest token sequence (prompt + answer) given to the model");
   s.add("model.chat_template", &chat_template,

@@ -18,6 +18,7 @@ struct ModelConfig {
   std::string path;              // checkpoint (HDF5); empty = made by the model stage
   std::string preset = "tiny";   // tiny|small|phi3-mini (only when path is empty)
   std::string tokenizer;         // SentencePiece .model for a made model; empty = train one
+  std::string tokenizer_added = "auto";  // added tokens of model.tokenizer: auto|phi3|chat|none (model/tokenizer.h)
   int tokenizer_vocab = 1000;    // vocabulary of a trained tokenizer
   int max_seq = 512;             // longest sequence (prompt + answer) fed to the model
   std::string chat_template;     // "" = the checkpoint's; none|phi3|chatml|llama3|plain overrides it

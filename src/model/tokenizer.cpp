@@ -248,13 +248,37 @@ Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&& o) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&& o) noexcept = default;
 
-Tokenizer Tokenizer::from_model_file(const fs::path& path, bool phi3) {
+SentencePieceAdded parse_sentencepiece_added(const std::string& name, const std::string& key) {
+  if (name == "auto") return SentencePieceAdded::auto_detect;
+  if (name == "phi3") return SentencePieceAdded::phi3;
+  if (name == "chat") return SentencePieceAdded::chat;
+  if (name == "none") return SentencePieceAdded::none;
+  PERSONAS_FAIL(config, "{}: '{}' is not one of {}", key, name, kSentencePieceAddedNames);
+}
+
+TokenizerData tokenizer_data_from_model_file(const fs::path& path, SentencePieceAdded added) {
   std::string bytes = read_file(path);
   try {
-    return Tokenizer(phi3 ? phi3_tokenizer_data(std::move(bytes)) : plain_tokenizer_data(std::move(bytes)));
+    switch (added) {
+      case SentencePieceAdded::phi3: return phi3_tokenizer_data(std::move(bytes));
+      case SentencePieceAdded::chat: return trained_tokenizer_data(std::move(bytes));
+      case SentencePieceAdded::none: break;
+      case SentencePieceAdded::auto_detect: {
+        const Tokenizer plain(plain_tokenizer_data(bytes));
+        const bool has_chat = std::all_of(chat_symbols().begin(), chat_symbols().end(),
+                                          [&](const std::string& s) { return plain.piece_to_id(s) >= 0; });
+        if (has_chat) return trained_tokenizer_data(std::move(bytes));
+        break;
+      }
+    }
+    return plain_tokenizer_data(std::move(bytes));
   } catch (const Error& e) {
     PERSONAS_FAIL(data, "{}: {}", path.string(), e.message());
   }
+}
+
+Tokenizer Tokenizer::from_model_file(const fs::path& path, bool phi3) {
+  return Tokenizer(tokenizer_data_from_model_file(path, phi3 ? SentencePieceAdded::phi3 : SentencePieceAdded::none));
 }
 
 bool Tokenizer::encodes_word_by_word() const { return impl_->by_words; }  // false for byte_bpe (it caches words itself)

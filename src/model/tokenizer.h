@@ -68,6 +68,19 @@ TokenizerData plain_tokenizer_data(std::string model_bytes);
 // as Phi-3's), with the phi3 chat template and eos = <|endoftext|>.
 TokenizerData trained_tokenizer_data(std::string model_bytes);
 
+// The added tokens a SentencePiece .model file gets. The file carries none
+// itself (Phi-3's <|user|>, <|end|>, ... live in its tokenizer.json), so
+// Phi-3's are given only when asked for, never guessed from the vocabulary
+// size: auto = our chat symbols when the model has them all (a model from
+// train_sentencepiece), else none.
+enum class SentencePieceAdded { auto_detect, phi3, chat, none };
+inline constexpr const char* kSentencePieceAddedNames = "auto, phi3, chat or none";
+// ErrorKind::config naming `key` when `name` is not one of kSentencePieceAddedNames.
+SentencePieceAdded parse_sentencepiece_added(const std::string& name, const std::string& key);
+// The tokenizer of a .model file with `added`'s tokens; ErrorKind::data naming
+// the file when it does not parse or lacks the chat symbols `chat` asks for.
+TokenizerData tokenizer_data_from_model_file(const fs::path& path, SentencePieceAdded added);
+
 class Tokenizer {
  public:
   explicit Tokenizer(TokenizerData data);   // ErrorKind::data when the model does not parse

@@ -20,12 +20,12 @@ const std::vector<StageInfo>& pipeline_stages() {
         "distill.timeout_s", "distill.max_attempts", "distill.backoff_initial_s", "distill.backoff_max_s",
         "distill.requests_per_min", "distill.tokens_per_min", "distill.price_prompt_per_mtok",
         "distill.price_completion_per_mtok", "distill.users_per_chunk"}},
-      {"model", {"model"}, false, {}, /*room_marks_done=*/false},
+      {"model", {"model"}, false, {}, {"model.tokenizer_added"}, /*room_marks_done=*/false},
       {"embed", {"embed"}, false},
       {"cluster", {"cluster"}, false},
       {"train", {"lora", "train"}, false},
       {"eval", {"eval"}, false},
-      {"report", {}, true, {}, /*room_marks_done=*/false},
+      {"report", {}, true, {}, {}, /*room_marks_done=*/false},
   };
   return stages;
 }
@@ -44,11 +44,12 @@ namespace {
 
 // The INI text of `sections` with every neutral key's value replaced by its
 // default (base_url: "(set)" when set), line by line, so that a configuration
-// that leaves them at their defaults hashes exactly as before they were neutral.
+// that leaves them at their defaults hashes exactly as before they were neutral;
+// an added key at its default is left out, so it hashes as before it existed.
 std::string hashed_text(const ConfigSchema& schema, const std::vector<std::string>& sections,
-                        const std::vector<std::string>& neutral) {
+                        const std::vector<std::string>& neutral, const std::vector<std::string>& added) {
   std::string text = schema.to_ini(sections, /*with_help=*/false);
-  if (neutral.empty()) return text;
+  if (neutral.empty() && added.empty()) return text;
   Config defaults;
   ConfigSchema default_schema;
   defaults.describe(default_schema);
@@ -59,6 +60,8 @@ std::string hashed_text(const ConfigSchema& schema, const std::vector<std::strin
     const auto eq = line.find(" = ");
     if (eq != std::string::npos) {
       const std::string key = section + "." + line.substr(0, eq);
+      const bool is_added = std::find(added.begin(), added.end(), key) != added.end();
+      if (is_added && default_schema.has(key) && schema.get(key) == default_schema.get(key)) continue;
       if (std::find(neutral.begin(), neutral.end(), key) != neutral.end() && default_schema.has(key)) {
         std::string value = default_schema.get(key);
         if (key == "distill.base_url" && !schema.get(key).empty()) value = "(set)";
@@ -87,7 +90,7 @@ std::vector<std::string> stage_hashes(const ConfigSchema& schema) {
         if (s == section) present.push_back(section);
     }
     std::string text = previous + "\n[stage " + stage.name + "]\n" +
-                       (present.empty() ? std::string() : hashed_text(schema, present, stage.neutral_keys));
+                       (present.empty() ? std::string() : hashed_text(schema, present, stage.neutral_keys, stage.added_keys));
     hashes.push_back(hash_hex(text));
     previous = hashes.back();
   }

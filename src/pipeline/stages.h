@@ -22,6 +22,10 @@ struct StageInfo {
   // non-empty distill.base_url is hashed as "(set)": set or not, it picks the
   // provider under distill.provider = auto.
   std::vector<std::string> neutral_keys = {};
+  // Keys added to those sections after runs were made with them: left out of
+  // the hashed text while they hold their default, so an earlier run's DONE
+  // stays valid; set to anything else, they are hashed like any key.
+  std::vector<std::string> added_keys = {};
   // The stage's room writes a DONE marker with its facts (counts, costs) when
   // it finished, and none when it stopped early (train's interrupt_after hook, a
   // distill where every user failed): the gate then writes none either.

@@ -167,6 +167,11 @@ TEST(InitModel, PresetsAndSeededWeights) {
   EXPECT_EQ(mini.num_hidden_layers, 32);
   EXPECT_EQ(mini.n_parameters(), 3821079552);  // Phi-3-mini's published 3.8B
   EXPECT_THROW(preset_config("huge", 10), Error);
+  // Every preset has its storage dtype, stated with its shape, not guessed from the name at call sites.
+  for (const auto& name : preset_names()) EXPECT_NO_THROW(preset_storage_dtype(name)) << name;
+  EXPECT_EQ(preset_storage_dtype("phi3-mini"), StorageDType::bf16);
+  EXPECT_EQ(preset_storage_dtype("tiny"), StorageDType::f32);
+  EXPECT_THROW(preset_storage_dtype("huge"), Error);
   auto a = random_weights(small_config(), 42), b = random_weights(small_config(), 42),
        c = random_weights(small_config(), 43);
   EXPECT_EQ(a.at("model.layers.1.mlp.down_proj.weight").data, b.at("model.layers.1.mlp.down_proj.weight").data);

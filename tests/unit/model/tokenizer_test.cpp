@@ -55,6 +55,36 @@ TEST(Tokenizer, Phi3AddedTokensAreWholeStringsWithRstrip) {
   EXPECT_EQ(tok.encode("hi", /*add_bos=*/true).front(), 1);
 }
 
+// A .model file carries no added tokens: Phi-3's are given when asked for,
+// never because the vocabulary has 32000 pieces (a Llama-2 tokenizer has too).
+TEST(Tokenizer, AddedTokensOfAModelFileAreAskedForNotGuessedFromItsSize) {
+  PERSONAS_REQUIRE_DATA(model, "phi3-mini-4k-instruct/tokenizer.model");
+  const auto guessed = tokenizer_data_from_model_file(model, SentencePieceAdded::auto_detect);
+  EXPECT_TRUE(guessed.added_tokens.empty());
+  EXPECT_EQ(guessed.chat_template, ChatTemplate::none);
+  EXPECT_EQ(Tokenizer(guessed).vocab_size(), 32000);
+  const auto phi3 = tokenizer_data_from_model_file(model, SentencePieceAdded::phi3);
+  EXPECT_EQ(phi3.added_tokens.size(), 11u);
+  EXPECT_EQ(phi3.chat_template, ChatTemplate::phi3);
+  EXPECT_EQ(Tokenizer(phi3).vocab_size(), 32011);
+  // Asking for the chat symbols of a personas-trained tokenizer names the file.
+  try {
+    tokenizer_data_from_model_file(model, SentencePieceAdded::chat);
+    ADD_FAILURE() << "a model without the chat symbols was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::data);
+    EXPECT_NE(e.message().find(model.string()), std::string::npos) << e.message();
+  }
+  EXPECT_EQ(parse_sentencepiece_added("phi3", "model.tokenizer_added"), SentencePieceAdded::phi3);
+  try {
+    parse_sentencepiece_added("phi-3", "model.tokenizer_added");
+    ADD_FAILURE() << "an unknown name was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_NE(e.message().find("model.tokenizer_added"), std::string::npos) << e.message();
+  }
+}
+
 TEST(Tokenizer, Phi3ChatTemplate) {
   PERSONAS_REQUIRE_DATA(model, "phi3-mini-4k-instruct/tokenizer.model");
   auto tok = Tokenizer::from_model_file(model, true);
@@ -227,6 +257,24 @@ TEST(Tokenizer, WordLookupGivesSentencePiecesIds) {
     EXPECT_TRUE(tok.encodes_word_by_word());  // its "▁▁..." pieces are spaces only
     expect_word_lookup_matches(tok, "phi3");
   }
+}
+
+TEST(Tokenizer, AutoGivesATrainedTokenizerItsChatSymbols) {
+  testing::TempDir dir;
+  {
+    std::ofstream out(dir / "corpus.txt");
+    const char* lines[] = {"The user liked Toy Story and Heat.", "She rates thrillers 4 or 5 stars.",
+                           "Comedies from the nineties get a 3.", "He never watches horror films at night."};
+    for (int rep = 0; rep < 40; ++rep)
+      for (auto* l : lines) out << l << " " << rep << "\n";
+  }
+  SentencePieceTrainOptions options;
+  options.vocab_size = 320;
+  write_file_atomic(dir / "trained.model", train_sentencepiece(dir / "corpus.txt", options));
+  const auto data = tokenizer_data_from_model_file(dir / "trained.model", SentencePieceAdded::auto_detect);
+  EXPECT_EQ(data.added_tokens.size(), 5u);
+  EXPECT_EQ(data.chat_template, ChatTemplate::phi3);
+  EXPECT_TRUE(tokenizer_data_from_model_file(dir / "trained.model", SentencePieceAdded::none).added_tokens.empty());
 }
 
 TEST(Tokenizer, RejectsGarbageModelBytes) {

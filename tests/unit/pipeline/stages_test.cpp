@@ -82,5 +82,21 @@ TEST(StageHashes, NeutralKeysAtTheirDefaultsKeepTheEarlierHash) {
   EXPECT_EQ(h.of("distill"), before);
 }
 
+// A key added to a section after runs were made (model.tokenizer_added) is
+// left out of the hash while it holds its default, so those runs stay done;
+// set away from it, it redoes the stage and every later one.
+TEST(StageHashes, AnAddedKeyAtItsDefaultHashesAsBeforeItExisted) {
+  Hashes h;
+  std::string text = h.schema.to_ini({"model"}, false);
+  const auto at = text.find("tokenizer_added = auto\n");
+  ASSERT_NE(at, std::string::npos);
+  text.erase(at, std::string("tokenizer_added = auto\n").size());
+  EXPECT_EQ(h.of("model"), hash_hex(h.of("distill") + "\n[stage model]\n" + text));
+  Hashes phi3;
+  ASSERT_EQ(phi3.schema.set("model.tokenizer_added", "phi3"), "");
+  EXPECT_EQ(h.of("distill"), phi3.of("distill"));
+  for (const std::string stage : {"model", "embed", "train", "eval"}) EXPECT_NE(h.of(stage), phi3.of(stage)) << stage;
+}
+
 }  // namespace
 }  // namespace personas
