@@ -53,6 +53,21 @@ TensorView LoraArena::view(int tensor_index, int section_index) const {
                     info.rows, info.cols};
 }
 
+namespace {
+
+// U[lo, hi) from one 64-bit draw, written out so that the bytes do not depend
+// on the standard library (std::uniform_real_distribution's algorithm is
+// theirs to choose). This is libstdc++'s generate_canonical<float, 24> for a
+// 64-bit engine, so adapters initialised before match: the draw rounded to
+// float, over 2^64, kept below 1, then scaled.
+float uniform_from_draw(std::uint64_t draw, float lo, float hi) {
+  float unit = static_cast<float>(draw) / 0x1p64f;
+  if (unit >= 1.0f) unit = std::nextafter(1.0f, 0.0f);
+  return (hi - lo) * unit + lo;
+}
+
+}  // namespace
+
 void LoraArena::initialize(std::uint64_t seed) {
   std::vector<float> host(static_cast<std::size_t>(n_params_), 0.0f);
   std::mt19937_64 rng(seed);
@@ -60,9 +75,8 @@ void LoraArena::initialize(std::uint64_t seed) {
     if (info.is_b) continue;  // B = 0: the adapted model starts as the base
     // PEFT: nn.init.kaiming_uniform_(A, a=sqrt(5)) -> U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     const float bound = 1.0f / std::sqrt(static_cast<float>(info.cols));
-    std::uniform_real_distribution<float> dist(-bound, bound);
     for (std::int64_t i = 0; i < info.rows * info.cols; ++i)
-      host[static_cast<std::size_t>(info.offset + i)] = dist(rng);
+      host[static_cast<std::size_t>(info.offset + i)] = uniform_from_draw(rng(), -bound, bound);
   }
   from_host(0, host);
   zero_grads();
