@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
 #pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::uint64_t g = static_cast<std::uint64_t>(begin + r);
-    const std::uint64_t blob = hash_mix(7, 1, g) % planted;
+    const std::uint64_t blob = hash_chain(7, 1, g) % planted;
     for (int t = 0; t < d; ++t)
       x[static_cast<std::size_t>(r) * d + t] =
           static_cast<float>(1.0 * (hash_uniform(5, blob, static_cast<std::uint64_t>(t)) - 0.5) + normal(g, static_cast<std::uint64_t>(t)));

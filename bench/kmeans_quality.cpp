@@ -13,7 +13,7 @@
 //   settings: [--k 5] [--k-min 2] [--k-max 12] [--n-redo R] [--spherical 0|1] [--init I]
 //             [--threads T]   (defaults: [cluster] defaults; threads as `personas`: cores / ranks)
 //
-// The k-means seed of run seed s is the cluster stage's: hash_mix(s, "clus", 0).
+// The k-means seed of run seed s is the cluster stage's: hash_chain(s, "clus", 0).
 // `sse` is the partition's within-cluster sum of squares about its means (the
 // Euclidean k-means objective of the labels, what scikit-learn's inertia is),
 // on the rows as written by --write; with --spherical 0 it equals the inertia
@@ -39,6 +39,8 @@
 #include "core/run_dir.h"
 #include "embed/embedding_store.h"
 #include "process_cpu.h"
+#include "core/hash.h"
+#include "core/seed_salts.h"
 
 using namespace personas;
 
@@ -105,7 +107,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (int s = seeds.first; s <= seeds.second; ++s) {
-    const std::uint64_t seed = hash_mix(static_cast<std::uint64_t>(s), 0x636C7573ULL, 0);  // as cluster_stage
+    const std::uint64_t seed = hash_chain(static_cast<std::uint64_t>(s), seed_salt::kCluster, 0);  // as cluster_stage
     comm->barrier();
     const auto t0 = std::chrono::steady_clock::now();
     const double cpu0 = process_cpu_seconds();

@@ -18,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/init_model.h"
 #include "model/tokenizer.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 namespace {
@@ -107,7 +108,7 @@ void make_model(CommandContext& ctx, const fs::path& out) {
   config.eos_token_id = tokenizer.eos_id;
   config.pad_token_id = tokenizer.pad_id >= 0 ? tokenizer.pad_id : tokenizer.eos_id;
   config.validate("model.preset " + cfg.preset);
-  const auto seed = static_cast<std::uint64_t>(ctx.config.run.seed) * 7919u + 17u;
+  const auto seed = static_cast<std::uint64_t>(ctx.config.run.seed) * seed_salt::kModelWeightsMul + seed_salt::kModelWeightsAdd;
   auto weights = random_weights(config, seed);
   save_checkpoint(out, weights, tokenizer, preset_storage_dtype(cfg.preset));
   plog::info("model: random {} model (hidden {}, {} layers, vocab {}, {:.2f} M parameters) -> {}", cfg.preset,

@@ -19,6 +19,8 @@
 #include "embed/embed_stage.h"
 #include "embed/embedding_store.h"
 #include "io/hdf5_file.h"
+#include "core/hash.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 namespace {
@@ -70,7 +72,7 @@ void cluster_stage(const ClusterConfig& cluster, const RunConfig& run_config, co
   KMeansAssignStep step = make_kmeans_assign_step(run_config.backend, comm.local_rank());
   KMeansAssignFn assign = step.assign;
   ClusterConfig cc = cluster;
-  const std::uint64_t seed = hash_mix(static_cast<std::uint64_t>(run_config.seed), 0x636C7573ULL, 0);
+  const std::uint64_t seed = hash_chain(static_cast<std::uint64_t>(run_config.seed), seed_salt::kCluster, 0);
   ClusterChoice choice =
       cluster_with_k_choice(comm, v.vectors.data(), n_local, v.dim, v.first_user, cc, seed, assign, step.in_threads);
   const KMeansResult& r = choice.result;
@@ -89,7 +91,7 @@ void cluster_stage(const ClusterConfig& cluster, const RunConfig& run_config, co
       const std::int64_t n_total = ds.n_users_total, sample = cc.describe_sample;
       auto keep = [&](std::int64_t index) {
         return sample == 0 || n_total <= sample ||
-               hash_mix(seed, 0x64657363ULL, static_cast<std::uint64_t>(index)) % static_cast<std::uint64_t>(n_total) <
+               hash_chain(seed, seed_salt::kDescribe, static_cast<std::uint64_t>(index)) % static_cast<std::uint64_t>(n_total) <
                    static_cast<std::uint64_t>(sample);
       };
       std::unordered_map<std::int64_t, std::string> by_id;

@@ -17,6 +17,8 @@
 #include "cluster/serial_when_small.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/hash.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 namespace {
@@ -291,7 +293,7 @@ KMeansResult kmeans_fit(Comm& comm, const float* points, std::int64_t n_local, i
   // Restarts 0..n_redo-1 from the initialisation; one more from the warm start.
   const int starts = o.n_redo + (warm ? 1 : 0);
   for (int redo = 0; redo < starts; ++redo) {
-    const std::uint64_t seed = redo == 0 ? o.seed : hash_mix(o.seed, 0x7265646FULL, static_cast<std::uint64_t>(redo));
+    const std::uint64_t seed = redo == 0 ? o.seed : hash_chain(o.seed, seed_salt::kRestart, static_cast<std::uint64_t>(redo));
     std::vector<float> centroids;
     if (redo == o.n_redo)
       centroids = extend_centroids(comm, p, o.warm_start, o.k - 1, seed);

@@ -139,7 +139,7 @@ std::vector<float> init_plus_plus(Comm& comm, const ShardedPoints& p, int k, std
   update_min_distance(p, centroids.data(), d2);
   const FixedPoint fp = distance_fixed_point(comm, p);
   for (int c = 1; c < k; ++c) {
-    const std::uint64_t step = hash_mix(seed, kPlusPlus, static_cast<std::uint64_t>(c));
+    const std::uint64_t step = hash_chain(seed, kPlusPlus, static_cast<std::uint64_t>(c));
     std::int64_t pick = greedy_step(comm, p, d2, step, local_trials(k), fp, centroids);
     if (pick < 0) {
       // Every row sits on a chosen centre (fewer distinct rows than k): take a
@@ -253,7 +253,7 @@ std::vector<float> reduce_candidates(const std::vector<float>& cand, const std::
   double best_objective = std::numeric_limits<double>::infinity();
   for (int run = 0; run < kReductions; ++run) {
     std::vector<float> centroids =
-        weighted_greedy_plus_plus(cand, weight, k, d, hash_mix(seed, kLocal, static_cast<std::uint64_t>(run)));
+        weighted_greedy_plus_plus(cand, weight, k, d, hash_chain(seed, kLocal, static_cast<std::uint64_t>(run)));
     const double objective = weighted_lloyd(cand, weight, centroids, k, d, kReductionLloyd);
     if (objective < best_objective) best_objective = objective, best = std::move(centroids);
   }
@@ -327,12 +327,9 @@ std::vector<float> init_parallel(Comm& comm, const ShardedPoints& p, int k, std:
 
 }  // namespace
 
-std::uint64_t hash_mix(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {
-  return hash_chain(seed, purpose, index);
-}
 
 double hash_uniform(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {
-  return (static_cast<double>(hash_mix(seed, purpose, index) >> 11) + 0.5) * 0x1.0p-53;
+  return (static_cast<double>(hash_chain(seed, purpose, index) >> 11) + 0.5) * 0x1.0p-53;
 }
 
 std::vector<float> fetch_rows(Comm& comm, const ShardedPoints& p, const std::vector<std::int64_t>& indices) {
@@ -352,7 +349,7 @@ std::vector<std::int64_t> sample_rows(Comm& comm, const ShardedPoints& p, std::i
   for (std::int64_t i = 0; i < p.n_local; ++i) {
     const std::int64_t g = p.first + i;
     if (std::binary_search(exclude.begin(), exclude.end(), g)) continue;
-    local.push_back({static_cast<double>(hash_mix(seed, purpose, static_cast<std::uint64_t>(g))), g});
+    local.push_back({static_cast<double>(hash_chain(seed, purpose, static_cast<std::uint64_t>(g))), g});
   }
   const std::size_t keep = static_cast<std::size_t>(std::min<std::int64_t>(count, static_cast<std::int64_t>(local.size())));
   std::partial_sort(local.begin(), local.begin() + static_cast<std::ptrdiff_t>(keep), local.end(), key_less);
@@ -380,7 +377,7 @@ std::vector<float> extend_centroids(Comm& comm, const ShardedPoints& p, const st
   std::vector<double> d2(static_cast<std::size_t>(p.n_local), std::numeric_limits<double>::infinity());
   update_min_distance_batch(p, centroids.data(), k, d2);
   std::vector<float> out = centroids;
-  const std::uint64_t step = hash_mix(seed, kExtend, static_cast<std::uint64_t>(k));
+  const std::uint64_t step = hash_chain(seed, kExtend, static_cast<std::uint64_t>(k));
   if (greedy_step(comm, p, d2, step, local_trials(k + 1), distance_fixed_point(comm, p), out) < 0) {
     // Every row sits on a centroid: a duplicate of the first row (it stays empty).
     const std::vector<float> row = fetch_rows(comm, p, {0});

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.h"
 #include "comm/comm.h"
 
 namespace personas {
@@ -30,8 +31,6 @@ struct ShardedPoints {
   const float* row(std::int64_t i) const { return data + i * d; }
 };
 
-// 64-bit mix of (seed, purpose, index): splitmix64 finaliser over the combination.
-std::uint64_t hash_mix(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index);
 // Uniform in (0, 1) from the same hash.
 double hash_uniform(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index);
 

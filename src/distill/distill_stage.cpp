@@ -28,6 +28,7 @@
 #include "distill/user_stats.h"
 #include "io/jsonl.h"
 #include "io/line_file.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 
@@ -325,7 +326,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       http.backoff_max_s = config.backoff_max_s;
       http.requests_per_min = config.requests_per_min;
       http.tokens_per_min = config.tokens_per_min;
-      http.jitter_seed = static_cast<std::uint64_t>(options.seed) * 1000003u + static_cast<std::uint64_t>(comm.rank());
+      http.jitter_seed = static_cast<std::uint64_t>(options.seed) * seed_salt::kJitterMul + static_cast<std::uint64_t>(comm.rank());
       // Also a safe point while no answer comes (the loop wakes at least once a second).
       http.poll = [] {
         if (stop_requested()) throw LocalStop{};

@@ -18,6 +18,7 @@
 #include "model/base_dtype.h"
 #include "model/checkpoint.h"
 #include "model/lora_model_impl.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 
@@ -153,8 +154,9 @@ int LoraModel::Impl::rotary_dim() const {
 }
 
 std::uint64_t LoraModel::Impl::dropout_seed(int layer, LoraTarget target) const {
-  return splitmix64_hash(splitmix64_hash(splitmix64_hash(spec.seed ^ 0x5eed) ^ static_cast<std::uint64_t>(step)) ^
-               (static_cast<std::uint64_t>(layer) * 16 + static_cast<std::uint64_t>(target)));
+  static_assert(seed_salt::kLoraDropoutSlots >= kLoraTargetCount);
+  return hash_chain(spec.seed ^ seed_salt::kLoraDropout, static_cast<std::uint64_t>(step),
+                    static_cast<std::uint64_t>(layer) * seed_salt::kLoraDropoutSlots + static_cast<std::uint64_t>(target));
 }
 
 std::vector<LoraSegment> LoraModel::Impl::segments_for(const TokenBatch& batch) const {

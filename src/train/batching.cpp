@@ -6,12 +6,10 @@
 
 #include "comm/sharding.h"
 #include "core/hash.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
-  return hash_chain(a, b, c);
-}
 
 namespace {
 
@@ -29,7 +27,7 @@ void portable_shuffle(std::vector<T>& v, std::mt19937_64& rng) {
 
 EpochBatches plan_epoch(std::span<const std::int32_t> lengths, int global_batch, std::uint64_t seed, int epoch,
                         bool bucket_by_length) {
-  std::mt19937_64 rng(mix_seed(seed, static_cast<std::uint64_t>(epoch), 0xBA7C4));
+  std::mt19937_64 rng(hash_chain(seed, static_cast<std::uint64_t>(epoch), seed_salt::kBatchOrder));
   std::vector<std::int32_t> order(lengths.size());
   std::iota(order.begin(), order.end(), 0);
   portable_shuffle(order, rng);

@@ -27,7 +27,5 @@ std::int64_t steps_per_epoch(std::int64_t n_samples, int global_batch);
 // contiguous, sizes differing by at most one (may be empty).
 std::span<const std::int32_t> rank_slice(const std::vector<std::int32_t>& batch, int rank, int n_ranks);
 
-// A 64-bit seed mixed from parts (splitmix64), for per-adapter and per-epoch streams.
-std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0);
 
 }  // namespace personas

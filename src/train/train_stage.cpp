@@ -28,6 +28,8 @@
 #include "train/sample_exchange.h"
 #include "train/stage_inputs.h"
 #include "train/trainer.h"
+#include "core/hash.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 
@@ -176,7 +178,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
     }
     TrainerOptions to;
     to.train = tc;
-    to.seed = mix_seed(seed, static_cast<std::uint64_t>(a), 0xADA);
+    to.seed = hash_chain(seed, static_cast<std::uint64_t>(a), seed_salt::kAdapter);
     to.pad_id = pad_id;
     to.checkpoint_dir = stage / "checkpoints" / ad.name;
     discard_foreign_checkpoints(to.checkpoint_dir, options.config_hash + " " + fingerprint, *group);
@@ -247,7 +249,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
 nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptions& options) {
   const TrainConfig& tc = options.train;
   const std::uint64_t seed = tc.seed != 0 ? static_cast<std::uint64_t>(tc.seed)
-                                          : mix_seed(static_cast<std::uint64_t>(options.run_seed), 0x7EA1);
+                                          : hash_chain(static_cast<std::uint64_t>(options.run_seed), seed_salt::kTrainSeed, 0);
   run.clear_done(kTrainStage);
   const fs::path stage = run.ensure_stage_dir(kTrainStage);
 

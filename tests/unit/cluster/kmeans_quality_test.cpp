@@ -23,6 +23,8 @@
 #include "comm/comm.h"
 #include "core/fs.h"
 #include "support/test_support.h"
+#include "core/hash.h"
+#include "core/seed_salts.h"
 
 namespace personas {
 namespace {
@@ -62,7 +64,7 @@ std::vector<PlantedSet> planted_sets() {
   return sets;
 }
 
-std::uint64_t stage_seed(int run_seed) { return hash_mix(static_cast<std::uint64_t>(run_seed), 0x636C7573ULL, 0); }
+std::uint64_t stage_seed(int run_seed) { return hash_chain(static_cast<std::uint64_t>(run_seed), seed_salt::kCluster, 0); }
 
 // Every run seed at the planted k, for the default [cluster] (3 restarts,
 // spherical) and for one start (what the initialisation alone achieves), both
