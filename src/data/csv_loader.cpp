@@ -157,8 +157,10 @@ Ratings load_csv(const fs::path& path, const DataConfig& config, BadRows& bad) {
   const int rating_col = column(header, config.csv_rating_col, "data.csv_rating_col", file);
   const bool with_time = !config.csv_time_col.empty();
   const int time_col = with_time ? column(header, config.csv_time_col, "data.csv_time_col", file) : -1;
+  std::int64_t rows = 0;
   while (lines.next(line)) {
     if (trim(line).empty()) continue;
+    ++rows;
     if (!split_csv(line, sep, f)) {
       bad.report(file, lines.line_number(), "unterminated quote");
       continue;
@@ -178,6 +180,7 @@ Ratings load_csv(const fs::path& path, const DataConfig& config, BadRows& bad) {
     }
     builder.add_rating(user, item, rating, time, file, lines.line_number());
   }
+  PERSONAS_CHECK(rows > 0, data, "{}: the ratings file has a header and no rating rows", file);
   return builder.finish(with_time);
 }
 

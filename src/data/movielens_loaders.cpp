@@ -70,6 +70,44 @@ std::pair<std::string, int> split_title_year(std::string_view title) {
   return {std::string(title), 0};
 }
 
+namespace {
+
+// Rating rows of numeric fields: user, item, rating[, timestamp]; ErrorKind::data
+// naming the file when it holds none.
+void load_rating_rows(const fs::path& path, std::string_view separator, bool with_time, RatingsBuilder& builder,
+                      BadRows& bad) {
+  const std::string file = path.string();
+  std::string text = read_text_source(path);
+  LineReader lines(text);
+  std::string_view line;
+  std::array<std::string_view, 4> f;
+  const std::size_t expected = with_time ? 4 : 3;
+  const std::string separated = separator == "\t" ? "tab-separated" : fmt::format("'{}'-separated", separator);
+  std::int64_t rows = 0;
+  while (lines.next(line)) {
+    if (trim(line).empty()) continue;
+    ++rows;
+    const auto n = split_fields(line, separator, f);
+    if (n != expected) {
+      bad.report(file, lines.line_number(), "expected {} {} fields, found {}", expected, separated, n);
+      continue;
+    }
+    std::int64_t user = 0, item = 0, time = 0;
+    double rating = 0;
+    if (!parse_int64(f[0], user) || !parse_int64(f[1], item) || !parse_double(f[2], rating) ||
+        (with_time && !parse_int64(f[3], time))) {
+      bad.report(file, lines.line_number(), "non-numeric field in '{}'", line.substr(0, 80));
+      continue;
+    }
+    builder.add_rating(user, item, rating, time, file, lines.line_number());
+  }
+  // Said here, naming the file: otherwise the selection reports "none of the
+  // N users has between a and b ratings", which points at the wrong thing.
+  PERSONAS_CHECK(rows > 0, data, "{}: the ratings file is empty (no rating rows)", file);
+}
+
+}  // namespace
+
 Ratings load_ml100k(const fs::path& folder, const DataConfig& config, BadRows& bad) {
   const auto data_path = require_file(folder, "u.data");
   const auto item_path = require_file(folder, "u.item");
@@ -151,29 +189,7 @@ Ratings load_ml100k(const fs::path& folder, const DataConfig& config, BadRows& b
       builder.add_user(std::move(user), file, lines.line_number());
     }
   }
-  {  // u.data: user \t item \t rating \t timestamp
-    const std::string file = data_path.string();
-    std::string text = read_text_source(data_path);
-    LineReader lines(text);
-    std::string_view line;
-    std::array<std::string_view, 4> f;
-    while (lines.next(line)) {
-      if (trim(line).empty()) continue;
-      const auto n = split_fields(line, "\t", f);
-      if (n != 4) {
-        bad.report(file, lines.line_number(), "expected 4 tab-separated fields, found {}", n);
-        continue;
-      }
-      std::int64_t user = 0, item = 0, time = 0;
-      double rating = 0;
-      if (!parse_int64(f[0], user) || !parse_int64(f[1], item) || !parse_double(f[2], rating) ||
-          !parse_int64(f[3], time)) {
-        bad.report(file, lines.line_number(), "non-numeric field in '{}'", line);
-        continue;
-      }
-      builder.add_rating(user, item, rating, time, file, lines.line_number());
-    }
-  }
+  load_rating_rows(data_path, "\t", /*with_time=*/true, builder, bad);  // u.data: user \t item \t rating \t time
   return builder.finish(/*has_timestamps=*/true);
 }
 
@@ -266,33 +282,6 @@ void load_ml1m_users(const fs::path& path, RatingsBuilder& builder, BadRows& bad
   }
 }
 
-// Rows of `n_fields` numeric fields: user, item, rating[, timestamp].
-void load_rating_rows(const fs::path& path, std::string_view separator, bool with_time, RatingsBuilder& builder,
-                      BadRows& bad) {
-  const std::string file = path.string();
-  std::string text = read_text_source(path);
-  LineReader lines(text);
-  std::string_view line;
-  std::array<std::string_view, 4> f;
-  const std::size_t expected = with_time ? 4 : 3;
-  while (lines.next(line)) {
-    if (trim(line).empty()) continue;
-    const auto n = split_fields(line, separator, f);
-    if (n != expected) {
-      bad.report(file, lines.line_number(), "expected {} fields separated by '{}', found {}", expected,
-                 separator == "\t" ? "\\t" : separator, n);
-      continue;
-    }
-    std::int64_t user = 0, item = 0, time = 0;
-    double rating = 0;
-    if (!parse_int64(f[0], user) || !parse_int64(f[1], item) || !parse_double(f[2], rating) ||
-        (with_time && !parse_int64(f[3], time))) {
-      bad.report(file, lines.line_number(), "non-numeric field in '{}'", line.substr(0, 80));
-      continue;
-    }
-    builder.add_rating(user, item, rating, time, file, lines.line_number());
-  }
-}
 
 }  // namespace
 

@@ -162,6 +162,27 @@ TEST(BadInput, CsvMissingColumnNamesTheKey) {
   }
 }
 
+// An empty ratings file says so and names the file (was: "empty selection:
+// none of the 943 users has between ... ratings", which points at the filters).
+TEST(BadInput, EmptyRatingsFileIsNamed) {
+  for (const std::string content : {"", "\n\n  \n"}) {
+    auto o = load_with("u.data", content);
+    EXPECT_EQ(o.kind, ErrorKind::data);
+    EXPECT_EQ(o.message, "u.data: the ratings file is empty (no rating rows)") << o.message;
+  }
+  testing::TempDir tmp;
+  testing::write_text(tmp / "r.csv", "userId,movieId,rating,timestamp\n");
+  BadRows bad(false);
+  try {
+    load_csv(tmp / "r.csv", testing::small_config(tmp / "r.csv", "csv"), bad);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::data);
+    EXPECT_NE(e.message().find("r.csv: the ratings file has a header and no rating rows"), std::string::npos)
+        << e.message();
+  }
+}
+
 TEST(BadInput, EmptySelection) {
   testing::TempDir tmp;
   testing::write_small_ml100k(tmp.path());
