@@ -2,7 +2,7 @@
 # e2e: the README's main job, shrunk to seconds, submitted to a real (local,
 # single-node) Slurm exactly as a user would: sbatch --wait of
 # slurm/pipeline.sbatch with configs/quickstart.ini on 2 tasks (srun --mpi=pmix).
-# Checks that every stage finished, metrics.json parses and holds the agents
+# Checks that every stage finished, metrics.json's values are sane (check_metrics.py) for the agents
 # and the baselines, and the report exists. Without Slurm (not root, packages
 # missing) the same job runs under mpirun -np 2 instead, so the pipeline is
 # always covered. Exit 77 only if neither Slurm nor mpirun can run here.
@@ -59,14 +59,8 @@ for stage in prepare distill model embed cluster train eval report; do
 done
 [[ -s "$run_dir/report/index.html" ]] || fail "no report"
 grep -q "<svg" "$run_dir/report/index.html" || fail "the report has no chart"
-/usr/bin/python3 - "$run_dir/eval/metrics.json" <<'PY' || fail "metrics.json is not what it should be"
-import json, sys
-doc = json.load(open(sys.argv[1]))
-text = json.dumps(doc)
-for name in ("agent_persona", "agent_zero_shot", "bias", "mf_als"):
-    assert name in text, name
-print("metrics.json ok:", len(text), "bytes")
-PY
+python3 "$SRC/tests/e2e/check_metrics.py" "$run_dir/eval/metrics.json" \
+  --require agent_persona,agent_zero_shot,bias,mf_als || fail "metrics.json is not what it should be"
 grep -q "summary of" "$log" || fail "no summary table in the job's log"
 # The same command again skips every finished stage.
 mpirun -np 2 --oversubscribe "$BIN" run --config "$SRC/configs/quickstart.ini" --run.dir "$run_dir" "${small[@]}" \
