@@ -12,16 +12,17 @@ namespace {
 TEST(MpiComm, AllreduceSumMaxMinAreExact) {
   auto& comm = testing::world();
   const int p = comm.size(), r = comm.rank();
-  std::vector<std::int64_t> v{r, 1, -r};
+  const std::int64_t triangle = std::int64_t(p) * (p - 1) / 2;
+  std::vector<std::int64_t> v{r, 1, -r, std::int64_t(r) * r};
   comm.allreduce(std::span<std::int64_t>(v), ReduceOp::sum);
-  EXPECT_EQ(v[0], std::int64_t(p) * (p - 1) / 2);
-  EXPECT_EQ(v[1], p);
-  std::vector<double> d{double(r)};
+  EXPECT_EQ(v, (std::vector<std::int64_t>{triangle, p, -triangle, std::int64_t(p - 1) * p * (2 * p - 1) / 6}));
+  // Every element, each with its own extreme on a different rank.
+  std::vector<double> d{double(r), -double(r), 7.0};
   comm.allreduce(std::span<double>(d), ReduceOp::max);
-  EXPECT_EQ(d[0], p - 1);
-  std::vector<float> f{float(r + 1)};
+  EXPECT_EQ(d, (std::vector<double>{double(p - 1), 0.0, 7.0}));
+  std::vector<float> f{float(r + 1), -float(r), 2.5f};
   comm.allreduce(std::span<float>(f), ReduceOp::min);
-  EXPECT_EQ(f[0], 1.0f);
+  EXPECT_EQ(f, (std::vector<float>{1.0f, -float(p - 1), 2.5f}));
 }
 
 TEST(MpiComm, BroadcastAndAllgatherv) {
@@ -42,11 +43,19 @@ TEST(MpiComm, BroadcastAndAllgatherv) {
 TEST(MpiComm, AlltoallvRoutesEveryBlock) {
   auto& comm = testing::world();
   std::vector<std::vector<std::byte>> send(comm.size());
-  for (int dst = 0; dst < comm.size(); ++dst) send[dst].assign(dst + 1, std::byte(comm.rank() * 10 + dst));
+  // Byte i of the block from src to dst is src*10 + dst + i: a block that
+  // lands at the wrong rank, in the wrong slot or shifted fails.
+  auto expected_byte = [](int src, int dst, std::size_t i) { return std::byte(src * 10 + dst + int(i)); };
+  for (int dst = 0; dst < comm.size(); ++dst) {
+    send[dst].resize(dst + 1);
+    for (std::size_t i = 0; i < send[dst].size(); ++i) send[dst][i] = expected_byte(comm.rank(), dst, i);
+  }
   auto got = comm.alltoallv(send);
+  ASSERT_EQ(int(got.size()), comm.size());
   for (int src = 0; src < comm.size(); ++src) {
     ASSERT_EQ(got[src].size(), std::size_t(comm.rank() + 1));
-    EXPECT_EQ(got[src][0], std::byte(src * 10 + comm.rank()));
+    for (std::size_t i = 0; i < got[src].size(); ++i)
+      EXPECT_EQ(got[src][i], expected_byte(src, comm.rank(), i)) << "from " << src << " byte " << i;
   }
 }
 
