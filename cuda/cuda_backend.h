@@ -36,7 +36,7 @@ struct CudaBackendOptions {
 class CudaBackend final : public Backend {
  public:
   // Binds `device` (an index < cudaGetDeviceCount) to this backend, creates its
-  // stream and cuBLAS handle. Throws personas::Error when the device fails.
+  // stream and cuBLAS handle. Throws personas::DeviceError when the device fails.
   explicit CudaBackend(int device, CudaBackendOptions options = {});
   ~CudaBackend() override;
   CudaBackend(const CudaBackend&) = delete;

@@ -2,8 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include <exception>
-
+#include "core/errors.h"
 #include "cuda_backend.h"
 
 namespace personas {
@@ -30,7 +29,7 @@ std::unique_ptr<Backend> make_cuda_backend(int device_index, std::string& reason
   const int device = (device_index < 0 ? 0 : device_index) % count;
   try {
     return std::make_unique<CudaBackend>(device);
-  } catch (const std::exception& e) {
+  } catch (const DeviceError& e) {  // a GPU that fails to start is a probe's answer; a bug propagates
     cudaGetLastError();
     reason = "GPU " + std::to_string(device) + " of " + std::to_string(count) + " failed to initialise: " + e.what();
     return nullptr;

@@ -1,6 +1,6 @@
 // Error checking for CUDA runtime and cuBLAS calls, shared by the .cu kernels
-// and the C++ host code. Every failure throws personas::DeviceError
-// (ErrorKind::internal, core/errors.h) naming the call, its file:line and the
+// and the C++ host code. Every failure throws personas::DeviceError (an
+// InternalError, exit 1, core/errors.h) naming the call, its file:line and the
 // CUDA error: one error type whether the fault shows at a kernel launch, a
 // runtime call or a cuBLAS call. The throwing functions are defined in
 // cuda_check.cpp (host compiler), so that .cu files include no fmt/spdlog.

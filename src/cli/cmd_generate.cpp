@@ -121,6 +121,13 @@ int run_generate(CommandContext& ctx) {
   options.sampling.top_p = args["top-p"].as<float>();
   options.sampling.top_k = args["top-k"].as<int>();
   options.sampling.seed = args["seed"].as<std::uint64_t>();
+  // Checked here, as usage: Sampler treats bad values as a bug of its caller.
+  PERSONAS_CHECK(options.sampling.temperature >= 0.0f, usage, "--temperature {} must be >= 0",
+                 options.sampling.temperature);
+  PERSONAS_CHECK(options.sampling.top_k >= 0, usage, "--top-k {} must be >= 0", options.sampling.top_k);
+  PERSONAS_CHECK(options.sampling.top_p > 0.0f && options.sampling.top_p <= 1.0f, usage, "--top-p {} must be in (0, 1]",
+                 options.sampling.top_p);
+  PERSONAS_CHECK(options.max_new_tokens >= 0, usage, "--max-tokens {} must be >= 0", options.max_new_tokens);
   options.stop_tokens = tokenizer.stop_ids();
   // llama2.c models mark the start of a new text with BOS: stop there too.
   if (tokenizer.data().chat_template == ChatTemplate::none) options.stop_tokens.push_back(tokenizer.bos_id());

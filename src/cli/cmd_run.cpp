@@ -57,6 +57,8 @@ void print_summary(const RunDir& run, const std::vector<StageOutcome>& outcomes)
             add_row(m.value("name", "?"), m.contains("overall") ? m["overall"] : m);
         }
       }
+    } catch (const InternalError&) {
+      throw;  // a bug is not an unreadable file
     } catch (const std::exception& e) {
       table += fmt::format("\n  (metrics.json unreadable: {})\n", e.what());
     }

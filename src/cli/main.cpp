@@ -179,6 +179,9 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     plog::error("{}", e.message());
     return e.exit_code();
+  } catch (const InternalError& e) {
+    plog::error("{}: {} (at {})", error_kind_name(e.kind()), e.message(), e.origin());
+    return e.exit_code();
   }
   // Again after MPI_Init, so that ours are the handlers (core/stop_request.h).
   install_stop_handlers();
@@ -197,12 +200,18 @@ int main(int argc, char** argv) {
     // Config errors are detected on rank 0 and shared, so every rank exits cleanly.
     const bool collective = e.kind() == ErrorKind::config || e.kind() == ErrorKind::usage;
     if (!collective || comm->is_root()) {
-      spdlog::error("{}: {}{}", error_kind_name(e.kind()), e.message(),
-                    e.kind() == ErrorKind::internal ? " (at " + e.origin() + ")" : "");
+      spdlog::error("{}: {}", error_kind_name(e.kind()), e.message());
       if (!e.hint().empty()) spdlog::error("hint: {}", e.hint());
     }
     spdlog::default_logger()->flush();
     if (!collective && comm->size() > 1) comm->abort(code);  // end every other rank now
+  } catch (const InternalError& e) {
+    // A bug or a device fault (DeviceError): named with its origin, and every rank ends.
+    code = e.exit_code();
+    spdlog::error("{}: {} (at {})", error_kind_name(e.kind()), e.message(), e.origin());
+    if (!e.hint().empty()) spdlog::error("hint: {}", e.hint());
+    spdlog::default_logger()->flush();
+    if (comm->size() > 1) comm->abort(code);
   } catch (const std::exception& e) {
     spdlog::error("internal error: {}", e.what());
     spdlog::default_logger()->flush();

@@ -3,8 +3,10 @@
 //    provider): thrown with PERSONAS_CHECK / PERSONAS_FAIL, carries file:line
 //    of the check, a message naming the file/line/field at fault, a hint and
 //    an exit code.
-//  * internal invariants (PERSONAS_ASSERT): a bug; the CLI logs it and aborts
-//    every rank through Comm::abort so that no rank hangs.
+//  * personas::InternalError for a bug (PERSONAS_ASSERT, or a check of kind
+//    internal) and its DeviceError for a device fault: a std::logic_error, not
+//    a personas::Error, so no `catch (const Error&)` swallows it; the CLI logs
+//    it with its origin and aborts every rank through Comm::abort (exit 1).
 #pragma once
 
 #include <fmt/format.h>
@@ -39,11 +41,6 @@ class Error : public std::runtime_error {
   // "file.cpp:123": where the check that threw lives (for bug reports).
   const std::string& origin() const { return origin_; }
 
- protected:
-  // For errors whose origin is not a C++ call site of the thrower (a CUDA call
-  // checked in a .cu file): "file.cu:123" is given as text.
-  Error(ErrorKind kind, std::string message, std::string hint, std::string origin);
-
  private:
   ErrorKind kind_;
   std::string message_;
@@ -51,13 +48,36 @@ class Error : public std::runtime_error {
   std::string origin_;
 };
 
+// A bug: an internal invariant failed (PERSONAS_ASSERT, PERSONAS_CHECK(...,
+// internal, ...)). Deliberately not a personas::Error: catch sites that turn an
+// Error into one user's or item's failure, or into another kind, let it
+// through, and main logs it with its origin and aborts every rank (exit 1).
+class InternalError : public std::logic_error {
+ public:
+  explicit InternalError(std::string message, std::string hint = {},
+                         std::source_location where = std::source_location::current());
+  static constexpr ErrorKind kind() { return ErrorKind::internal; }
+  static constexpr int exit_code() { return static_cast<int>(ErrorKind::internal); }
+  const std::string& hint() const { return hint_; }
+  const std::string& message() const { return message_; }
+  // "file.cpp:123": where the check that threw lives (for bug reports).
+  const std::string& origin() const { return origin_; }
+
+ protected:
+  // The origin given as text ("file.cu:123"), for faults checked in a .cu file.
+  InternalError(std::string message, std::string hint, std::string origin);
+
+ private:
+  std::string message_;
+  std::string hint_;
+  std::string origin_;
+};
+
 // A fault of the device or its runtime (a CUDA, cuBLAS or NCCL call that
-// failed, device memory exhausted, a kernel that faulted): always
-// ErrorKind::internal (exit 1), named by the call, its file:line and the
-// library's error string. It is never one item's failure: catch sites that
-// record a failure per user or item let internal errors through
-// (is_internal_error), so a device fault stops every rank (main aborts them).
-class DeviceError : public Error {
+// failed, device memory exhausted, a kernel that faulted), named by the call,
+// its file:line and the library's error string. An InternalError (exit 1):
+// never one item's failure, so a device fault stops every rank.
+class DeviceError : public InternalError {
  public:
   // call: "cudaMalloc(&p, bytes)"; status: "cudaErrorMemoryAllocation (out of memory)";
   // detail: what was being done (may be empty); file, line: where the call is.
@@ -71,18 +91,17 @@ class DeviceError : public Error {
   std::string status_;
 };
 
-// True for errors that must stop the run instead of counting as one user's or
-// item's failure: bugs (PERSONAS_ASSERT) and device faults.
-inline bool is_internal_error(const Error& e) { return e.kind() == ErrorKind::internal; }
-
-// A message plus a hint, so call sites read: PERSONAS_FAIL(io, Hinted{"...", "..."}).
+// Throws personas::Error of `kind`; InternalError when kind is internal.
 [[noreturn]] void fail(ErrorKind kind, std::string message, std::string hint = {},
                        std::source_location where = std::source_location::current());
+// Throws InternalError.
+[[noreturn]] void fail_internal(std::string message, std::source_location where = std::source_location::current());
 
 }  // namespace personas
 
 // PERSONAS_CHECK(cond, kind, "format {}", args...): throws personas::Error of
-// ErrorKind::kind with the formatted message when cond is false.
+// ErrorKind::kind with the formatted message when cond is false (kind
+// internal: InternalError, a bug).
 #define PERSONAS_CHECK(cond, kind, ...)                                           \
   do {                                                                            \
     if (!(cond)) ::personas::fail(::personas::ErrorKind::kind, fmt::format(__VA_ARGS__)); \
@@ -108,11 +127,10 @@ inline bool is_internal_error(const Error& e) { return e.kind() == ErrorKind::in
                                    personas_a_, personas_b_));                    \
   } while (0)
 
-// Internal invariant: a failure is a bug, reported with ErrorKind::internal.
+// Internal invariant: a failure is a bug, thrown as personas::InternalError.
 #define PERSONAS_ASSERT(cond, ...)                                                \
   do {                                                                            \
     if (!(cond))                                                                  \
-      ::personas::fail(::personas::ErrorKind::internal,                           \
-                       fmt::format("internal invariant failed: {}: {}", #cond,    \
-                                   fmt::format(__VA_ARGS__)));                    \
+      ::personas::fail_internal(fmt::format("internal invariant failed: {}: {}", #cond, \
+                                            fmt::format(__VA_ARGS__)));           \
   } while (0)

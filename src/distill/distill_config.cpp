@@ -46,6 +46,7 @@ void DistillConfig::describe(ConfigSchema& s) {
     if (batch_size < 1) p.add("distill.batch_size: {} must be >= 1", batch_size);
     if (max_words < 10) p.add("distill.max_words: {} must be >= 10", max_words);
     if (max_tokens < 1) p.add("distill.max_tokens: {} must be >= 1", max_tokens);
+    if (!(temperature >= 0)) p.add("distill.temperature: {} must be >= 0", temperature);
     if (in_flight < 1) p.add("distill.in_flight: {} must be >= 1", in_flight);
     if (max_attempts < 1) p.add("distill.max_attempts: {} must be >= 1", max_attempts);
     if (connect_timeout_s <= 0) p.add("distill.connect_timeout_s: {} must be > 0", connect_timeout_s);

@@ -218,8 +218,9 @@ void LocalChatClient::run() {
     usage_.completion_tokens += chat.result.completion_tokens;
     chat.pending.done(std::move(chat.result));
   };
-  auto fail = [&](Chat& chat, const Error& e) {  // one chat's failure, not the run's
-    if (is_internal_error(e)) throw;  // a bug or a device fault (CUDA out of memory): stops every rank
+  // One chat's failure, not the run's. A bug or a device fault (CUDA out of
+  // memory) is an InternalError, not caught here: it stops every rank.
+  auto fail = [&](Chat& chat, const Error& e) {
     // An error from the caller's done callback (a stop, a test hook) is the run's, not this chat's.
     if (!chat.pending.done || e.kind() == ErrorKind::interrupted) throw;
     chat.result = {};

@@ -52,6 +52,8 @@ Loaded load_json(const fs::path& path) {
   if (!fs::exists(path)) return out;
   try {
     out.value = json::parse(read_file(path));
+  } catch (const InternalError&) {
+    throw;  // a bug is not an unreadable file
   } catch (const std::exception& e) {
     out.error = fmt::format("could not read {}: {}", path.string(), e.what());
   }
@@ -344,6 +346,8 @@ std::string section_clusters(const RunDir& run) {
   std::string problems;
   try {
     for (const auto& [user, persona] : read_persona_table(run).by_id) sizes[persona] += 1;
+  } catch (const InternalError&) {
+    throw;  // a bug is not an unreadable file
   } catch (const std::exception& e) {
     problems += fmt::format("could not read the assignments: {}. ", e.what());
   }
@@ -440,6 +444,8 @@ std::string section_training(const RunDir& run) {
           s.x.push_back(step);
           s.y.push_back(loss);
         });
+      } catch (const InternalError&) {
+        throw;  // a bug is not an unreadable file
       } catch (const std::exception& e) {
         problems += fmt::format("could not read {}: {}. ", file.string(), e.what());
       }
@@ -492,6 +498,8 @@ std::string section_stages(const RunDir& run) {
     try {
       marker = run.done_marker(stage);
       if (marker) status = "done";
+    } catch (const InternalError&) {
+      throw;  // a bug is not an unreadable file
     } catch (const std::exception& e) {
       status = fmt::format("unreadable marker: {}", e.what());
     }

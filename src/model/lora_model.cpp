@@ -100,12 +100,12 @@ LoraModel::Impl::Impl(const ModelWeights& weights, Backend& backend_in, const Lo
     : backend(backend_in), config(weights.config), spec(spec_in), base_dtype(base_dtype_in) {
   config.validate("model");
   spec.validate("lora");
-  PERSONAS_CHECK(n_adapters >= 0, usage, "n_adapters {} must be >= 0", n_adapters);
-  PERSONAS_CHECK(base_dtype == DType::f32 || base_dtype == DType::bf16, usage, "base dtype {} (f32 or bf16)",
+  PERSONAS_CHECK(n_adapters >= 0, internal, "n_adapters {} must be >= 0", n_adapters);
+  PERSONAS_CHECK(base_dtype == DType::f32 || base_dtype == DType::bf16, internal, "base dtype {} (f32 or bf16)",
                  dtype_name(base_dtype));
   PERSONAS_CHECK(base_dtype == DType::f32 ||
                      (backend.supports(Op::matmul, DType::bf16) && backend.supports(Op::embedding, DType::bf16)),
-                 usage, "a bf16 base needs bf16 matmul and embedding, which the {} backend lacks", backend.name());
+                 internal, "a bf16 base needs bf16 matmul and embedding, which the {} backend lacks", backend.name());
   std::vector<std::uint16_t> rounded;  // one tensor's bf16 values at a time
   auto upload = [&](const std::string& name, std::int64_t rows, std::int64_t cols) -> TensorView {
     const HostTensor& t = weights.at(name);
@@ -453,7 +453,7 @@ std::size_t LoraModel::base_bytes() const {
 Backend& LoraModel::backend() { return impl_->backend; }
 int LoraModel::n_adapters() const { return static_cast<int>(impl_->adapters.size()); }
 LoraArena& LoraModel::adapter(int index) {
-  PERSONAS_CHECK(index >= 0 && index < n_adapters(), usage, "adapter {} of {}", index, n_adapters());
+  PERSONAS_CHECK(index >= 0 && index < n_adapters(), internal, "adapter {} of {}", index, n_adapters());
   return *impl_->adapters[static_cast<std::size_t>(index)];
 }
 void LoraModel::set_training(bool training) { impl_->training = training; }
@@ -462,7 +462,7 @@ void LoraModel::set_step(std::int64_t step) { impl_->step = step; }
 LossResult LoraModel::forward_backward(const TokenBatch& batch, float loss_scale) {
   Impl& m = *impl_;
   batch.validate(m.config.vocab_size, n_adapters());
-  PERSONAS_CHECK(!batch.targets.empty(), usage, "forward_backward needs targets in the batch");
+  PERSONAS_CHECK(!batch.targets.empty(), internal, "forward_backward needs targets in the batch");
   const BatchInputs inputs(m.backend, batch, m.config);
   const auto segments = m.segments_for(batch);
   const std::int64_t n = static_cast<std::int64_t>(batch.batch) * batch.seq, h = m.config.hidden_size;
@@ -509,9 +509,10 @@ namespace {
 std::vector<std::int32_t> flat_rows_of(const TokenBatch& batch, std::span<const ScorePosition> positions) {
   std::vector<std::int32_t> rows;
   for (const auto& p : positions) {
-    PERSONAS_CHECK(p.row >= 0 && p.row < batch.batch, usage, "score position: row {} outside [0, {})", p.row,
+    PERSONAS_CHECK(p.row >= 0 && p.row < batch.batch, internal, "score position: row {} outside [0, {})", p.row,
                    batch.batch);
-    PERSONAS_CHECK(p.position >= 0 && p.position < batch.lengths[static_cast<std::size_t>(p.row)], usage,
+    PERSONAS_CHECK(p.position >= 0 && p.position < batch.lengths[static_cast<std::size_t>(p.row)],
+                   internal,
                    "score position: position {} outside row {} of length {}", p.position, p.row,
                    batch.lengths[static_cast<std::size_t>(p.row)]);
     rows.push_back(p.row * batch.seq + p.position);
@@ -536,7 +537,7 @@ std::vector<float> LoraModel::score(const TokenBatch& batch, std::span<const Sco
   Impl& m = *impl_;
   batch.validate(m.config.vocab_size, n_adapters());
   for (auto id : token_ids)
-    PERSONAS_CHECK(id >= 0 && id < m.config.vocab_size, usage, "score: token id {} outside vocab [0, {})", id,
+    PERSONAS_CHECK(id >= 0 && id < m.config.vocab_size, data, "score: token id {} outside vocab [0, {})", id,
                    m.config.vocab_size);
   const auto rows = flat_rows_of(batch, positions);
   if (rows.empty() || token_ids.empty()) return std::vector<float>(rows.size() * token_ids.size());
@@ -560,7 +561,7 @@ std::vector<float> LoraModel::logits(const TokenBatch& batch, std::span<const Sc
 
 ModelWeights LoraModel::merged_weights(int index) const {
   const Impl& m = *impl_;
-  PERSONAS_CHECK(index >= 0 && index < static_cast<int>(m.adapters.size()), usage, "adapter {} of {}", index,
+  PERSONAS_CHECK(index >= 0 && index < static_cast<int>(m.adapters.size()), internal, "adapter {} of {}", index,
                  m.adapters.size());
   ModelWeights out;
   out.config = m.config;

@@ -38,14 +38,14 @@ struct Slot {
 };
 
 void check_request(const GenerateRequest& r, const Phi3Config& c, int n_adapters) {
-  PERSONAS_CHECK(!r.prompt.empty(), usage, "generate: the prompt has no tokens (start it with the BOS token)");
-  PERSONAS_CHECK(r.max_new_tokens >= 0, usage, "generate: max tokens {} must be >= 0", r.max_new_tokens);
-  PERSONAS_CHECK(r.adapter >= -1 && r.adapter < n_adapters, usage, "generate: adapter {} of {}", r.adapter, n_adapters);
+  PERSONAS_CHECK(!r.prompt.empty(), internal, "generate: the prompt has no tokens (start it with the BOS token)");
+  PERSONAS_CHECK(r.max_new_tokens >= 0, internal, "generate: max tokens {} must be >= 0", r.max_new_tokens);
+  PERSONAS_CHECK(r.adapter >= -1 && r.adapter < n_adapters, internal, "generate: adapter {} of {}", r.adapter, n_adapters);
   for (auto id : r.prompt)
-    PERSONAS_CHECK(id >= 0 && id < c.vocab_size, usage, "generate: prompt token {} outside vocab [0, {})", id,
+    PERSONAS_CHECK(id >= 0 && id < c.vocab_size, data, "generate: prompt token {} outside vocab [0, {})", id,
                    c.vocab_size);
   const std::int64_t capacity = static_cast<std::int64_t>(r.prompt.size()) + r.max_new_tokens;
-  PERSONAS_CHECK_HINT(capacity <= c.max_position_embeddings, usage, "use a shorter prompt or fewer tokens",
+  PERSONAS_CHECK_HINT(capacity <= c.max_position_embeddings, data, "use a shorter prompt or fewer tokens",
                       "generate: prompt ({} tokens) + max tokens ({}) exceeds the model's {} positions",
                       r.prompt.size(), r.max_new_tokens, c.max_position_embeddings);
 }
@@ -96,7 +96,7 @@ DeviceBuffer LoraModel::Impl::forward_sequences(std::span<const SequenceSpan> se
 std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<GenerateRequest> requests,
                                                                  const BatchGenerateOptions& options) {
   Impl& m = *impl_;
-  PERSONAS_CHECK(options.max_batch >= 1, usage, "generate: max batch {} must be >= 1", options.max_batch);
+  PERSONAS_CHECK(options.max_batch >= 1, internal, "generate: max batch {} must be >= 1", options.max_batch);
   for (const auto& r : requests) check_request(r, m.config, n_adapters());
   const ScopedFlag eval(m.training, false);
   const int n_layers = static_cast<int>(m.config.num_hidden_layers);

@@ -12,13 +12,13 @@ namespace personas {
 
 PrefixState LoraModel::prefill(std::span<const std::int32_t> prefix, int adapter) {
   Impl& m = *impl_;
-  PERSONAS_CHECK(!prefix.empty(), usage, "prefill: the prefix has no tokens");
-  PERSONAS_CHECK(adapter >= -1 && adapter < n_adapters(), usage, "prefill: adapter {} of {}", adapter, n_adapters());
-  PERSONAS_CHECK(static_cast<std::int64_t>(prefix.size()) < m.config.max_position_embeddings, usage,
+  PERSONAS_CHECK(!prefix.empty(), internal, "prefill: the prefix has no tokens");
+  PERSONAS_CHECK(adapter >= -1 && adapter < n_adapters(), internal, "prefill: adapter {} of {}", adapter, n_adapters());
+  PERSONAS_CHECK(static_cast<std::int64_t>(prefix.size()) < m.config.max_position_embeddings, data,
                  "prefill: a prefix of {} tokens leaves no position of the model's {} for a suffix", prefix.size(),
                  m.config.max_position_embeddings);
   for (auto id : prefix)
-    PERSONAS_CHECK(id >= 0 && id < m.config.vocab_size, usage, "prefill: token {} outside vocab [0, {})", id,
+    PERSONAS_CHECK(id >= 0 && id < m.config.vocab_size, data, "prefill: token {} outside vocab [0, {})", id,
                    m.config.vocab_size);
   const ScopedFlag eval(m.training, false);
   PrefixState state;
@@ -48,17 +48,17 @@ std::vector<float> LoraModel::score_suffixes(const PrefixState& state,
   const int n_layers = static_cast<int>(m.config.num_hidden_layers);
   PERSONAS_CHECK(static_cast<int>(state.k.size()) == n_layers && static_cast<int>(state.v.size()) == n_layers &&
                      state.length >= 1,
-                 usage, "score_suffixes: the prefix state has {} layers of {} tokens (make it with prefill)",
+                 internal, "score_suffixes: the prefix state has {} layers of {} tokens (make it with prefill)",
                  state.k.size(), state.length);
-  PERSONAS_CHECK(state.adapter >= -1 && state.adapter < n_adapters(), usage, "score_suffixes: adapter {} of {}",
+  PERSONAS_CHECK(state.adapter >= -1 && state.adapter < n_adapters(), internal, "score_suffixes: adapter {} of {}",
                  state.adapter, n_adapters());
   for (auto id : token_ids)
-    PERSONAS_CHECK(id >= 0 && id < m.config.vocab_size, usage, "score_suffixes: token id {} outside vocab [0, {})",
+    PERSONAS_CHECK(id >= 0 && id < m.config.vocab_size, data, "score_suffixes: token id {} outside vocab [0, {})",
                    id, m.config.vocab_size);
   for (std::size_t i = 0; i < suffixes.size(); ++i) {
-    PERSONAS_CHECK(!suffixes[i].empty(), usage, "score_suffixes: suffix {} has no tokens", i);
+    PERSONAS_CHECK(!suffixes[i].empty(), internal, "score_suffixes: suffix {} has no tokens", i);
     PERSONAS_CHECK(state.length + static_cast<std::int64_t>(suffixes[i].size()) <= m.config.max_position_embeddings,
-                   usage, "score_suffixes: prefix ({}) + suffix {} ({} tokens) exceeds the model's {} positions",
+                   data, "score_suffixes: prefix ({}) + suffix {} ({} tokens) exceeds the model's {} positions",
                    state.length, i, suffixes[i].size(), m.config.max_position_embeddings);
   }
   if (suffixes.empty() || token_ids.empty()) return std::vector<float>(suffixes.size() * token_ids.size());

@@ -18,9 +18,9 @@ std::int32_t argmax(std::span<const float> values) {
 }
 
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {
-  PERSONAS_CHECK(options.temperature >= 0.0f, usage, "temperature {} must be >= 0", options.temperature);
-  PERSONAS_CHECK(options.top_k >= 0, usage, "top-k {} must be >= 0", options.top_k);
-  PERSONAS_CHECK(options.top_p > 0.0f && options.top_p <= 1.0f, usage, "top-p {} must be in (0, 1]", options.top_p);
+  PERSONAS_CHECK(options.temperature >= 0.0f, internal, "temperature {} must be >= 0", options.temperature);
+  PERSONAS_CHECK(options.top_k >= 0, internal, "top-k {} must be >= 0", options.top_k);
+  PERSONAS_CHECK(options.top_p > 0.0f && options.top_p <= 1.0f, internal, "top-p {} must be in (0, 1]", options.top_p);
 }
 
 std::int32_t Sampler::next(std::span<const float> logits) {

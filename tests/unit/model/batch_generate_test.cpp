@@ -195,7 +195,7 @@ TEST(GenerateBatch, ChecksEveryRequestBeforeAnyWork) {
   EXPECT_EQ(got[0].size(), 3u);
   EXPECT_TRUE(got[1].empty());
   o.max_batch = 0;
-  EXPECT_THROW(model.generate_batch(requests, o), Error);
+  EXPECT_THROW(model.generate_batch(requests, o), InternalError);
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ TEST(Generate, StopsAtAStopTokenAndChecksLimits) {
   EXPECT_EQ(stopped.back(), free_run[3]);
   options.max_new_tokens = 100;  // 2 + 100 > 64 positions
   EXPECT_THROW(model.generate(std::vector<std::int32_t>{1, 5}, options, -1), Error);
-  EXPECT_THROW(model.generate(std::vector<std::int32_t>{}, options, -1), Error);
+  EXPECT_THROW(model.generate(std::vector<std::int32_t>{}, options, -1), InternalError);  // the caller's bug
 }
 
 TEST(Generate, SamplingIsSeededAndRespectsTopKTopP) {
@@ -92,7 +92,7 @@ TEST(Sampler, DistributionFollowsTemperatureAndTopK) {
     EXPECT_TRUE(id == 1 || id == 3);
   }
   o.top_p = 1.5f;
-  EXPECT_THROW(Sampler{o}, Error);
+  EXPECT_THROW(Sampler{o}, InternalError);  // callers check user values in their own kind
 }
 
 }  // namespace

@@ -114,14 +114,14 @@ TEST(PrefixScore, ChecksItsInputsAndIgnoresTrainingMode) {
   const auto state = model.prefill(prefix, 0);
   EXPECT_EQ(model.score_suffixes(state, suffixes, digits), eval);
   model.set_training(false);
-  EXPECT_THROW(model.prefill(std::vector<std::int32_t>{}, 0), Error);
-  EXPECT_THROW(model.prefill(prefix, 3), Error);
+  EXPECT_THROW(model.prefill(std::vector<std::int32_t>{}, 0), InternalError);
+  EXPECT_THROW(model.prefill(prefix, 3), InternalError);
   EXPECT_THROW(model.prefill(std::vector<std::int32_t>{1, 40}, 0), Error);  // outside the 37-token vocabulary
   const std::vector<std::vector<std::int32_t>> empty_suffix = {{}};
-  EXPECT_THROW(model.score_suffixes(state, empty_suffix, digits), Error);
+  EXPECT_THROW(model.score_suffixes(state, empty_suffix, digits), InternalError);
   const std::vector<std::vector<std::int32_t>> too_long = {std::vector<std::int32_t>(62, 3)};  // 3 + 62 > 64
   EXPECT_THROW(model.score_suffixes(state, too_long, digits), Error);
-  EXPECT_THROW(model.score_suffixes(PrefixState{}, suffixes, digits), Error);
+  EXPECT_THROW(model.score_suffixes(PrefixState{}, suffixes, digits), InternalError);
   EXPECT_TRUE(model.score_suffixes(state, {}, digits).empty());
 }
 

@@ -183,7 +183,8 @@ TEST(Transformer, ScoreGivesChosenTokensOfTheFullLogits) {
                   1e-5);
   const auto hidden = model.hidden_states(batch, positions);
   EXPECT_EQ(hidden.size(), positions.size() * 16u);
-  EXPECT_THROW(model.score(batch, std::vector<ScorePosition>{{1, 5}}, digits), Error) << "position 5 is padding";
+  EXPECT_THROW(model.score(batch, std::vector<ScorePosition>{{1, 5}}, digits), InternalError)
+      << "position 5 is padding";
 }
 
 TEST(Transformer, BadBatchesAreRejected) {
