@@ -106,7 +106,7 @@ TEST(DatasetIo, FailedWriterLeavesNoFile) {
     UserShardWriter writer(final_path, 0, 0, 1);
     User u;
     u.n_train = 1;  // claims one interaction, none given: an internal error
-    EXPECT_THROW(writer.append(std::span<const User>(&u, 1), {}), Error);
+    EXPECT_THROW(writer.append(std::span<const User>(&u, 1), {}), InternalError);
   }
   EXPECT_FALSE(fs::exists(final_path));
   EXPECT_TRUE(fs::is_empty(tmp.path()));
