@@ -15,7 +15,7 @@ void eval_body(CommandContext& ctx) {
   options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
   options.config_hash = stage_config_hash(ctx.schema, "eval");
   auto agents = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
-  agents.journal_key = options.config_hash;
+  agents.journal_key = stage_config_hash(ctx.schema, "eval", {"eval.agents", "train.warm_lr", "train.warm_max_steps"});
   eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options, agent_predictors(agents));
 }
 

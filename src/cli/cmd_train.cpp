@@ -21,6 +21,7 @@ void train_body(CommandContext& ctx) {
   options.chat_template = ctx.config.model.chat_template;
   options.device_dtype = ctx.config.model.device_dtype;
   options.config_hash = stage_config_hash(ctx.schema, "train");
+  options.global_phase_hash = stage_config_hash(ctx.schema, "train", {"train.warm_lr", "train.warm_max_steps"});
   auto summary = train_stage(ctx.run_dir(), ctx.comm, options);
   if (ctx.comm.is_root())
     plog::info("train: {} adapter(s) in {}/train/adapters (HDF5) and {}/train/peft (PEFT)",

@@ -103,6 +103,8 @@ std::unordered_map<std::int64_t, std::vector<AgentRating>> AgentJournal::finishe
       auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       PERSONAS_CHECK(j.is_object(), data, "{}:{}: not a JSON object", entry.path().string(), line_no);
       if (j.contains("done")) {
+        PERSONAS_CHECK(j["done"].is_number_integer() && (!j.contains("n") || j["n"].is_number_unsigned()), data,
+                       "{}:{}: a user's closing line needs integer 'done' and 'n'", entry.path().string(), line_no);
         const auto id = j["done"].get<std::int64_t>();
         auto it = pending.find(id);
         const std::size_t n = it == pending.end() ? 0 : it->second.size();
@@ -113,20 +115,25 @@ std::unordered_map<std::int64_t, std::vector<AgentRating>> AgentJournal::finishe
         continue;
       }
       AgentRating r;
-      r.user_id = j.at("user").get<std::int64_t>();
-      const auto uit = user_of.find(r.user_id);
-      const auto iit = item_of.find(j.at("item").get<std::int64_t>());
-      PERSONAS_CHECK(iit != item_of.end(), data, "{}:{}: unknown item {}", entry.path().string(), line_no,
-                     j.at("item").dump());
-      r.user = uit == user_of.end() ? -1 : uit->second;
-      r.item = iit->second;
-      r.truth = j.at("truth").get<float>();
-      r.predicted = j.at("predicted").get<double>();
-      r.argmax = j.at("argmax").get<int>();
-      r.unrelated = j.at("unrelated").get<bool>();
-      r.adapter = j.at("adapter").get<int>();
-      r.probs = j.at("probs").get<std::array<float, 5>>();
-      r.text = j.at("text").get<std::string>();
+      try {
+        r.user_id = j.at("user").get<std::int64_t>();
+        const auto uit = user_of.find(r.user_id);
+        const auto iit = item_of.find(j.at("item").get<std::int64_t>());
+        PERSONAS_CHECK(iit != item_of.end(), data, "{}:{}: unknown item {}", entry.path().string(), line_no,
+                       j.at("item").dump());
+        r.user = uit == user_of.end() ? -1 : uit->second;
+        r.item = iit->second;
+        r.truth = j.at("truth").get<float>();
+        r.predicted = j.at("predicted").get<double>();
+        r.argmax = j.at("argmax").get<int>();
+        r.unrelated = j.at("unrelated").get<bool>();
+        r.adapter = j.at("adapter").get<int>();
+        r.probs = j.at("probs").get<std::array<float, 5>>();
+        r.text = j.at("text").get<std::string>();
+      } catch (const nlohmann::json::exception& e) {  // a missing field, or one of the wrong type
+        PERSONAS_FAIL(data, "{}:{}: not an agent rating ({}); delete the file to rate its users again",
+                      entry.path().string(), line_no, e.what());
+      }
       pending[r.user_id].push_back(std::move(r));
     }
   }

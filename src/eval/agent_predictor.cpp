@@ -76,6 +76,20 @@ AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& in, const 
 
 namespace {
 
+// What the agent's adapters hold: a hash of their parameters (not of the
+// files, whose HDF5 bytes change with every write), so a journal stays valid
+// while they are the same numbers and is dropped once they were retrained.
+std::string adapters_content_key(const std::vector<fs::path>& adapter_files, const Phi3Config& config) {
+  std::uint64_t h = fnv1a64("adapters");
+  for (const auto& f : adapter_files) {
+    const auto adapter = read_adapter_h5(f, config);
+    h = fnv1a64(std::string_view(reinterpret_cast<const char*>(adapter.params.data()),
+                                 adapter.params.size() * sizeof(float)),
+                h);
+  }
+  return fmt::format("{:016x}", h);
+}
+
 // Rates this rank's users in chunks, each appended to the agent journal as it
 // finishes, after taking the users an earlier, stopped run finished
 // (agent_journal.h). A stop request ends it between chunks (the chunk in
@@ -83,8 +97,9 @@ namespace {
 std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const std::string& kind, AgentModel& agent,
                                            const AgentScoringOptions& options, const Dataset& data,
                                            const std::vector<UserMemory>& memories, const ItemVectors& vectors,
-                                           const std::vector<int>& adapter_of_user, Comm& comm) {
-  const std::string key = hash_hex(in.journal_key + "|" + agent.fingerprint + "|" + kind);
+                                           const std::vector<int>& adapter_of_user, const std::string& adapters_key,
+                                           Comm& comm) {
+  const std::string key = hash_hex(in.journal_key + "|" + agent.fingerprint + "|" + adapters_key + "|" + kind);
   AgentJournal journal(in.run_dir, "agent_" + kind, key, comm);
   auto finished = journal.finished(data);
   const auto memory_of = index_memories(memories);
@@ -160,7 +175,8 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
 
   auto agent = load_agent_model(in, files, comm.local_rank());
   const auto options = agent_scoring_options(in, kind, agent.config, data);
-  const auto ratings = rate_with_journal(in, kind, agent, options, data, memories, vectors, adapter_of_user, comm);
+  const auto ratings = rate_with_journal(in, kind, agent, options, data, memories, vectors, adapter_of_user,
+                                         adapters_content_key(files, agent.config), comm);
 
   std::vector<PredictionRecord> records;
   records.reserve(ratings.size());

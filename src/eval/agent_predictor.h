@@ -35,8 +35,11 @@ struct AgentPredictorInputs {
   std::string chat_template;    // model.chat_template ("" = the checkpoint's)
   std::string device_dtype = "auto";  // model.device_dtype
   std::uint64_t seed = 1234;
-  // What the agents' ratings depend on besides the base weights: the eval
-  // stage's config hash (it covers every upstream stage). Agent ratings of an
+  // What the agents' ratings depend on besides the base weights and the
+  // adapters' parameters (both hashed in as well): the eval stage's config
+  // hash with eval.agents and the warm-start keys neutral (it covers every
+  // upstream stage; which agents run, or how the persona adapters were
+  // fine-tuned, does not change another agent's ratings). Agent ratings of an
   // earlier, stopped run with the same key are kept (agent_journal.h).
   std::string journal_key;
 };

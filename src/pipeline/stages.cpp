@@ -23,7 +23,7 @@ const std::vector<StageInfo>& pipeline_stages() {
       {"model", {"model"}, false, {}, {"model.tokenizer_added"}, /*room_marks_done=*/false},
       {"embed", {"embed"}, false},
       {"cluster", {"cluster"}, false},
-      {"train", {"lora", "train"}, false},
+      {"train", {"lora", "train"}, false, {}, {"train.warm_max_steps"}},
       {"eval", {"eval"}, false},
       {"report", {}, true, {}, {}, /*room_marks_done=*/false},
   };
@@ -45,7 +45,8 @@ namespace {
 // The INI text of `sections` with every neutral key's value replaced by its
 // default (base_url: "(set)" when set), line by line, so that a configuration
 // that leaves them at their defaults hashes exactly as before they were neutral;
-// an added key at its default is left out, so it hashes as before it existed.
+// an added key at its default is left out, so it hashes as before it existed
+// (and so is an added key made neutral by the caller, whatever it holds).
 std::string hashed_text(const ConfigSchema& schema, const std::vector<std::string>& sections,
                         const std::vector<std::string>& neutral, const std::vector<std::string>& added) {
   std::string text = schema.to_ini(sections, /*with_help=*/false);
@@ -61,8 +62,9 @@ std::string hashed_text(const ConfigSchema& schema, const std::vector<std::strin
     if (eq != std::string::npos) {
       const std::string key = section + "." + line.substr(0, eq);
       const bool is_added = std::find(added.begin(), added.end(), key) != added.end();
-      if (is_added && default_schema.has(key) && schema.get(key) == default_schema.get(key)) continue;
-      if (std::find(neutral.begin(), neutral.end(), key) != neutral.end() && default_schema.has(key)) {
+      const bool is_neutral = std::find(neutral.begin(), neutral.end(), key) != neutral.end();
+      if (is_added && default_schema.has(key) && (is_neutral || schema.get(key) == default_schema.get(key))) continue;
+      if (is_neutral && default_schema.has(key)) {
         std::string value = default_schema.get(key);
         if (key == "distill.base_url" && !schema.get(key).empty()) value = "(set)";
         line = line.substr(0, eq) + " = " + value;
@@ -75,7 +77,7 @@ std::string hashed_text(const ConfigSchema& schema, const std::vector<std::strin
 
 }  // namespace
 
-std::vector<std::string> stage_hashes(const ConfigSchema& schema) {
+std::vector<std::string> stage_hashes(const ConfigSchema& schema, const std::vector<std::string>& extra_neutral) {
   std::vector<std::string> hashes;
   std::string previous = "seed=" + schema.get("run.seed");
   for (const auto& stage : pipeline_stages()) {
@@ -89,16 +91,19 @@ std::vector<std::string> stage_hashes(const ConfigSchema& schema) {
       for (const auto& s : schema.sections())
         if (s == section) present.push_back(section);
     }
+    std::vector<std::string> neutral = stage.neutral_keys;
+    neutral.insert(neutral.end(), extra_neutral.begin(), extra_neutral.end());
     std::string text = previous + "\n[stage " + stage.name + "]\n" +
-                       (present.empty() ? std::string() : hashed_text(schema, present, stage.neutral_keys, stage.added_keys));
+                       (present.empty() ? std::string() : hashed_text(schema, present, neutral, stage.added_keys));
     hashes.push_back(hash_hex(text));
     previous = hashes.back();
   }
   return hashes;
 }
 
-std::string stage_config_hash(const ConfigSchema& schema, const std::string& stage) {
-  return stage_hashes(schema)[stage_index(stage)];
+std::string stage_config_hash(const ConfigSchema& schema, const std::string& stage,
+                              const std::vector<std::string>& extra_neutral) {
+  return stage_hashes(schema, extra_neutral)[stage_index(stage)];
 }
 
 }  // namespace personas

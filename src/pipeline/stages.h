@@ -37,10 +37,13 @@ struct StageInfo {
 const std::vector<StageInfo>& pipeline_stages();
 // Index in pipeline_stages(); ErrorKind::config naming the valid names when unknown.
 std::size_t stage_index(const std::string& name);
-// The chained configuration hash of every stage, in order.
-std::vector<std::string> stage_hashes(const ConfigSchema& schema);
+// The chained configuration hash of every stage, in order. `extra_neutral`
+// keys count as neutral in every stage: the hash of a part of a stage that
+// does not read them (train's global phase, one agent's journal).
+std::vector<std::string> stage_hashes(const ConfigSchema& schema, const std::vector<std::string>& extra_neutral = {});
 // The hash one stage's DONE marker holds: what `personas run` compares, so a
 // stage run on its own and the same stage inside `run` agree.
-std::string stage_config_hash(const ConfigSchema& schema, const std::string& stage);
+std::string stage_config_hash(const ConfigSchema& schema, const std::string& stage,
+                              const std::vector<std::string>& extra_neutral = {});
 
 }  // namespace personas

@@ -70,6 +70,9 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add("train.warm_lr", &warm_lr,
         "warm_start = global: peak learning rate of the adapters that start from the global one (fine-tuning; "
         "0 = train.lr)");
+  s.add("train.warm_max_steps", &warm_max_steps,
+        "warm_start = global: optimiser steps of each adapter that starts from the global one (fine-tuning is "
+        "shorter than the global run; 0 = train.max_steps). Neither warm_* key makes the global adapter stale");
   s.add_choice("train.prompt_style", &prompt_style, {"paper", "compact"},
                "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
@@ -126,6 +129,7 @@ void TrainConfig::describe(ConfigSchema& s) {
       p.add("train.global_batch: {} is not a multiple of train.micro_batch {}", global_batch, micro_batch);
     if (max_steps < 0) p.add("train.max_steps: {} must be >= 0", max_steps);
     if (warm_lr < 0) p.add("train.warm_lr: {} must be >= 0 (0 = train.lr)", warm_lr);
+    if (warm_max_steps < 0) p.add("train.warm_max_steps: {} must be >= 0 (0 = train.max_steps)", warm_max_steps);
     if (warm_start == "global" && mode == "global")
       p.add("train.warm_start = global: train.mode is already global (use persona or per-user)");
     if (warm_start == "global" && !init_from.empty())

@@ -47,6 +47,7 @@ struct TrainConfig {
   std::string init_from;              // start every adapter from this trained adapter (.h5); empty = seeded init
   std::string warm_start = "none";    // none|global: train a global adapter first, the others start from it
   double warm_lr = 0;                 // warm_start = global: peak lr of the adapters that start from it (0 = lr)
+  std::int64_t warm_max_steps = 0;    // warm_start = global: max_steps of the adapters that start from it (0 = max_steps)
   // samples
   std::string prompt_style = "paper"; // paper|compact
   std::string answer = "digit";       // digit|digit+reason

@@ -114,7 +114,8 @@ struct PhaseContext {
 // entry per adapter this rank took part in. Returns false when some adapter
 // of any rank was interrupted (the testing hook, or a graceful stop: then
 // `stopped` is set on every rank), true when all are done.
-bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::vector<int>& adapter_of_user,
+bool train_adapters(const PhaseContext& ctx, const std::string& config_hash, const TrainConfig& tc,
+                    const std::vector<int>& adapter_of_user,
                     std::int64_t n_adapters, const std::vector<std::int64_t>& user_ids, std::vector<Sample> samples,
                     nlohmann::json& adapters_summary, bool& stopped) {
   Comm& world = ctx.world;
@@ -164,7 +165,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
     const fs::path h5_path = adapters_dir / (ad.name + ".h5");
     // The group's rank 0 reads the file and the group decides from its answer:
     // every rank of the group must take the same branch (collectives follow).
-    int done_before = group->rank() == 0 && already_exported(h5_path, options.config_hash, fingerprint) ? 1 : 0;
+    int done_before = group->rank() == 0 && already_exported(h5_path, config_hash, fingerprint) ? 1 : 0;
     group->broadcast(&done_before, sizeof done_before, 0);
     if (done_before == 1) {
       plog::info("train: {} already trained with this configuration; skipped", ad.name);
@@ -180,7 +181,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
     to.seed = hash_chain(seed, static_cast<std::uint64_t>(a), seed_salt::kAdapter);
     to.pad_id = pad_id;
     to.checkpoint_dir = stage / "checkpoints" / ad.name;
-    discard_foreign_checkpoints(to.checkpoint_dir, options.config_hash + " " + fingerprint, *group);
+    discard_foreign_checkpoints(to.checkpoint_dir, config_hash + " " + fingerprint, *group);
     to.log = &ctx.log;
     to.base_fingerprint = fingerprint;  // train.init_from must fit this base
     to.interrupt_after = options.interrupt_after;
@@ -216,7 +217,7 @@ bool train_adapters(const PhaseContext& ctx, const TrainConfig& tc, const std::v
     }
     if (group->rank() == 0) {
       auto exported = adapter_from_arena(model.adapter(0), mc.num_hidden_layers, ad.name, fingerprint);
-      exported.facts = {{"config_hash", options.config_hash},
+      exported.facts = {{"config_hash", config_hash},
                         {"mode", tc.mode},
                         {"train_samples", std::to_string(ad.train.size())},
                         {"steps", std::to_string(result.steps)},
@@ -326,15 +327,18 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
     TrainConfig global_tc = tc;
     global_tc.mode = "global";
     const std::vector<int> everyone(data.users.size(), 0);
-    if (train_adapters(ctx, global_tc, everyone, 1, {}, samples, adapters_summary, stopped)) {
+    const std::string& global_hash = options.global_phase_hash.empty() ? options.config_hash : options.global_phase_hash;
+    if (train_adapters(ctx, global_hash, global_tc, everyone, 1, {}, samples, adapters_summary, stopped)) {
       TrainConfig warm_tc = tc;
       warm_tc.init_from = (stage / "adapters" / (adapter_name("global", 0) + ".h5")).string();
       if (tc.warm_lr > 0) warm_tc.lr = tc.warm_lr;
-      train_adapters(ctx, warm_tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary,
+      if (tc.warm_max_steps > 0) warm_tc.max_steps = tc.warm_max_steps;
+      train_adapters(ctx, options.config_hash, warm_tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary,
                      stopped);
     }
   } else {
-    train_adapters(ctx, tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary, stopped);
+    train_adapters(ctx, options.config_hash, tc, adapter_of_user, n_adapters, user_ids, std::move(samples),
+                   adapters_summary, stopped);
   }
 
   // ---- summary ----------------------------------------------------------------

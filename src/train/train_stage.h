@@ -29,6 +29,10 @@ struct TrainStageOptions {
   std::int64_t run_seed = 1234;
   std::string backend = "auto";
   std::string config_hash;           // of everything the adapters depend on
+  // warm_start = global: of everything the global adapter depends on (the
+  // stage's hash with the warm_* keys neutral; "" = config_hash), so changing
+  // how the warm-started adapters fine-tune keeps the global one done.
+  std::string global_phase_hash;
   fs::path model_path;               // the base checkpoint ([model]: model.path or RUN/model/base.h5)
   int default_max_len = 512;         // model.max_seq, used when train.max_seq_len = 0
   std::string base_model_name;       // for adapter_config.json ("" = the checkpoint path)

@@ -128,5 +128,36 @@ TEST(AgentJournal, ACountThatDoesNotMatchIsADataErrorNamingTheLine) {
   }
 }
 
+// A line that is JSON but not a rating (a field missing or of the wrong type,
+// a closing line with a string id) is a data error naming file and line, not
+// a bare JSON exception.
+TEST(AgentJournal, AMalformedRatingLineIsADataErrorNamingTheLine) {
+  const auto data = testing::make_model_ratings(2, 6, 5, 6);
+  const std::string good_user = std::to_string(data.users[0].id);
+  const std::string good_item = std::to_string(data.items[0].id);
+  const std::vector<std::string> bad_lines = {
+      "{\"user\":" + good_user + ",\"item\":" + good_item + "}",                       // fields missing
+      "{\"user\":\"x\",\"item\":" + good_item + "}",                                  // user of the wrong type
+      "{\"user\":" + good_user + ",\"item\":" + good_item +
+          ",\"truth\":4,\"predicted\":3.5,\"argmax\":4,\"unrelated\":false,\"adapter\":0,"
+          "\"probs\":[0.2,0.2,0.2,0.4],\"text\":\"4\"}",                              // four probabilities
+      "{\"done\":\"" + good_user + "\",\"n\":0}",                                       // closing id a string
+  };
+  for (const auto& bad : bad_lines) {
+    testing::TempDir dir;
+    auto comm = make_local_comm();
+    AgentJournal journal(dir.path(), "agent_global", "k", *comm);
+    journal.append(ratings_of(data, 0, 1), data);
+    { std::ofstream(journal.path(), std::ios::app) << bad << "\n"; }
+    try {
+      journal.finished(data);
+      FAIL() << "expected a data error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::data) << bad;
+      EXPECT_NE(std::string(e.what()).find("rank-00000.jsonl:3"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace personas

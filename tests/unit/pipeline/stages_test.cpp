@@ -98,5 +98,26 @@ TEST(StageHashes, AnAddedKeyAtItsDefaultHashesAsBeforeItExisted) {
   for (const std::string stage : {"model", "embed", "train", "eval"}) EXPECT_NE(h.of(stage), phi3.of(stage)) << stage;
 }
 
+// Keys the caller names neutral (train's global phase: the warm-start keys;
+// an agent's journal: eval.agents) keep that hash whatever they hold, while
+// the stage's own hash still changes with them; an added key named neutral is
+// left out even when set.
+TEST(StageHashes, ExtraNeutralKeysKeepAPartOfAStageDone) {
+  const std::vector<std::string> warm = {"train.warm_lr", "train.warm_max_steps"};
+  Hashes a, b;
+  ASSERT_EQ(b.schema.set("train.warm_max_steps", "15"), "");
+  ASSERT_EQ(b.schema.set("train.warm_lr", "1e-4"), "");
+  EXPECT_NE(a.of("train"), b.of("train"));
+  EXPECT_EQ(stage_config_hash(a.schema, "train", warm), stage_config_hash(b.schema, "train", warm));
+  EXPECT_EQ(a.of("train"), stage_config_hash(a.schema, "train", warm)) << "at their defaults nothing changes";
+  Hashes c;
+  ASSERT_EQ(c.schema.set("train.lr", "1e-4"), "");
+  EXPECT_NE(stage_config_hash(a.schema, "train", warm), stage_config_hash(c.schema, "train", warm));
+  Hashes d;
+  ASSERT_EQ(d.schema.set("eval.agents", "global"), "");
+  EXPECT_NE(a.of("eval"), d.of("eval"));
+  EXPECT_EQ(stage_config_hash(a.schema, "eval", {"eval.agents"}), stage_config_hash(d.schema, "eval", {"eval.agents"}));
+}
+
 }  // namespace
 }  // namespace personas
