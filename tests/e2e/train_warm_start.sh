@@ -4,7 +4,9 @@
 # from it: RUN/train/adapters/global.h5 exists, the summary lists it first, and
 # every persona adapter's loss before its first update is the warm start's (far
 # below the seeded start the global adapter began from), and trains at
-# train.warm_lr while the global adapter used train.lr. A rerun skips all.
+# train.warm_lr while the global adapter used train.lr. A rerun skips all; a
+# rerun with another train.warm_max_steps keeps the global adapter and
+# fine-tunes only the persona adapters again, for that many steps.
 set -euo pipefail
 
 SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -49,4 +51,17 @@ mpirun -np 2 --oversubscribe "$BIN" "${args[@]}" > "$tmp/second.log" 2>&1 ||
   { tail -30 "$tmp/second.log" >&2; fail "the rerun failed"; }
 grep -q "train: done already with this configuration, skipped\|done already with this configuration" "$tmp/second.log" ||
   fail "the rerun must skip the finished train stage"
+
+mpirun -np 2 --oversubscribe "$BIN" "${args[@]}" --train.warm_max_steps 5 > "$tmp/third.log" 2>&1 ||
+  { tail -30 "$tmp/third.log" >&2; fail "the rerun with train.warm_max_steps failed"; }
+grep -q "global already trained with this configuration; skipped" "$tmp/third.log" ||
+  fail "train.warm_max_steps must not make the global adapter stale"
+/usr/bin/env python3 - "$tmp/run/train/summary.json" <<'PY' || fail "the persona adapters did not fine-tune for train.warm_max_steps"
+import json, sys
+s = json.load(open(sys.argv[1]))
+by = {a["name"]: a for a in s["adapters"]}
+assert by["global"].get("skipped"), by["global"]
+for name in ("persona-0000", "persona-0001"):
+    assert by[name]["steps"] == 5 and not by[name].get("skipped"), by[name]
+PY
 echo "PASS"
