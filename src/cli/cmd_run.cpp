@@ -68,6 +68,48 @@ void print_summary(const RunDir& run, const std::vector<StageOutcome>& outcomes)
   if (fs::exists(report)) plog::info("report: {}", fs::absolute(report).string());
 }
 
+// What this run has left, before it starts: each stage done, stale (redone),
+// never finished (a stage directory with outputs resumes from them: distill's
+// users, train's checkpoints, eval's agent journals) or outside from..until,
+// and an ETA from the durations that earlier runs of the stages to redo took.
+// The stages with safe points print their own ETA as they go.
+void print_plan(const RunDir& run, Comm& comm, const std::vector<std::string>& hashes, std::size_t first,
+                std::size_t last, bool forced_from) {
+  const auto& stages = pipeline_stages();
+  std::string table;
+  double known_seconds = 0;
+  std::vector<std::string> unknown;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& stage = stages[i];
+    const auto verdict = stage_verdict(run, comm, stage.name, hashes[i], forced_from && i >= first);
+    std::string status;
+    if (i > last) {
+      status = "not run (after run.until)";
+    } else if (i < first) {
+      status = "kept (before run.from)";
+    } else if (!verdict.run) {
+      status = "done";
+    } else {
+      const double last_took = verdict.marker ? verdict.marker->value("seconds", -1.0) : -1.0;
+      const fs::path dir = run.stage_dir(stage.name);
+      status = verdict.reason;
+      if (!verdict.marker && fs::exists(dir) && !fs::is_empty(dir))
+        status = "resumes what an unfinished run left in " + dir.string();
+      if (last_took >= 0) {
+        known_seconds += last_took;
+        status += fmt::format("; took {} last time", format_duration(last_took));
+      } else {
+        unknown.push_back(stage.name);
+      }
+    }
+    table += fmt::format("  {:<9}  {}\n", stage.name, status);
+  }
+  std::string eta = unknown.empty() ? fmt::format("ETA {}", format_duration(known_seconds))
+                                    : fmt::format("ETA {} plus {} (never finished here; they print their own ETA)",
+                                                  format_duration(known_seconds), fmt::join(unknown, ", "));
+  if (comm.is_root()) plog::info("run: what remains in {}:\n{}  {}", run.root().string(), table, eta);
+}
+
 int run_pipeline(CommandContext& ctx) {
   auto& comm = ctx.comm;
   const auto& stages = pipeline_stages();
@@ -82,6 +124,7 @@ int run_pipeline(CommandContext& ctx) {
   std::vector<StageOutcome> outcomes;
   plog::info("run: {} on {} rank(s), stages {}..{}", run.root().string(), comm.size(), stages[first].name,
              stages[last].name);
+  print_plan(run, comm, hashes, first, last, !from.empty());
 
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& stage = stages[i];

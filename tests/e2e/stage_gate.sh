@@ -2,7 +2,8 @@
 # One gate for DONE markers (pipeline/stage_gate.h): every stage run alone
 # after `personas run` is skipped as done; `run` after a stage run alone skips
 # it; --force redoes it; a changed key of a hashed section redoes that stage
-# and every later one, with the reason logged. Small: 24 users, 2 train steps.
+# and every later one, with the reason logged; run prints what remains and an
+# ETA first. Small: 24 users, 2 train steps.
 set -uo pipefail
 bin="${PERSONAS_BINARY:?}"
 src="${PERSONAS_SOURCE_DIR:?}"
@@ -54,7 +55,11 @@ for s in prepare distill model embed; do
 done
 for s in cluster train eval; do
   grep -q "$s: stale (config hash .* -> .*), redoing" <<<"$out" || fail "run with new embed key kept $s: $out"
+  # The plan printed first lists it, with the time its last run took.
+  grep -Eq "^  $s +stale \(config hash .*\), redoing; took .* last time" <<<"$out" || fail "the plan does not list $s: $out"
 done
+grep -Eq "^  embed +done$" <<<"$out" || fail "the plan does not show embed done: $out"
+grep -Eq "^  ETA [0-9.]+[a-z]" <<<"$out" || fail "the plan has no ETA from the stages' last runs: $out"
 python3 "$src/tests/e2e/check_metrics.py" "$tmp/run/eval/metrics.json" --require global_mean,bias,agent_persona ||
   fail "metrics after the redo"
 echo "stage_gate: ok"
