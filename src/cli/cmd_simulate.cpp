@@ -38,12 +38,9 @@ int run_simulate(CommandContext& ctx) {
   std::vector<UserItem> pairs;
   for (auto raw : split(args["items"].as<std::string>(), ",")) {
     auto text = std::string(trim(raw));
-    std::int32_t item_id = 0;
-    try {
-      item_id = std::stoi(text);
-    } catch (const std::exception&) {
-      fail(ErrorKind::usage, fmt::format("--items: '{}' is not an item id", text));
-    }
+    const auto parsed = parse_int64(text);
+    PERSONAS_CHECK(parsed.has_value(), usage, "--items: '{}' is not an item id", text);
+    const std::int64_t item_id = *parsed;
     std::int32_t index = -1;
     for (std::size_t i = 0; i < data.items.size(); ++i)
       if (data.items[i].id == item_id) index = static_cast<std::int32_t>(i);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "core/strings.h"
 #include "core/errors.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -46,14 +47,8 @@ int run_tokenize(CommandContext& ctx) {
     std::istringstream in(text);
     std::string word;
     while (in >> word) {
-      std::size_t used = 0;
-      long long id = -1;
-      try {
-        id = std::stoll(word, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      PERSONAS_CHECK(used == word.size() && id >= 0 && id < tokenizer.vocab_size(), usage,
+      const std::int64_t id = parse_int64(word).value_or(-1);
+      PERSONAS_CHECK(id >= 0 && id < tokenizer.vocab_size(), usage,
                      "--decode: '{}' is not a token id in [0, {})", word, tokenizer.vocab_size());
       ids.push_back(static_cast<std::int32_t>(id));
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <fmt/format.h>
 
 namespace personas {
@@ -113,5 +114,13 @@ std::uint64_t fnv1a64(std::string_view bytes, std::uint64_t seed) {
 }
 
 std::string hash_hex(std::string_view bytes) { return fmt::format("{:016x}", fnv1a64(bytes)); }
+
+std::optional<std::int64_t> parse_int64(std::string_view text) {
+  std::int64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
 
 }  // namespace personas

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,9 @@ std::string latin1_to_utf8(std::string_view latin1);
 bool is_valid_utf8(std::string_view bytes);
 // Number of whitespace-separated words.
 std::size_t count_words(std::string_view text);
+// The whole of `text` as a decimal integer (an optional leading '-'); nullopt
+// for anything else ("", "12abc", " 3", out of range): no exceptions.
+std::optional<std::int64_t> parse_int64(std::string_view text);
 // 64-bit FNV-1a, printed as 16 hex digits by hash_hex.
 std::uint64_t fnv1a64(std::string_view bytes, std::uint64_t seed = 14695981039346656037ULL);
 std::string hash_hex(std::string_view bytes);

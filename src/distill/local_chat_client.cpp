@@ -163,13 +163,7 @@ LocalChatClient::LocalChatClient(LoraModel& model, const Tokenizer& tokenizer, L
   // rounded up to a multiple of 64) are skipped in the text.
   decodable_.assign(static_cast<std::size_t>(mc.vocab_size), 0);
   const auto n_tok = std::min<std::int64_t>(tokenizer_.vocab_size(), mc.vocab_size);
-  for (std::int32_t id = 0; id < n_tok; ++id) {
-    try {
-      tokenizer_.id_to_piece(id);
-      decodable_[static_cast<std::size_t>(id)] = 1;
-    } catch (const Error&) {
-    }
-  }
+  for (std::int32_t id = 0; id < n_tok; ++id) decodable_[static_cast<std::size_t>(id)] = tokenizer_.has_id(id) ? 1 : 0;
 }
 
 void LocalChatClient::chat_async(const std::vector<ChatMessage>& messages, const ChatOptions& options, Done done) {

@@ -401,6 +401,12 @@ std::string Tokenizer::id_to_piece(std::int32_t id) const {
   return impl_->sp.IdToPiece(id);
 }
 
+bool Tokenizer::has_id(std::int32_t id) const {
+  if (id < 0) return false;
+  if (impl_->bpe) return id < impl_->bpe->vocab_size();
+  return id < impl_->sp.GetPieceSize() || impl_->added_by_id.count(id) > 0;
+}
+
 std::int32_t Tokenizer::piece_to_id(std::string_view piece) const {
   if (impl_->bpe) return impl_->bpe->piece_to_id(piece);
   for (const auto& a : data_.added_tokens)

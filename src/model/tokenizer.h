@@ -107,6 +107,9 @@ class Tokenizer {
   std::string id_to_piece(std::int32_t id) const;
   // The id of a piece or added token; -1 when unknown.
   std::int32_t piece_to_id(std::string_view piece) const;
+  // Whether id_to_piece(id) has an answer: a piece or an added token (ids
+  // below vocab_size() may be gaps between the pieces and the added tokens).
+  bool has_id(std::int32_t id) const;
 
   // Whether `id` is a SentencePiece byte-fallback piece (<0x0A> ...).
   bool is_byte(std::int32_t id) const;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/strings.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "io/hdf5_file.h"
@@ -23,13 +24,8 @@ std::vector<std::pair<std::int64_t, fs::path>> step_folders(const fs::path& adap
   for (const auto& entry : fs::directory_iterator(adapter_dir)) {
     const std::string name = entry.path().filename().string();
     if (!entry.is_directory() || name.rfind("step-", 0) != 0) continue;
-    try {
-      std::size_t used = 0;
-      const std::int64_t step = std::stoll(name.substr(5), &used);
-      if (used == name.size() - 5) out.emplace_back(step, entry.path());
-    } catch (const std::exception&) {
-      // not one of ours
-    }
+    if (const auto step = parse_int64(std::string_view(name).substr(5)))  // else not one of ours
+      out.emplace_back(*step, entry.path());
   }
   std::sort(out.begin(), out.end());
   return out;

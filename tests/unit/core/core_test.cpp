@@ -48,6 +48,15 @@ TEST(Strings, SplitTrimLatin1Utf8) {
   EXPECT_EQ(hash_hex(""), "cbf29ce484222325");
 }
 
+TEST(Strings, ParseInt64TakesTheWholeTextOrNothing) {
+  EXPECT_EQ(parse_int64("42"), 42);
+  EXPECT_EQ(parse_int64("-7"), -7);
+  EXPECT_EQ(parse_int64("00000035"), 35);
+  EXPECT_EQ(parse_int64("9223372036854775807"), INT64_MAX);
+  for (const char* bad : {"", "12abc", " 3", "3 ", "+3", "0x10", "9223372036854775808", "-", "1.5"})
+    EXPECT_FALSE(parse_int64(bad).has_value()) << bad;
+}
+
 TEST(Fs, AtomicWriteLeavesNoTempOnFailure) {
   testing::TempDir dir;
   write_file_atomic(dir / "a/b.txt", "hello");

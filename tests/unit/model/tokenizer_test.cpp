@@ -277,6 +277,43 @@ TEST(Tokenizer, AutoGivesATrainedTokenizerItsChatSymbols) {
   EXPECT_TRUE(tokenizer_data_from_model_file(dir / "trained.model", SentencePieceAdded::none).added_tokens.empty());
 }
 
+// has_id answers without an exception exactly where id_to_piece answers:
+// the pieces and the added tokens, not the gap between them (an added token
+// above the pieces, as Phi-3's sit above its 32000).
+TEST(Tokenizer, HasIdIsWhereIdToPieceAnswers) {
+  testing::TempDir dir;
+  {
+    std::ofstream out(dir / "corpus.txt");
+    const char* lines[] = {"The user liked Toy Story and Heat.", "She rates thrillers 4 or 5 stars.",
+                           "Comedies from the nineties get a 3.", "He never watches horror films at night."};
+    for (int rep = 0; rep < 40; ++rep)
+      for (auto* l : lines) out << l << " " << rep << "\n";
+  }
+  SentencePieceTrainOptions options;
+  options.vocab_size = 320;
+  write_file_atomic(dir / "trained.model", train_sentencepiece(dir / "corpus.txt", options));
+  auto data = tokenizer_data_from_model_file(dir / "trained.model", SentencePieceAdded::none);
+  data.added_tokens.push_back({350, "<|gap|>"});
+  const Tokenizer tok{data};
+  ASSERT_EQ(tok.vocab_size(), 351);
+  EXPECT_FALSE(tok.has_id(-1));
+  EXPECT_FALSE(tok.has_id(351));
+  int answered = 0;
+  for (std::int32_t id = 0; id < tok.vocab_size(); ++id) {
+    bool throws = false;
+    try {
+      tok.id_to_piece(id);
+    } catch (const Error&) {
+      throws = true;
+    }
+    EXPECT_EQ(tok.has_id(id), !throws) << id;
+    answered += throws ? 0 : 1;
+  }
+  EXPECT_EQ(answered, 321);  // 320 pieces and the added token
+  EXPECT_TRUE(tok.has_id(350));
+  EXPECT_FALSE(tok.has_id(330));
+}
+
 TEST(Tokenizer, RejectsGarbageModelBytes) {
   TokenizerData d;
   d.model_bytes = "not a model";
