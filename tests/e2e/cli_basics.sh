@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
 # The CLI's promises: help, version, exit codes, config errors listed at once
 # with file:line, docs/config.md in step with the schema.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
-src="${PERSONAS_SOURCE_DIR:?}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_tmpdir cli-basics
 
 grep -q "usage: personas <command>" <<<"$("$bin" --help)" || fail "--help"
 grep -q "^personas " <<<"$("$bin" --version)" || fail "--version"

@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
 # `personas convert` (Hugging Face folder, llama2.c file) and `personas
 # init-model` end to end: outputs load, errors exit with the documented codes.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
-src="${PERSONAS_SOURCE_DIR:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 data="${PERSONAS_DEFAULT_DATA:-}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+e2e_tmpdir convert-init-model
 
 # Hugging Face folder (the golden tiny Phi-3), f32 and bf16.
 "$bin" convert --from hf "$src/tests/golden/fixtures/tiny_phi3" --out "$tmp/g.h5" --dtype f32 >"$tmp/log" 2>&1 ||

@@ -5,13 +5,9 @@
 # with 2 ranks, a finished stage skipped, a missing checkpoint exits 4 (I/O);
 # with stories260K (../shared/data), llama2.c's plain tokenizer (transcript
 # template) works too.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
-src="${PERSONAS_SOURCE_DIR:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 data="${PERSONAS_DEFAULT_DATA:-}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+e2e_tmpdir distill-local
 mpi() { mpiexec --oversubscribe --allow-run-as-root -np "$@"; }
 
 synth=(--data.n_users 8 --data.min_ratings 10 --data.max_ratings 16 --data.synth_items 60 --run.seed 3)

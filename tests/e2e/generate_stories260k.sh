@@ -2,13 +2,10 @@
 # `personas convert --from llama2c` then `personas generate` on the real
 # stories260K: an empty prompt at temperature 0 prints the published text;
 # a seeded sampled run is reproducible. Skips (77) without ../shared/data.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 data="${PERSONAS_DEFAULT_DATA:-}/stories260K"
 [[ -f "$data/stories260K.bin" ]] || { echo "SKIP: $data/stories260K.bin not found"; exit 77; }
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+e2e_tmpdir generate-stories260k
 
 "$bin" convert --from llama2c "$data/stories260K.bin" --tokenizer "$data/tok512.model" --out "$tmp/m.h5" \
   >"$tmp/log" 2>&1 || fail "convert: $(cat "$tmp/log")"

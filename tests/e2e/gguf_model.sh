@@ -4,12 +4,8 @@
 # `personas tokenize`, `personas generate --chat --logprobs`; with the real
 # SmolLM2-135M-Instruct fetched (scripts/fetch-model.sh smollm2), the answer a
 # person trying it sees.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
-src="${PERSONAS_SOURCE_DIR:?}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_tmpdir gguf-model
 fixture="$src/tests/golden/fixtures/gguf/tiny-llama.gguf"
 
 "$bin" convert --from gguf "$fixture" --out "$tmp/tiny.h5" >"$tmp/log" 2>&1 || fail "convert gguf: $(cat "$tmp/log")"

@@ -3,12 +3,9 @@
 # handling (exit 2 with the usage), the JSON and log it writes (a dry run puts
 # a stand-in in every part), and the stop at the time limit (a part cut by
 # timeout, the next ones "not run", the JSON still written).
-set -uo pipefail
-src="${PERSONAS_SOURCE_DIR:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 script="$src/tools/gpu_check.sh"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+e2e_tmpdir gpu-check-dry-run
 json() {  # json FILE EXPR: prints EXPR evaluated on the parsed document d
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1" || fail "$1 is not valid JSON"
 }

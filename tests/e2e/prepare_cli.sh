@@ -3,12 +3,9 @@
 # layout, identical synthetic data for 1, 2 and 3 ranks, and the exit codes of
 # bad input (5 = data, 4 = I/O) with file:line, or a warning with
 # data.on_bad_row = skip. ML-100K parts run only when ../shared/data has it.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 data="${PERSONAS_DEFAULT_DATA:-}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+e2e_tmpdir prepare-cli
 mpi() { mpiexec --oversubscribe --allow-run-as-root -np "$@"; }
 # Values of one dataset of every users-rank file, in rank order, one per line.
 values() { for f in "$1"/prepare/users-rank-*.h5; do h5dump -d "$2" -y -w 1 "$f" | sed -n '/DATA {/,/}/p' | grep -o -- '-\?[0-9.]\+'; done; }

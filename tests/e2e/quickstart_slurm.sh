@@ -6,13 +6,10 @@
 # and the baselines, and the report exists. Without Slurm (not root, packages
 # missing) the same job runs under mpirun -np 2 instead, so the pipeline is
 # always covered. Exit 77 only if neither Slurm nor mpirun can run here.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set -e
 
-SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${PERSONAS_BINARY:-$SRC/build/personas}"
 export PATH="$PATH:/usr/sbin:/sbin"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "FAIL: $*" >&2; exit 1; }
 [[ -x "$BIN" ]] || fail "personas binary '$BIN' not found (set PERSONAS_BINARY)"
 
 tmp="$(mktemp -d /tmp/personas-quickstart-e2e.XXXXXX)"

@@ -5,13 +5,10 @@
 # checkpoints), completes every stage, and gives the same results as an
 # uninterrupted run of the same configuration: the same per-user predictions
 # and metrics (timings aside) and the same training losses step by step.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set -e
 
-SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${PERSONAS_BINARY:-$SRC/build/personas}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found"; exit 77; }
+require_mpirun
 
 tmp="$(mktemp -d /tmp/personas-rank-kill.XXXXXX)"
 trap 'pkill -9 -f "$tmp/run" 2>/dev/null || true; rm -rf "$tmp"' EXIT

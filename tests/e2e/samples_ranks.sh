@@ -3,12 +3,8 @@
 # same for 1, 2 and 3 ranks (exact integer sums), with a DONE marker; a run
 # without the model or the distill stage stops with exit code 4 (I/O: a
 # missing input) naming the stage to run.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
-src="${PERSONAS_SOURCE_DIR:?}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_tmpdir samples-ranks
 mpi() { mpiexec --oversubscribe --allow-run-as-root -np "$@"; }
 
 args=(--config "$src/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 40 --data.min_ratings 20

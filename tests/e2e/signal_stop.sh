@@ -13,14 +13,11 @@
 #      predictions, metrics, training losses, adapters).
 # Signal to exit of every rank is measured per stage and bounded
 # (PERSONAS_STOP_BOUND_S, default 20 s on a loaded 2-core machine).
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set -e
 
-SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${PERSONAS_BINARY:-$SRC/build/personas}"
 BOUND="${PERSONAS_STOP_BOUND_S:-20}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found"; exit 77; }
+require_mpirun
 [[ -x "$BIN" ]] || fail "personas binary '$BIN' not found (set PERSONAS_BINARY)"
 
 tmp="$(mktemp -d /tmp/personas-signal-stop.XXXXXX)"

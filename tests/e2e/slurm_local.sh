@@ -15,16 +15,13 @@
 #   6. Slurm is stopped again (only if this test started it).
 # Exit 77 (CTest SKIP_RETURN_CODE) with a SKIP line when this machine cannot
 # run Slurm: not root, or slurm-wlm/munge not installed.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set -e
 
-SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${PERSONAS_BINARY:-$SRC/build/personas}"
 JOB_TIMEOUT="${PERSONAS_SLURM_TEST_JOB_TIMEOUT:-240}"
 export PATH="$PATH:/usr/sbin:/sbin"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
 [[ $(id -u) -eq 0 ]] || skip "the local Slurm needs root to start munged, slurmctld and slurmd"

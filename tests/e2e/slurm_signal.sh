@@ -12,19 +12,16 @@
 #   3. Its outputs equal an uninterrupted run's (mpirun, same config and rank
 #      count; tests/e2e/compare_runs.py).
 # Exit 77 (skipped) when not root or Slurm is not installed, as slurm_local.sh.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set -e
 
-SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${PERSONAS_BINARY:-$SRC/build/personas}"
 export PATH="$PATH:/usr/sbin:/sbin"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 skip() { echo "SKIP: $*"; exit 77; }
 # Opt-in until a failure is understood: in one clean-clone CI run (2026-12-02,
 # under ctest -j2 load) the requeued job went FAILED with ExitCode 1:0 and
 # RunTime 0 right at its requeue; it passed 4 of 4 runs alone. docs/slurm.md.
 [[ "${PERSONAS_E2E_REQUEUE:-0}" == 1 ]] ||
   skip "set PERSONAS_E2E_REQUEUE=1 to run the Slurm requeue test (opt-in: one unexplained CI failure, docs/slurm.md)"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || skip "the local Slurm needs root"
 for tool in munged slurmctld slurmd sbatch scontrol squeue mpirun; do
   command -v "$tool" >/dev/null 2>&1 || skip "'$tool' not found (scripts/install-deps.sh --with-slurm)"

@@ -4,12 +4,8 @@
 # it; --force redoes it; a changed key of a hashed section redoes that stage
 # and every later one, with the reason logged; run prints what remains and an
 # ETA first. Small: 24 users, 2 train steps.
-set -uo pipefail
-bin="${PERSONAS_BINARY:?}"
-src="${PERSONAS_SOURCE_DIR:?}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_tmpdir stage-gate
 args=(--config "$src/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 24
       --train.max_steps 2 --train.val_every 0 --cluster.k 2 --eval.agent_max_items 2 --eval.bootstrap_samples 50)
 stages=(prepare distill model embed cluster train eval)

@@ -7,16 +7,12 @@
 # train.warm_lr while the global adapter used train.lr. A rerun skips all; a
 # rerun with another train.warm_max_steps keeps the global adapter and
 # fine-tunes only the persona adapters again, for that many steps.
-set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set -e
 
-SRC="${PERSONAS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${PERSONAS_BINARY:-$SRC/build/personas}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v mpirun >/dev/null 2>&1 || { echo "SKIP: mpirun not found"; exit 77; }
+require_mpirun
 
-tmp="$(mktemp -d /tmp/personas-warm-start.XXXXXX)"
-trap '[[ -n "${KEEP:-}" ]] || rm -rf "$tmp"' EXIT
+e2e_tmpdir warm-start
 args=(run --config "$SRC/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 40 --data.min_ratings 30
       --until train --cluster.k 2 --train.warm_start global --train.warm_lr 1e-3 --train.max_steps 12 --train.val_every 0
       --train.checkpoint_every 0 --train.val_max_samples 32)
