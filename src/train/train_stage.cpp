@@ -244,6 +244,63 @@ bool train_adapters(const PhaseContext& ctx, const std::string& config_hash, con
   return flags[0] == 0;
 }
 
+// Which adapter each of this rank's users trains (train.mode), how many
+// there are over all ranks, and per-user adapters' source user ids.
+struct AdapterPlan {
+  std::vector<int> adapter_of_user;
+  std::int64_t n_adapters = 1;
+  std::vector<std::int64_t> user_ids;  // per-user: the user id of each adapter (every rank's)
+  std::string persona_source = "-";
+};
+
+AdapterPlan plan_adapters(const RunDir& run, Comm& world, const TrainConfig& tc, const Dataset& data) {
+  AdapterPlan plan;
+  plan.adapter_of_user.assign(data.users.size(), 0);
+  if (tc.mode == "persona") {
+    auto personas = read_user_personas(run, data);
+    plan.persona_source = personas.source;
+    std::int64_t missing = 0, max_persona = -1;
+    for (std::size_t u = 0; u < data.users.size(); ++u) {
+      plan.adapter_of_user[u] = personas.persona_of_user[u];
+      if (plan.adapter_of_user[u] < 0) ++missing;
+      max_persona = std::max<std::int64_t>(max_persona, plan.adapter_of_user[u]);
+    }
+    missing = world.allreduce_sum(missing);
+    PERSONAS_CHECK_HINT(missing == 0, data, "run `personas cluster` first, or use train.mode = global",
+                        "train.mode = persona: {} users have no persona (source: {})", missing, personas.source);
+    plan.n_adapters = static_cast<std::int64_t>(world.allreduce_max(static_cast<double>(max_persona))) + 1;
+  } else if (tc.mode == "per-user") {
+    // Adapter = the user's global index; its name needs the user ids of every rank.
+    plan.n_adapters = data.n_users_total;
+    plan.user_ids.assign(static_cast<std::size_t>(plan.n_adapters), 0);
+    for (std::size_t u = 0; u < data.users.size(); ++u) {
+      plan.adapter_of_user[u] = static_cast<int>(data.first_user + static_cast<std::int64_t>(u));
+      plan.user_ids[static_cast<std::size_t>(plan.adapter_of_user[u])] = data.users[u].id;
+    }
+    world.allreduce(std::span<std::int64_t>(plan.user_ids), ReduceOp::sum);
+  }
+  return plan;
+}
+
+// Every rank's summary entries, one per adapter (the ranks of a group repeat
+// theirs); `interrupted` tells whether any adapter stopped before its end.
+nlohmann::json gather_adapter_entries(const nlohmann::json& mine, Comm& world, bool& interrupted) {
+  const std::string mine_text = mine.dump();
+  auto gathered = world.allgatherv(std::as_bytes(std::span<const char>(mine_text.data(), mine_text.size())));
+  nlohmann::json all = nlohmann::json::array();
+  std::map<std::string, bool> seen;
+  for (const auto& bytes : gathered) {
+    auto list = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    for (auto& e : list) {
+      if (seen[e["name"].get<std::string>()]) continue;  // one entry per adapter (group ranks repeat it)
+      seen[e["name"].get<std::string>()] = true;
+      interrupted = interrupted || e.value("interrupted", false);
+      all.push_back(e);
+    }
+  }
+  return all;
+}
+
 }  // namespace
 
 nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptions& options) {
@@ -288,32 +345,10 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
                       counts[3]);
 
   // ---- adapters -----------------------------------------------------------
-  std::vector<int> adapter_of_user(data.users.size(), 0);
-  std::int64_t n_adapters = 1;
-  std::string persona_source = "-";
-  if (tc.mode == "persona") {
-    auto personas = read_user_personas(run, data);
-    persona_source = personas.source;
-    std::int64_t missing = 0, max_persona = -1;
-    for (std::size_t u = 0; u < data.users.size(); ++u) {
-      adapter_of_user[u] = personas.persona_of_user[u];
-      if (adapter_of_user[u] < 0) ++missing;
-      max_persona = std::max<std::int64_t>(max_persona, adapter_of_user[u]);
-    }
-    missing = world.allreduce_sum(missing);
-    PERSONAS_CHECK_HINT(missing == 0, data, "run `personas cluster` first, or use train.mode = global",
-                        "train.mode = persona: {} users have no persona (source: {})", missing, personas.source);
-    n_adapters = static_cast<std::int64_t>(world.allreduce_max(static_cast<double>(max_persona))) + 1;
-  } else if (tc.mode == "per-user") {
-    for (std::size_t u = 0; u < data.users.size(); ++u) adapter_of_user[u] = static_cast<int>(data.first_user + static_cast<std::int64_t>(u));
-    n_adapters = data.n_users_total;
-  }
-  // Names of adapters (per-user names need the user ids of every rank).
-  std::vector<std::int64_t> user_ids(static_cast<std::size_t>(tc.mode == "per-user" ? n_adapters : 0), 0);
-  if (tc.mode == "per-user") {
-    for (std::size_t u = 0; u < data.users.size(); ++u) user_ids[static_cast<std::size_t>(adapter_of_user[u])] = data.users[u].id;
-    world.allreduce(std::span<std::int64_t>(user_ids), ReduceOp::sum);
-  }
+  const AdapterPlan plan = plan_adapters(run, world, tc, data);
+  const std::vector<int>& adapter_of_user = plan.adapter_of_user;
+  const std::int64_t n_adapters = plan.n_adapters;
+  const std::vector<std::int64_t>& user_ids = plan.user_ids;
   // ---- train ----------------------------------------------------------------
   LoraModel& model = *engine.model;
   const LoraSpec& spec = model.spec();
@@ -342,25 +377,13 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   }
 
   // ---- summary ----------------------------------------------------------------
-  const std::string mine_text = adapters_summary.dump();
-  auto gathered = world.allgatherv(std::as_bytes(std::span<const char>(mine_text.data(), mine_text.size())));
-  nlohmann::json all = nlohmann::json::array();
   bool interrupted = false;
-  std::map<std::string, bool> seen;
-  for (const auto& bytes : gathered) {
-    auto list = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-    for (auto& e : list) {
-      if (seen[e["name"].get<std::string>()]) continue;  // one entry per adapter (group ranks repeat it)
-      seen[e["name"].get<std::string>()] = true;
-      interrupted = interrupted || e.value("interrupted", false);
-      all.push_back(e);
-    }
-  }
+  const nlohmann::json all = gather_adapter_entries(adapters_summary, world, interrupted);
   nlohmann::json summary = {{"mode", tc.mode},
                             {"warm_start", tc.warm_start},
                             {"n_adapters", n_adapters},
                             {"n_ranks", world.size()},
-                            {"persona_source", persona_source},
+                            {"persona_source", plan.persona_source},
                             {"item_vectors", vectors.source},
                             {"samples",
                              {{"train", counts[0]}, {"validation", counts[1]}, {"shortened", counts[2]},
