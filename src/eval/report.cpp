@@ -93,6 +93,91 @@ std::string not_run(const std::string& what) { return fmt::format("<p class=\"no
 
 // ---- sections ---------------------------------------------------------------------
 
+// One row per persona, RMSE / MAE / URR of every predictor side by side.
+std::string persona_metrics_section(const json& predictors) {
+  std::string h;
+  std::map<std::string, std::pair<double, double>> persona_counts;  // persona -> users, ratings
+  for (const auto& p : predictors) {
+    const json per = p.value("per_persona", json::object());
+    for (const auto& [k, g] : per.items())
+      persona_counts[k] = {num(g, {"n_users"}), num(g, {"n_rated"}, 0) + num(g, {"n_unrelated"}, 0)};
+  }
+  h += "<h2 id=\"personas-metrics\">Metrics per persona</h2>\n";
+  if (persona_counts.empty())
+    h += not_run("No persona assignment was available to the evaluation.");
+  else {
+    h += "<p class=\"note\">Each cell: RMSE / MAE (URR when any answer was unrelated).</p>\n<table><tr>"
+         "<th>persona</th><th>users</th><th>ratings</th>";
+    for (const auto& p : predictors) h += fmt::format("<th>{}</th>", escape(str(p, {"name"})));
+    h += "</tr>\n";
+    std::vector<std::string> keys;
+    for (const auto& [k, c] : persona_counts) keys.push_back(k);
+    std::sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
+      return a.size() != b.size() ? a.size() < b.size() : a < b;  // numeric order for non-negative ids
+    });
+    for (const auto& k : keys) {
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>", escape(k), fixed(persona_counts[k].first, 0),
+                       fixed(persona_counts[k].second, 0));
+      for (const auto& p : predictors) {
+        const auto pp = p.value("per_persona", json::object());
+        if (!pp.contains(k)) {
+          h += "<td>&#8212;</td>";
+          continue;
+        }
+        const auto& g = pp[k];
+        const double urr = num(g, {"urr"}, 0);
+        h += fmt::format("<td>{} / {}{}</td>", fixed(num(g, {"rmse"})), fixed(num(g, {"mae"})),
+                         urr > 0 ? " (" + percent(urr) + ")" : "");
+      }
+      h += "</tr>\n";
+    }
+    h += "</table>\n";
+  }
+  return h;
+}
+
+// The table row of one predictor (bold when its RMSE is `best`; the paired
+// column when there is a `reference`), and its bar of the RMSE chart.
+std::string predictor_row(const json& p, const std::string& reference, double best, std::vector<svg::BarGroup>& bars) {
+  std::string h;
+  const auto o = p.value("overall", json::object());
+  const double rmse = num(o, {"rmse"}), mae = num(o, {"mae"});
+  auto interval = [&](const char* key) {
+    if (!o.contains(key) || !o[key].is_array() || o[key].size() != 2) return std::string("&#8212;");
+    return fmt::format("{} &#8211; {}", fixed(o[key][0].get<double>()), fixed(o[key][1].get<double>()));
+  };
+  std::string paired;
+  if (!reference.empty()) {
+    paired = "&#8212;";
+    if (p.contains("vs_reference")) {
+      const auto& d = p["vs_reference"];
+      paired = fmt::format("{:+.4f}", num(d, {"rmse_diff"}));
+      if (d.contains("rmse_diff_ci") && d["rmse_diff_ci"].is_array() && d["rmse_diff_ci"].size() == 2)
+        paired += fmt::format(" [{:+.4f}, {:+.4f}]", d["rmse_diff_ci"][0].get<double>(),
+                              d["rmse_diff_ci"][1].get<double>());
+      // Paired on the subset the predictor rated (eval.agent_max_items).
+      if (str(d, {"ratings"}) == "the predictor's subset") paired += " *";
+    }
+    paired = "<td>" + paired + "</td>";
+  }
+  h += fmt::format("<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>{}<td>{}</td>"
+                   "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                   rmse == best ? " class=\"best\"" : "", escape(str(p, {"name"})), escape(str(p, {"kind"})),
+                   fixed(rmse), interval("rmse_ci"), paired, fixed(mae), interval("mae_ci"),
+                   percent(num(o, {"urr"})), fixed(num(o, {"js_distance"})),
+                   fixed(num(o, {"n_rated"}, 0) + num(o, {"n_unrelated"}, 0), 0));
+  svg::BarGroup g;
+  g.label = str(p, {"name"});
+  g.values = {rmse};
+  g.colour = str(p, {"kind"}) == "agent" ? 1 : 0;
+  if (o.contains("rmse_ci") && o["rmse_ci"].is_array() && o["rmse_ci"].size() == 2) {
+    g.low = {o["rmse_ci"][0].get<double>()};
+    g.high = {o["rmse_ci"][1].get<double>()};
+  }
+  bars.push_back(g);
+  return h;
+}
+
 std::string section_metrics(const RunDir& run, const Loaded& metrics) {
   std::string h = "<h2 id=\"metrics\">Rating prediction: agents, baselines and the paper</h2>\n";
   if (!metrics.error.empty()) h += not_run(metrics.error);
@@ -127,41 +212,7 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
   std::vector<svg::BarGroup> bars;
   if (predictors)
     for (const auto& p : *predictors) {
-      const auto o = p.value("overall", json::object());
-      const double rmse = num(o, {"rmse"}), mae = num(o, {"mae"});
-      auto interval = [&](const char* key) {
-        if (!o.contains(key) || !o[key].is_array() || o[key].size() != 2) return std::string("&#8212;");
-        return fmt::format("{} &#8211; {}", fixed(o[key][0].get<double>()), fixed(o[key][1].get<double>()));
-      };
-      std::string paired;
-      if (!reference.empty()) {
-        paired = "&#8212;";
-        if (p.contains("vs_reference")) {
-          const auto& d = p["vs_reference"];
-          paired = fmt::format("{:+.4f}", num(d, {"rmse_diff"}));
-          if (d.contains("rmse_diff_ci") && d["rmse_diff_ci"].is_array() && d["rmse_diff_ci"].size() == 2)
-            paired += fmt::format(" [{:+.4f}, {:+.4f}]", d["rmse_diff_ci"][0].get<double>(),
-                                  d["rmse_diff_ci"][1].get<double>());
-          // Paired on the subset the predictor rated (eval.agent_max_items).
-          if (str(d, {"ratings"}) == "the predictor's subset") paired += " *";
-        }
-        paired = "<td>" + paired + "</td>";
-      }
-      h += fmt::format("<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>{}<td>{}</td>"
-                       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                       rmse == best ? " class=\"best\"" : "", escape(str(p, {"name"})), escape(str(p, {"kind"})),
-                       fixed(rmse), interval("rmse_ci"), paired, fixed(mae), interval("mae_ci"),
-                       percent(num(o, {"urr"})), fixed(num(o, {"js_distance"})),
-                       fixed(num(o, {"n_rated"}, 0) + num(o, {"n_unrelated"}, 0), 0));
-      svg::BarGroup g;
-      g.label = str(p, {"name"});
-      g.values = {rmse};
-      g.colour = str(p, {"kind"}) == "agent" ? 1 : 0;
-      if (o.contains("rmse_ci") && o["rmse_ci"].is_array() && o["rmse_ci"].size() == 2) {
-        g.low = {o["rmse_ci"][0].get<double>()};
-        g.high = {o["rmse_ci"][1].get<double>()};
-      }
-      bars.push_back(g);
+      h += predictor_row(p, reference, best, bars);
     }
   for (const auto& r : paper_table1()) {
     h += fmt::format("<tr class=\"paper\"><td class=\"l\">paper: {}</td><td class=\"l\">paper Table 1</td><td>{}</td>"
@@ -193,46 +244,7 @@ std::string section_metrics(const RunDir& run, const Loaded& metrics) {
   bo.y_from_zero = false;
   h += "<div>" + svg::bar_chart(bars, bo) + "</div>\n";
 
-  // Per persona: one row per persona, RMSE / MAE / URR of every predictor side by side.
-  if (predictors) {
-    std::map<std::string, std::pair<double, double>> persona_counts;  // persona -> users, ratings
-    for (const auto& p : *predictors) {
-      const json per = p.value("per_persona", json::object());
-      for (const auto& [k, g] : per.items())
-        persona_counts[k] = {num(g, {"n_users"}), num(g, {"n_rated"}, 0) + num(g, {"n_unrelated"}, 0)};
-    }
-    h += "<h2 id=\"personas-metrics\">Metrics per persona</h2>\n";
-    if (persona_counts.empty())
-      h += not_run("No persona assignment was available to the evaluation.");
-    else {
-      h += "<p class=\"note\">Each cell: RMSE / MAE (URR when any answer was unrelated).</p>\n<table><tr>"
-           "<th>persona</th><th>users</th><th>ratings</th>";
-      for (const auto& p : *predictors) h += fmt::format("<th>{}</th>", escape(str(p, {"name"})));
-      h += "</tr>\n";
-      std::vector<std::string> keys;
-      for (const auto& [k, c] : persona_counts) keys.push_back(k);
-      std::sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
-        return a.size() != b.size() ? a.size() < b.size() : a < b;  // numeric order for non-negative ids
-      });
-      for (const auto& k : keys) {
-        h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>", escape(k), fixed(persona_counts[k].first, 0),
-                         fixed(persona_counts[k].second, 0));
-        for (const auto& p : *predictors) {
-          const auto pp = p.value("per_persona", json::object());
-          if (!pp.contains(k)) {
-            h += "<td>&#8212;</td>";
-            continue;
-          }
-          const auto& g = pp[k];
-          const double urr = num(g, {"urr"}, 0);
-          h += fmt::format("<td>{} / {}{}</td>", fixed(num(g, {"rmse"})), fixed(num(g, {"mae"})),
-                           urr > 0 ? " (" + percent(urr) + ")" : "");
-        }
-        h += "</tr>\n";
-      }
-      h += "</table>\n";
-    }
-  }
+  if (predictors) h += persona_metrics_section(*predictors);
   return h;
 }
 
