@@ -142,6 +142,70 @@ MemoryRecord to_record(UserOutcome&& o) {
   return r;
 }
 
+// This rank's block: this run's part file renamed when it holds the whole
+// block in user order (a fresh offline run), else earlier records + this
+// run's, copied line by line in user order. Staged first and renamed after
+// a barrier: another rank may still be reading an earlier run's file of the
+// same name (another rank count). Collective; returns {ok, failed} counts.
+std::pair<std::int64_t, std::int64_t> write_rank_block(const RunDir& run, Comm& comm, PartWriter& parts,
+                                                       const RecordIndex& records, LineCompression compression,
+                                                       std::int64_t users_per_chunk, std::int64_t block_size) {
+  std::int64_t n_ok = 0, n_failed = 0;
+  const std::string ext = compression == LineCompression::zstd ? "jsonl.zst" : "jsonl";
+  const fs::path ok_path = run.rank_file(kStage, "memories", comm.rank(), ext);
+  const fs::path failed_path = run.rank_file(kStage, "failed", comm.rank(), ext);
+  auto staged = [](const fs::path& path) { return fs::path(path.string() + ".staged"); };
+  auto stage_copy = [&](const fs::path& path, bool failed, std::int64_t& count) {
+    write_atomically(staged(path), [&](const fs::path& tmp) {
+      LineWriter out(tmp, compression);
+      std::int64_t in_frame = 0;
+      count = records.copy_lines(
+          [&](std::string_view line) {
+            out.append(line);
+            if (++in_frame == users_per_chunk) {  // zstd: one frame per chunk, as the part files
+              out.end_chunk(/*sync=*/false);
+              in_frame = 0;
+            }
+          },
+          failed);
+      out.close();
+    });
+  };
+  if (parts.is_whole_block(block_size)) {
+    std::error_code ec;
+    fs::rename(parts.path(), staged(ok_path), ec);
+    PERSONAS_CHECK(!ec, io, "cannot rename '{}' to '{}': {}", parts.path().string(), staged(ok_path).string(),
+                   ec.message());
+    n_ok = block_size;
+  } else {
+    stage_copy(ok_path, false, n_ok);
+  }
+  stage_copy(failed_path, true, n_failed);
+  PERSONAS_ASSERT(n_ok + n_failed == block_size, "distill: {} records for a block of {} users", n_ok + n_failed, block_size);
+  comm.barrier();
+  for (const auto& path : {ok_path, failed_path}) {
+    std::error_code ec;
+    fs::rename(staged(path), path, ec);
+    PERSONAS_CHECK(!ec, io, "cannot rename '{}' to '{}': {}", staged(path).string(), path.string(), ec.message());
+  }
+
+  return {n_ok, n_failed};
+}
+
+// Files of ranks beyond this run's count belong to an earlier, larger run.
+// So do files of the other form (none/zstd) of an earlier run. (Another
+// distill.compress changes the config hash, which clears the folder first;
+// this keeps a folder of one form whatever happened before.)
+void remove_other_rank_files(const fs::path& dir, int n_ranks, const std::string& ext) {
+  static const std::regex final_name(R"((memories|failed)-rank-(\d+)\.(jsonl(\.zst)?))");
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::smatch m;
+    auto name = e.path().filename().string();
+    if (std::regex_match(name, m, final_name) && (std::stoi(m[2].str()) >= n_ranks || m[3].str() != ext))
+      fs::remove(e.path());
+  }
+}
+
 }  // namespace
 
 DistillSummary run_distill(const RunDir& run, const Dataset& data, const DistillConfig& config,
@@ -346,49 +410,8 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     throw_stopped("in distill");
   }
 
-  // This rank's block: this run's part file renamed when it holds the whole
-  // block in user order (a fresh offline run), else earlier records + this
-  // run's, copied line by line in user order. Staged first and renamed after
-  // a barrier: another rank may still be reading an earlier run's file of the
-  // same name (another rank count).
-  std::int64_t n_ok = 0, n_failed = 0;
   const std::string ext = compression == LineCompression::zstd ? "jsonl.zst" : "jsonl";
-  const fs::path ok_path = run.rank_file(kStage, "memories", comm.rank(), ext);
-  const fs::path failed_path = run.rank_file(kStage, "failed", comm.rank(), ext);
-  auto staged = [](const fs::path& path) { return fs::path(path.string() + ".staged"); };
-  auto stage_copy = [&](const fs::path& path, bool failed, std::int64_t& count) {
-    write_atomically(staged(path), [&](const fs::path& tmp) {
-      LineWriter out(tmp, compression);
-      std::int64_t in_frame = 0;
-      count = records.copy_lines(
-          [&](std::string_view line) {
-            out.append(line);
-            if (++in_frame == config.users_per_chunk) {  // zstd: one frame per chunk, as the part files
-              out.end_chunk(/*sync=*/false);
-              in_frame = 0;
-            }
-          },
-          failed);
-      out.close();
-    });
-  };
-  if (parts.is_whole_block(hi - lo)) {
-    std::error_code ec;
-    fs::rename(parts.path(), staged(ok_path), ec);
-    PERSONAS_CHECK(!ec, io, "cannot rename '{}' to '{}': {}", parts.path().string(), staged(ok_path).string(),
-                   ec.message());
-    n_ok = hi - lo;
-  } else {
-    stage_copy(ok_path, false, n_ok);
-  }
-  stage_copy(failed_path, true, n_failed);
-  PERSONAS_ASSERT(n_ok + n_failed == hi - lo, "distill: {} records for a block of {} users", n_ok + n_failed, hi - lo);
-  comm.barrier();
-  for (const auto& path : {ok_path, failed_path}) {
-    std::error_code ec;
-    fs::rename(staged(path), path, ec);
-    PERSONAS_CHECK(!ec, io, "cannot rename '{}' to '{}': {}", staged(path).string(), path.string(), ec.message());
-  }
+  const auto [n_ok, n_failed] = write_rank_block(run, comm, parts, records, compression, config.users_per_chunk, hi - lo);
 
   std::vector<double> sums = {static_cast<double>(n_ok), static_cast<double>(n_failed),
                               static_cast<double>(todo.size()), static_cast<double>(resumed),
@@ -409,17 +432,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   const bool all_failed = summary.users_ok == 0 && summary.users_failed > 0;
 
   if (comm.is_root()) {
-    // Files of ranks beyond this run's count belong to an earlier, larger run.
-    // So do files of the other form (none/zstd) of an earlier run. (Another
-    // distill.compress changes the config hash, which clears the folder
-    // first; this keeps a folder of one form whatever happened before.)
-    static const std::regex final_name(R"((memories|failed)-rank-(\d+)\.(jsonl(\.zst)?))");
-    for (const auto& e : fs::directory_iterator(dir)) {
-      std::smatch m;
-      auto name = e.path().filename().string();
-      if (std::regex_match(name, m, final_name) && (std::stoi(m[2].str()) >= comm.size() || m[3].str() != ext))
-        fs::remove(e.path());
-    }
+    remove_other_rank_files(dir, comm.size(), ext);
     fs::remove_all(dir / "parts");
     if (!all_failed)
       run.mark_done(kStage, summary.config_hash,
