@@ -64,6 +64,7 @@ void save_checkpoint(const fs::path& adapter_dir, const TrainState& state, const
   nlohmann::json pos = {{"step", position.step},           {"epoch", position.epoch},
                         {"batch_in_epoch", position.batch_in_epoch}, {"seed", position.seed},
                         {"group_rank", position.group_rank}, {"group_size", position.group_size}};
+  if (!position.best_sample_losses.empty()) pos["best_sample_losses"] = position.best_sample_losses;
   write_file_atomic(folder / rank_file_name("position", group.rank(), "json"), pos.dump(2) + "\n");
   group.barrier();
   if (group.rank() == 0) {
@@ -78,6 +79,21 @@ std::optional<std::int64_t> latest_complete_checkpoint(const fs::path& adapter_d
   for (auto it = folders.rbegin(); it != folders.rend(); ++it)
     if (fs::exists(it->second / kDone) && fs::exists(it->second / "state.h5")) return it->first;
   return std::nullopt;
+}
+
+std::optional<std::vector<double>> load_rank_best_losses(const fs::path& adapter_dir, std::int64_t step,
+                                                         int group_rank, int group_size) {
+  const fs::path path = checkpoint_folder(adapter_dir, step) / rank_file_name("position", group_rank, "json");
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  const auto pos = nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
+  PERSONAS_CHECK(pos.is_object(), data, "{}: not a JSON object", path.string());
+  const auto losses = pos.find("best_sample_losses");
+  if (pos.value("group_size", -1) != group_size || pos.value("group_rank", -1) != group_rank || losses == pos.end())
+    return std::nullopt;
+  PERSONAS_CHECK(losses->is_array() && std::all_of(losses->begin(), losses->end(), [](const auto& v) { return v.is_number(); }),
+                 data, "{}: best_sample_losses must be an array of numbers", path.string());
+  return losses->get<std::vector<double>>();
 }
 
 TrainState load_checkpoint_state(const fs::path& adapter_dir, std::int64_t step, std::int64_t n_params) {

@@ -5,7 +5,11 @@
 //     position-rank-0000r.json      per rank: step, epoch, batch in epoch,
 //                                   seed, group rank/size (the data position
 //                                   and RNG state: shuffles and dropout masks
-//                                   are pure functions of seed, epoch, step)
+//                                   are pure functions of seed, epoch, step),
+//                                   and with train.keep_best_z the rank's
+//                                   slice of the kept pass's per-sample
+//                                   validation losses (a resume on the same
+//                                   group size needs no validation pass)
 //     DONE                          written by group rank 0 after a barrier
 // Every file is written atomically; a folder without DONE is incomplete and
 // ignored (and removed by the next prune). Resume picks the complete folder
@@ -42,6 +46,7 @@ struct RankPosition {
   std::uint64_t seed = 0;
   int group_rank = 0;
   int group_size = 1;
+  std::vector<double> best_sample_losses;  // this rank's slice of the kept pass (empty = none)
 };
 
 fs::path checkpoint_folder(const fs::path& adapter_dir, std::int64_t step);
@@ -53,6 +58,13 @@ void save_checkpoint(const fs::path& adapter_dir, const TrainState& state, const
 
 // The step of the latest complete checkpoint, if any.
 std::optional<std::int64_t> latest_complete_checkpoint(const fs::path& adapter_dir);
+
+// This rank's kept-pass losses from its position file of a complete
+// checkpoint, when that file exists, was written by the same group rank of a
+// group of the same size, and holds them; nullopt otherwise (an older
+// checkpoint, another rank count: the caller recomputes them).
+std::optional<std::vector<double>> load_rank_best_losses(const fs::path& adapter_dir, std::int64_t step,
+                                                         int group_rank, int group_size);
 
 // Loads state.h5 of a complete checkpoint; checks the arena size.
 TrainState load_checkpoint_state(const fs::path& adapter_dir, std::int64_t step, std::int64_t n_params);

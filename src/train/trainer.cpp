@@ -189,11 +189,18 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     best_step = state.best_step;
     best_val = state.best_val_loss;
     if (tc.keep_best && tc.keep_best_z > 0 && best_step >= 0) {
-      // The kept pass's per-sample losses are not in the checkpoint: recompute
-      // them from its parameters (dropout is off, so they are the same).
-      arena.from_host(0, best_params);
-      best_sample_losses = validate_now().sample_losses;
-      arena.from_host(0, state.params);
+      // The kept pass's per-sample losses: from every rank's position file when
+      // each has its slice for this group size, else recomputed from the kept
+      // parameters (dropout is off, so they are the same) in one validation pass.
+      auto saved = load_rank_best_losses(options.checkpoint_dir, *resume_step, group.rank(), group.size());
+      const double missing = group.allreduce_sum(saved ? 0.0 : 1.0);
+      if (missing == 0) {
+        best_sample_losses = std::move(*saved);
+      } else {
+        arena.from_host(0, best_params);
+        best_sample_losses = validate_now().sample_losses;
+        arena.from_host(0, state.params);
+      }
     }
     result.resumed_from = step;
     plog::info("train: {} resumes from its checkpoint at step {}/{}", data.name, step, total);
@@ -329,7 +336,8 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
         state.best_step = best_step;
         state.best_val_loss = best_val;
       }
-      RankPosition pos{step, step / spe, step % spe, options.seed, group.rank(), group.size()};
+      RankPosition pos{step, step / spe, step % spe, options.seed, group.rank(), group.size(), {}};
+      if (tc.keep_best && tc.keep_best_z > 0) pos.best_sample_losses = best_sample_losses;
       save_checkpoint(options.checkpoint_dir, state, pos, group, tc.keep_checkpoints);
     }
     if (stop_here) {

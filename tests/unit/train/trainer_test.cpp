@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <cmath>
 #include <random>
@@ -9,6 +11,7 @@
 #include "backend/backend.h"
 #include "comm/comm.h"
 #include "core/errors.h"
+#include "core/fs.h"
 #include "support/test_support.h"
 #include "model/init_model.h"
 #include "train/adapter_export.h"
@@ -255,19 +258,41 @@ struct KeepBestCase {
 
   // Interrupted two steps before the end (after a checkpoint), then resumed:
   // the same kept step and the same adapter as the uninterrupted `reference`.
+  // With train.keep_best_z the checkpoint carries the kept pass's per-sample
+  // losses (this group size only); a resume from one without them (an older
+  // checkpoint) recomputes them and ends the same too.
   void expect_resumed_run_ends_like(TrainerOptions o, const AdapterResult& reference, LoraModel& reference_model) {
-    o.checkpoint_dir = dir / "resumed";
-    o.interrupt_after = reference.steps - 2;
-    {
-      LoraModel first(weights, *backend, spec_all(8, 0.0f));
-      ASSERT_TRUE(train_adapter(first, 0, data, *comm, o).interrupted);
+    for (const bool strip_saved_losses : {false, true}) {
+      o.checkpoint_dir = dir / (strip_saved_losses ? "resumed-old" : "resumed");
+      o.interrupt_after = reference.steps - 2;
+      {
+        LoraModel first(weights, *backend, spec_all(8, 0.0f));
+        ASSERT_TRUE(train_adapter(first, 0, data, *comm, o).interrupted);
+      }
+      const auto latest = latest_complete_checkpoint(o.checkpoint_dir);
+      ASSERT_TRUE(latest.has_value());
+      const auto saved = load_rank_best_losses(o.checkpoint_dir, *latest, 0, 1);
+      const bool kept_z = o.train.keep_best && o.train.keep_best_z > 0 && reference.kept_step >= 0;
+      EXPECT_EQ(saved.has_value(), kept_z);
+      if (saved) {
+        EXPECT_FALSE(saved->empty());
+        EXPECT_FALSE(load_rank_best_losses(o.checkpoint_dir, *latest, 0, 2).has_value()) << "another group size";
+      }
+      if (strip_saved_losses) {
+        if (!saved) continue;
+        const fs::path pos = checkpoint_folder(o.checkpoint_dir, *latest) / rank_file_name("position", 0, "json");
+        auto j = nlohmann::json::parse(read_file(pos));
+        j.erase("best_sample_losses");
+        write_file_atomic(pos, j.dump());
+        ASSERT_FALSE(load_rank_best_losses(o.checkpoint_dir, *latest, 0, 1).has_value());
+      }
+      o.interrupt_after = 0;
+      LoraModel resumed(weights, *backend, spec_all(8, 0.0f));
+      const auto q = train_adapter(resumed, 0, data, *comm, o);
+      EXPECT_GE(q.resumed_from, 0);
+      EXPECT_EQ(q.kept_step, reference.kept_step);
+      EXPECT_EQ(resumed.adapter(0).to_host(0), reference_model.adapter(0).to_host(0));
     }
-    o.interrupt_after = 0;
-    LoraModel resumed(weights, *backend, spec_all(8, 0.0f));
-    const auto q = train_adapter(resumed, 0, data, *comm, o);
-    EXPECT_GE(q.resumed_from, 0);
-    EXPECT_EQ(q.kept_step, reference.kept_step);
-    EXPECT_EQ(resumed.adapter(0).to_host(0), reference_model.adapter(0).to_host(0));
   }
 };
 
