@@ -1,10 +1,13 @@
 // `personas config`: prints the resolved configuration (defaults < --config
 // file < command-line overrides) as INI with every key's help, or as the
-// Markdown table kept in docs/config.md (--markdown).
+// Markdown table kept in docs/config.md (--markdown), or each stage's config
+// hash (--hashes: what RUN/<stage>/DONE and the checkpoints' KEY hold, to see
+// why a stage is redone or which runs a change keeps).
 #include <iostream>
 
 #include "cli/command.h"
 #include "core/strings.h"
+#include "pipeline/stages.h"
 
 namespace personas {
 
@@ -42,12 +45,20 @@ Command make_config_command() {
   c.summary = "print the resolved configuration (INI with help, or --markdown)";
   c.uses_run_dir = false;
   c.add_options = [](boost::program_options::options_description& o) {
-    o.add_options()("markdown", "print the table of every key (docs/config.md)");
+    o.add_options()("markdown", "print the table of every key (docs/config.md)")(
+        "hashes", "print each stage's configuration hash (as RUN/<stage>/DONE holds it)");
   };
   c.run = [](CommandContext& ctx) {
     if (!ctx.comm.is_root()) return 0;
-    if (ctx.args.count("markdown")) std::cout << markdown_table(ctx.schema);
-    else std::cout << ctx.schema.to_ini();
+    if (ctx.args.count("markdown")) {
+      std::cout << markdown_table(ctx.schema);
+    } else if (ctx.args.count("hashes")) {
+      const auto hashes = stage_hashes(ctx.schema);
+      for (std::size_t i = 0; i < hashes.size(); ++i)
+        std::cout << pipeline_stages()[i].name << " " << hashes[i] << "\n";
+    } else {
+      std::cout << ctx.schema.to_ini();
+    }
     return 0;
   };
   return c;

@@ -48,6 +48,22 @@ class ConfigSchema {
   // A string restricted to `choices`; the help lists them.
   void add_choice(const std::string& key, std::string* target, std::vector<std::string> choices,
                   const std::string& help);
+  // A choice held as an enum: `names` gives each value its word (the words of
+  // the INI file, the command line, the help and the stage hashes), so code
+  // compares enums, never strings.
+  template <class E>
+  void add_choice(const std::string& key, E* target, std::vector<std::pair<std::string, E>> names,
+                  const std::string& help) {
+    std::vector<std::string> words;
+    for (const auto& n : names) words.push_back(n.first);
+    add_choice_field(
+        key, std::move(words), help, [target, names](std::size_t i) { *target = names[i].second; },
+        [target, names] {
+          for (std::size_t i = 0; i < names.size(); ++i)
+            if (names[i].second == *target) return i;
+          return std::size_t{0};
+        });
+  }
   // A check over several fields, run by validate().
   void add_check(std::function<void(Problems&)> check);
 
@@ -77,6 +93,10 @@ class ConfigSchema {
     std::vector<std::string> choices;
   };
   void add_field(const std::string& key, Field field);
+  // The one implementation of both add_choice forms: the field holds the
+  // index of its word in `choices`.
+  void add_choice_field(const std::string& key, std::vector<std::string> choices, const std::string& help,
+                        std::function<void(std::size_t)> set_index, std::function<std::size_t()> get_index);
   std::map<std::string, Field> fields_;
   std::vector<std::string> order_;  // registration order, for readable output
   std::vector<std::function<void(Problems&)>> checks_;

@@ -159,10 +159,10 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   std::int64_t n_adapters = 1;
-  if (tc.mode == "persona") n_adapters = static_cast<std::int64_t>(summary.by_persona().size()) - 1;
-  if (tc.mode == "per-user") n_adapters = data.n_users_total;
+  if (tc.mode == TrainMode::persona) n_adapters = static_cast<std::int64_t>(summary.by_persona().size()) - 1;
+  if (tc.mode == TrainMode::per_user) n_adapters = data.n_users_total;
   const std::int64_t without_persona = summary.by_persona().empty() ? 0 : summary.by_persona()[0].users;
-  if (tc.mode == "persona" && without_persona > 0)
+  if (tc.mode == TrainMode::persona && without_persona > 0)
     plog::warn("samples: {} users have no persona (source: {}); `personas train` with train.mode = persona would "
                "stop: run `personas cluster` first, or use train.mode = global", without_persona, source);
 
@@ -170,7 +170,7 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
   out["format"] = "personas-samples-summary";
   out["format_version"] = 1;
   out["n_users_total"] = data.n_users_total;
-  out["mode"] = tc.mode;
+  out["mode"] = to_string(tc.mode);
   out["n_adapters"] = n_adapters;
   out["persona_source"] = source;
   out["item_vectors"] = vectors.source;

@@ -38,8 +38,26 @@ void LoraConfig::describe(ConfigSchema& s) {
   });
 }
 
+const std::vector<std::pair<std::string, TrainMode>>& train_mode_names() {
+  static const std::vector<std::pair<std::string, TrainMode>> names = {
+      {"persona", TrainMode::persona}, {"global", TrainMode::global}, {"per-user", TrainMode::per_user}};
+  return names;
+}
+
+const std::vector<std::pair<std::string, WarmStart>>& warm_start_names() {
+  static const std::vector<std::pair<std::string, WarmStart>> names = {{"none", WarmStart::none},
+                                                                       {"global", WarmStart::global}};
+  return names;
+}
+
+std::string to_string(TrainMode mode) {
+  for (const auto& [word, m] : train_mode_names())
+    if (m == mode) return word;
+  return "?";
+}
+
 void TrainConfig::describe(ConfigSchema& s) {
-  s.add_choice("train.mode", &mode, {"persona", "global", "per-user"},
+  s.add_choice("train.mode", &mode, train_mode_names(),
                "one adapter per persona (the method), one global adapter, or one per user (OPPU-style bound)");
   s.add("train.lr", &lr, "peak learning rate of AdamW (paper: 3e-4)");
   s.add("train.weight_decay", &weight_decay, "AdamW decoupled weight decay");
@@ -63,7 +81,7 @@ void TrainConfig::describe(ConfigSchema& s) {
         "warm start: every adapter starts from this trained adapter (an .h5 of RUN/train/adapters, e.g. the "
         "global one of an earlier `train --train.mode global`; same base and LoRA shape) instead of the seeded "
         "init (empty = seeded init)");
-  s.add_choice("train.warm_start", &warm_start, {"none", "global"},
+  s.add_choice("train.warm_start", &warm_start, warm_start_names(),
                "global: the stage first trains one global adapter on every sample (RUN/train/adapters/global.h5, "
                "all ranks), then every persona or per-user adapter starts from it; none: each starts from the "
                "seeded init (or train.init_from)");
@@ -130,9 +148,9 @@ void TrainConfig::describe(ConfigSchema& s) {
     if (max_steps < 0) p.add("train.max_steps: {} must be >= 0", max_steps);
     if (warm_lr < 0) p.add("train.warm_lr: {} must be >= 0 (0 = train.lr)", warm_lr);
     if (warm_max_steps < 0) p.add("train.warm_max_steps: {} must be >= 0 (0 = train.max_steps)", warm_max_steps);
-    if (warm_start == "global" && mode == "global")
+    if (warm_start == WarmStart::global && mode == TrainMode::global)
       p.add("train.warm_start = global: train.mode is already global (use persona or per-user)");
-    if (warm_start == "global" && !init_from.empty())
+    if (warm_start == WarmStart::global && !init_from.empty())
       p.add("train.warm_start = global and train.init_from = {}: choose one starting point", init_from);
     if (retrieve_k < 0) p.add("train.retrieve_k: {} must be >= 0", retrieve_k);
     if (profile_words < 0) p.add("train.profile_words: {} must be >= 0 (0 = the whole profile)", profile_words);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config_schema.h"
@@ -24,8 +25,17 @@ struct LoraConfig {
   void describe(ConfigSchema& schema);
 };
 
+// train.mode: which adapters the stage trains.
+enum class TrainMode { persona, global, per_user };
+// train.warm_start: where the persona or per-user adapters start.
+enum class WarmStart { none, global };
+// The words of the configuration ("persona", "global", "per-user"; "none", "global").
+const std::vector<std::pair<std::string, TrainMode>>& train_mode_names();
+const std::vector<std::pair<std::string, WarmStart>>& warm_start_names();
+std::string to_string(TrainMode mode);
+
 struct TrainConfig {
-  std::string mode = "persona";       // persona|global|per-user
+  TrainMode mode = TrainMode::persona;
   // optimiser
   double lr = 3e-4;
   double weight_decay = 0.0;
@@ -45,7 +55,7 @@ struct TrainConfig {
   std::int64_t seed = 0;              // 0 = derive from run.seed
   std::int64_t max_steps = 0;         // stop after this many optimiser steps per adapter (0 = no limit)
   std::string init_from;              // start every adapter from this trained adapter (.h5); empty = seeded init
-  std::string warm_start = "none";    // none|global: train a global adapter first, the others start from it
+  WarmStart warm_start = WarmStart::none;  // global: persona/per-user adapters start from one global adapter
   double warm_lr = 0;                 // warm_start = global: peak lr of the adapters that start from it (0 = lr)
   std::int64_t warm_max_steps = 0;    // warm_start = global: max_steps of the adapters that start from it (0 = max_steps)
   // samples

@@ -33,9 +33,9 @@
 
 namespace personas {
 
-std::string adapter_name(const std::string& mode, int adapter, std::int64_t user_id) {
-  if (mode == "global") return "global";
-  if (mode == "per-user") return fmt::format("user-{}", user_id);
+std::string adapter_name(TrainMode mode, int adapter, std::int64_t user_id) {
+  if (mode == TrainMode::global) return "global";
+  if (mode == TrainMode::per_user) return fmt::format("user-{}", user_id);
   return fmt::format("persona-{:04d}", adapter);
 }
 
@@ -128,7 +128,7 @@ bool train_adapters(const PhaseContext& ctx, const std::string& config_hash, con
   LoraModel& model = ctx.model;
   const fs::path stage = ctx.run.stage_dir(kTrainStage);
   auto name_of = [&](int a) {
-    return adapter_name(tc.mode, a, tc.mode == "per-user" ? user_ids[static_cast<std::size_t>(a)] : 0);
+    return adapter_name(tc.mode, a, tc.mode == TrainMode::per_user ? user_ids[static_cast<std::size_t>(a)] : 0);
   };
   std::vector<std::int64_t> per_adapter(static_cast<std::size_t>(n_adapters), 0);
   std::vector<int> adapter_of_sample(samples.size());
@@ -218,7 +218,7 @@ bool train_adapters(const PhaseContext& ctx, const std::string& config_hash, con
     if (group->rank() == 0) {
       auto exported = adapter_from_arena(model.adapter(0), mc.num_hidden_layers, ad.name, fingerprint);
       exported.facts = {{"config_hash", config_hash},
-                        {"mode", tc.mode},
+                        {"mode", to_string(tc.mode)},
                         {"train_samples", std::to_string(ad.train.size())},
                         {"steps", std::to_string(result.steps)},
                         {"val_loss", result.kept_step >= 0 ? fmt::format("{}", result.kept_val_loss)
@@ -256,7 +256,7 @@ struct AdapterPlan {
 AdapterPlan plan_adapters(const RunDir& run, Comm& world, const TrainConfig& tc, const Dataset& data) {
   AdapterPlan plan;
   plan.adapter_of_user.assign(data.users.size(), 0);
-  if (tc.mode == "persona") {
+  if (tc.mode == TrainMode::persona) {
     auto personas = read_user_personas(run, data);
     plan.persona_source = personas.source;
     std::int64_t missing = 0, max_persona = -1;
@@ -269,7 +269,7 @@ AdapterPlan plan_adapters(const RunDir& run, Comm& world, const TrainConfig& tc,
     PERSONAS_CHECK_HINT(missing == 0, data, "run `personas cluster` first, or use train.mode = global",
                         "train.mode = persona: {} users have no persona (source: {})", missing, personas.source);
     plan.n_adapters = static_cast<std::int64_t>(world.allreduce_max(static_cast<double>(max_persona))) + 1;
-  } else if (tc.mode == "per-user") {
+  } else if (tc.mode == TrainMode::per_user) {
     // Adapter = the user's global index; its name needs the user ids of every rank.
     plan.n_adapters = data.n_users_total;
     plan.user_ids.assign(static_cast<std::size_t>(plan.n_adapters), 0);
@@ -357,15 +357,15 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   nlohmann::json adapters_summary = nlohmann::json::array();
   const PhaseContext ctx{run, world, options, seed, pad_id, mc, fingerprint, model, log};
   bool stopped = false;  // a graceful stop (core/stop_request.h), the same on every rank
-  if (tc.warm_start == "global") {
+  if (tc.warm_start == WarmStart::global) {
     // First one global adapter over every rank and sample; the others then start from it.
     TrainConfig global_tc = tc;
-    global_tc.mode = "global";
+    global_tc.mode = TrainMode::global;
     const std::vector<int> everyone(data.users.size(), 0);
     const std::string& global_hash = options.global_phase_hash.empty() ? options.config_hash : options.global_phase_hash;
     if (train_adapters(ctx, global_hash, global_tc, everyone, 1, {}, samples, adapters_summary, stopped)) {
       TrainConfig warm_tc = tc;
-      warm_tc.init_from = (stage / "adapters" / (adapter_name("global", 0) + ".h5")).string();
+      warm_tc.init_from = (stage / "adapters" / (adapter_name(TrainMode::global, 0) + ".h5")).string();
       if (tc.warm_lr > 0) warm_tc.lr = tc.warm_lr;
       if (tc.warm_max_steps > 0) warm_tc.max_steps = tc.warm_max_steps;
       train_adapters(ctx, options.config_hash, warm_tc, adapter_of_user, n_adapters, user_ids, std::move(samples), adapters_summary,
@@ -379,8 +379,8 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   // ---- summary ----------------------------------------------------------------
   bool interrupted = false;
   const nlohmann::json all = gather_adapter_entries(adapters_summary, world, interrupted);
-  nlohmann::json summary = {{"mode", tc.mode},
-                            {"warm_start", tc.warm_start},
+  nlohmann::json summary = {{"mode", to_string(tc.mode)},
+                            {"warm_start", tc.warm_start == WarmStart::global ? "global" : "none"},
                             {"n_adapters", n_adapters},
                             {"n_ranks", world.size()},
                             {"persona_source", plan.persona_source},

@@ -43,7 +43,7 @@ struct TrainStageOptions {
 };
 
 // Adapter file names: "persona-0003", "global", "user-<source id>".
-std::string adapter_name(const std::string& mode, int adapter, std::int64_t user_id = 0);
+std::string adapter_name(TrainMode mode, int adapter, std::int64_t user_id = 0);
 
 // Collective. Returns the summary (also written to RUN/train/summary.json by rank 0).
 nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptions& options);

@@ -39,6 +39,13 @@ grep -q "OMP_WAIT_POLICY=active (from the environment)" <<<"$(OMP_WAIT_POLICY=ac
 grep -q "prepare: done already with this configuration, skipped" <<<"$("$bin" run --config "$src/configs/quickstart.ini" \
   --run.dir "$tmp/run" --data.n_users 20 --until prepare 2>&1)" || fail "run must skip a prepare done on its own"
 
+# config --hashes: one line per stage, the hash a finished stage's DONE holds.
+hashes="$("$bin" config --config "$src/configs/quickstart.ini" --run.dir "$tmp/run" --data.n_users 20 --hashes)" ||
+  fail "config --hashes"
+[[ "$(wc -l <<<"$hashes")" == 8 ]] || fail "config --hashes must print the 8 stages: $hashes"
+grep -q "\"config_hash\": \"$(awk '$1 == "prepare" {print $2}' <<<"$hashes")\"" "$tmp/run/prepare/DONE" ||
+  fail "config --hashes does not give prepare's DONE hash: $hashes"
+
 diff <("$bin" config --markdown) "$src/docs/config.md" >/dev/null ||
   fail "docs/config.md is stale: run tools/update_config_doc.sh"
 echo "cli_basics: ok"
