@@ -259,10 +259,11 @@ TEST(Tokenizer, WordLookupGivesSentencePiecesIds) {
   }
 }
 
-TEST(Tokenizer, AutoGivesATrainedTokenizerItsChatSymbols) {
-  testing::TempDir dir;
+// A 320-piece SentencePiece model trained on a few movie sentences.
+void write_trained_model(const fs::path& path) {
+  const fs::path corpus = path.parent_path() / "corpus.txt";
   {
-    std::ofstream out(dir / "corpus.txt");
+    std::ofstream out(corpus);
     const char* lines[] = {"The user liked Toy Story and Heat.", "She rates thrillers 4 or 5 stars.",
                            "Comedies from the nineties get a 3.", "He never watches horror films at night."};
     for (int rep = 0; rep < 40; ++rep)
@@ -270,7 +271,12 @@ TEST(Tokenizer, AutoGivesATrainedTokenizerItsChatSymbols) {
   }
   SentencePieceTrainOptions options;
   options.vocab_size = 320;
-  write_file_atomic(dir / "trained.model", train_sentencepiece(dir / "corpus.txt", options));
+  write_file_atomic(path, train_sentencepiece(corpus, options));
+}
+
+TEST(Tokenizer, AutoGivesATrainedTokenizerItsChatSymbols) {
+  testing::TempDir dir;
+  write_trained_model(dir / "trained.model");
   const auto data = tokenizer_data_from_model_file(dir / "trained.model", SentencePieceAdded::auto_detect);
   EXPECT_EQ(data.added_tokens.size(), 5u);
   EXPECT_EQ(data.chat_template, ChatTemplate::phi3);
@@ -282,16 +288,7 @@ TEST(Tokenizer, AutoGivesATrainedTokenizerItsChatSymbols) {
 // above the pieces, as Phi-3's sit above its 32000).
 TEST(Tokenizer, HasIdIsWhereIdToPieceAnswers) {
   testing::TempDir dir;
-  {
-    std::ofstream out(dir / "corpus.txt");
-    const char* lines[] = {"The user liked Toy Story and Heat.", "She rates thrillers 4 or 5 stars.",
-                           "Comedies from the nineties get a 3.", "He never watches horror films at night."};
-    for (int rep = 0; rep < 40; ++rep)
-      for (auto* l : lines) out << l << " " << rep << "\n";
-  }
-  SentencePieceTrainOptions options;
-  options.vocab_size = 320;
-  write_file_atomic(dir / "trained.model", train_sentencepiece(dir / "corpus.txt", options));
+  write_trained_model(dir / "trained.model");
   auto data = tokenizer_data_from_model_file(dir / "trained.model", SentencePieceAdded::none);
   data.added_tokens.push_back({350, "<|gap|>"});
   const Tokenizer tok{data};
