@@ -47,6 +47,10 @@ for stage in prepare distill model embed cluster train eval report; do
 done
 [[ $(grep -c "done already with this configuration, skipped" "$tmp/second.log") -ge 5 ]] ||
   fail "the rerun must skip the stages finished before the kill"
+# Its plan, printed first, says train resumes what the killed run left.
+grep -Eq "^  train +resumes what an unfinished run left in .*/train" "$tmp/second.log" ||
+  fail "the rerun's plan does not say that train resumes: $(head -20 "$tmp/second.log")"
+grep -Eq "^  cluster +done$" "$tmp/second.log" || fail "the rerun's plan does not show cluster done"
 
 echo "== an uninterrupted run of the same configuration, to compare"
 ref_args=("${args[@]}")
