@@ -164,7 +164,7 @@ ClusterChoice cluster_with_k_choice(Comm& comm, const float* points, std::int64_
   };
   if (fixed > 0) {
     choice.reason = fmt::format("cluster.k = {}", fixed);
-  } else if (config.select == "silhouette") {
+  } else if (config.select == KSelect::silhouette) {
     pick = best_silhouette();
     choice.reason = fmt::format("highest mean silhouette ({:.4f}) over k = {}..{}", choice.curve[pick].silhouette,
                                 k_lo, k_hi);

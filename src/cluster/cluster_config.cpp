@@ -11,11 +11,19 @@ int ClusterConfig::fixed_k() const {
   return (ec == std::errc() && end == k.data() + k.size()) ? value : -1;
 }
 
+const std::vector<std::pair<std::string, KSelect>>& k_select_names() {
+  static const std::vector<std::pair<std::string, KSelect>> names = {{"elbow", KSelect::elbow},
+                                                                     {"silhouette", KSelect::silhouette}};
+  return names;
+}
+
+std::string to_string(KSelect select) { return select == KSelect::elbow ? "elbow" : "silhouette"; }
+
 void ClusterConfig::describe(ConfigSchema& s) {
   s.add("cluster.k", &k, "number of personas, or 'auto' to choose it in [k_min, k_max] by cluster.select");
   s.add("cluster.k_min", &k_min, "smallest k tried when cluster.k = auto");
   s.add("cluster.k_max", &k_max, "largest k tried when cluster.k = auto");
-  s.add_choice("cluster.select", &select, {"elbow", "silhouette"},
+  s.add_choice("cluster.select", &select, k_select_names(),
                "how k = auto picks: kneedle elbow of the inertia curve, or the highest mean silhouette");
   s.add_choice("cluster.init", &init, {"kmeans||", "kmeans++", "random"}, "k-means initialisation");
   s.add("cluster.max_iter", &max_iter, "Lloyd iterations per restart");
@@ -35,7 +43,7 @@ void ClusterConfig::describe(ConfigSchema& s) {
     if (fixed < 0 || (fixed == 0 && k != "auto"))
       p.add("cluster.k: '{}' is neither 'auto' nor a whole number >= 1", k);
     if (k_min < 1 || k_max < k_min) p.add("cluster.k_min/k_max: need 1 <= k_min <= k_max (got {} and {})", k_min, k_max);
-    if (select == "silhouette" && k == "auto" && k_min < 2)
+    if (select == KSelect::silhouette && k == "auto" && k_min < 2)
       p.add("cluster.k_min: the silhouette needs k >= 2 (got {})", k_min);
     if (max_iter < 1) p.add("cluster.max_iter: {} must be >= 1", max_iter);
     if (tol < 0) p.add("cluster.tol: {} must be >= 0", tol);

@@ -3,16 +3,23 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config_schema.h"
 
 namespace personas {
 
+// cluster.select: how k = auto picks K.
+enum class KSelect { elbow, silhouette };
+const std::vector<std::pair<std::string, KSelect>>& k_select_names();
+std::string to_string(KSelect select);
+
 struct ClusterConfig {
   std::string k = "auto";          // "auto" (choose in [k_min, k_max]) or a number of personas
   int k_min = 2;                   // range searched when k = auto
   int k_max = 12;
-  std::string select = "elbow";    // elbow (kneedle on inertia) | silhouette (highest mean silhouette)
+  KSelect select = KSelect::elbow;    // elbow (kneedle on inertia) | silhouette (highest mean silhouette)
   std::string init = "kmeans||";   // kmeans|| | kmeans++ | random
   int max_iter = 100;              // Lloyd iterations per restart
   double tol = 1e-6;               // stop when the objective improves by less than tol (relative)

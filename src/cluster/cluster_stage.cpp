@@ -161,7 +161,7 @@ void cluster_stage(const ClusterConfig& cluster, const RunConfig& run_config, co
       curves["planted_ari"] = planted->ari;
     }
     curves["reason"] = choice.reason;
-    curves["select"] = cc.select;
+    curves["select"] = to_string(cc.select);
     curves["silhouette_rows"] = choice.silhouette_rows;
     curves["n_users"] = v.n_users_total;
     nlohmann::json history = nlohmann::json::array();

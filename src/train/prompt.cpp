@@ -9,12 +9,6 @@
 
 namespace personas {
 
-PromptStyle parse_prompt_style(const std::string& name) {
-  if (name == "paper") return PromptStyle::paper;
-  if (name == "compact") return PromptStyle::compact;
-  PERSONAS_FAIL(config, "train.prompt_style: unknown style '{}' (paper|compact)", name);
-}
-
 std::string first_words(const std::string& text, int n_words) {
   if (n_words < 0) return text;
   // Words are runs of non-space bytes, as `istream >> word` reads them.

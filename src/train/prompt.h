@@ -18,11 +18,10 @@
 
 #include "data/dataset.h"
 #include "distill/memories.h"
+#include "train/train_config.h"  // PromptStyle
 
 namespace personas {
 
-enum class PromptStyle { paper, compact };
-PromptStyle parse_prompt_style(const std::string& name);  // ErrorKind::config when unknown
 
 struct PromptParts {
   std::string system;

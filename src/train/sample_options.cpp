@@ -14,7 +14,7 @@ int train_max_len(const TrainConfig& tc, int default_max_len, const Phi3Config& 
 
 SampleOptions prompt_sample_options(const TrainConfig& tc, int max_len, const Dataset& data) {
   SampleOptions so;
-  so.style = parse_prompt_style(tc.prompt_style);
+  so.style = tc.prompt_style;
   so.answer_with_reason = tc.answer == "digit+reason";
   so.reason_words = tc.reason_words;
   so.retrieve_k = tc.retrieve_k;

@@ -56,6 +56,14 @@ std::string to_string(TrainMode mode) {
   return "?";
 }
 
+const std::vector<std::pair<std::string, PromptStyle>>& prompt_style_names() {
+  static const std::vector<std::pair<std::string, PromptStyle>> names = {{"paper", PromptStyle::paper},
+                                                                         {"compact", PromptStyle::compact}};
+  return names;
+}
+
+std::string to_string(PromptStyle style) { return style == PromptStyle::paper ? "paper" : "compact"; }
+
 void TrainConfig::describe(ConfigSchema& s) {
   s.add_choice("train.mode", &mode, train_mode_names(),
                "one adapter per persona (the method), one global adapter, or one per user (OPPU-style bound)");
@@ -91,7 +99,7 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add("train.warm_max_steps", &warm_max_steps,
         "warm_start = global: optimiser steps of each adapter that starts from the global one (fine-tuning is "
         "shorter than the global run; 0 = train.max_steps). Neither warm_* key makes the global adapter stale");
-  s.add_choice("train.prompt_style", &prompt_style, {"paper", "compact"},
+  s.add_choice("train.prompt_style", &prompt_style, prompt_style_names(),
                "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
   s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
                "the trained answer: the rating digit, or the digit then a short reason from the user's note");

@@ -33,6 +33,10 @@ enum class WarmStart { none, global };
 const std::vector<std::pair<std::string, TrainMode>>& train_mode_names();
 const std::vector<std::pair<std::string, WarmStart>>& warm_start_names();
 std::string to_string(TrainMode mode);
+// train.prompt_style: the paper's sections, or short lines for small contexts.
+enum class PromptStyle { paper, compact };
+const std::vector<std::pair<std::string, PromptStyle>>& prompt_style_names();
+std::string to_string(PromptStyle style);
 
 struct TrainConfig {
   TrainMode mode = TrainMode::persona;
@@ -59,7 +63,7 @@ struct TrainConfig {
   double warm_lr = 0;                 // warm_start = global: peak lr of the adapters that start from it (0 = lr)
   std::int64_t warm_max_steps = 0;    // warm_start = global: max_steps of the adapters that start from it (0 = max_steps)
   // samples
-  std::string prompt_style = "paper"; // paper|compact
+  PromptStyle prompt_style = PromptStyle::paper;
   std::string answer = "digit";       // digit|digit+reason
   std::string loss_on = "answer";     // answer (every answer token) | rating (the digit's token only)
   int retrieve_k = 1;                 // memories retrieved per sample

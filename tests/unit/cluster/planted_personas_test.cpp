@@ -67,7 +67,7 @@ TEST(PlantedPersonas, RecoveredFromBehaviourFeatures) {
   cc.k = "auto";
   cc.k_min = 2;
   cc.k_max = 8;
-  cc.select = "silhouette";
+  cc.select = KSelect::silhouette;
   cc.n_redo = 3;
   const auto choice = cluster_with_k_choice(*comm, x.data(), n_users, d, 0, cc, 5, cpu_assign_fn());
   std::printf("choice of k by silhouette: %d (planted %d); ARI %.4f\n", choice.chosen_k, n_personas,

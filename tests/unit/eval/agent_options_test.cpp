@@ -13,7 +13,7 @@ TEST(AgentOptions, PromptsAreTheTrainingOnes) {
   data.items = {{1, "A", 1990, 0u, 4.0, 3}, {2, "B", 1991, 0u, 2.0, 1}};
   AgentPredictorInputs in;
   in.default_max_len = 300;
-  in.train.prompt_style = "compact";
+  in.train.prompt_style = PromptStyle::compact;
   in.train.retrieve_k = 2;
   in.train.profile_words = 30;
   in.train.traits = false;

@@ -89,7 +89,7 @@ struct SmallRun {
     o.default_max_len = 4096;
     o.config_hash = "test-hash";
     o.chunk_users = chunk_users;
-    o.train.prompt_style = "compact";
+    o.train.prompt_style = PromptStyle::compact;
     o.train.retrieve_k = 2;
     o.train.profile_words = 30;
     // Prompts here are ~330-550 tokens: at 380 some are cut, some dropped.
