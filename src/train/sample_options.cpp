@@ -15,7 +15,7 @@ int train_max_len(const TrainConfig& tc, int default_max_len, const Phi3Config& 
 SampleOptions prompt_sample_options(const TrainConfig& tc, int max_len, const Dataset& data) {
   SampleOptions so;
   so.style = tc.prompt_style;
-  so.answer_with_reason = tc.answer == "digit+reason";
+  so.answer_with_reason = tc.answer == AnswerFormat::digit_reason;
   so.reason_words = tc.reason_words;
   so.retrieve_k = tc.retrieve_k;
   so.profile_words = tc.profile_words;
@@ -29,7 +29,7 @@ SampleOptions prompt_sample_options(const TrainConfig& tc, int max_len, const Da
 SampleOptions train_sample_options(const TrainConfig& tc, int max_len, const PromptEncoder& encoder,
                                    const Dataset& data) {
   SampleOptions so = prompt_sample_options(tc, max_len, data);
-  if (tc.loss_on == "rating") so.answer_tokens = static_cast<int>(rating_tokens(encoder).prefix.size()) + 1;
+  if (tc.loss_on == LossOn::rating) so.answer_tokens = static_cast<int>(rating_tokens(encoder).prefix.size()) + 1;
   return so;
 }
 

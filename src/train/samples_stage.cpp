@@ -175,7 +175,7 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
   out["persona_source"] = source;
   out["item_vectors"] = vectors.source;
   out["tokenizer_vocab"] = tokenizer.vocab_size();
-  out["options"] = {{"prompt_style", to_string(tc.prompt_style)}, {"answer", tc.answer},     {"loss_on", tc.loss_on},
+  out["options"] = {{"prompt_style", to_string(tc.prompt_style)}, {"answer", choice_word(answer_format_names(), tc.answer)},     {"loss_on", choice_word(loss_on_names(), tc.loss_on)},
                     {"retrieve_k", tc.retrieve_k},     {"profile_words", tc.profile_words},
                     {"traits", tc.traits},             {"val_fraction", tc.val_fraction},
                     {"prompt_estimate", tc.prompt_estimate},

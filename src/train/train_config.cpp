@@ -62,6 +62,17 @@ const std::vector<std::pair<std::string, PromptStyle>>& prompt_style_names() {
   return names;
 }
 
+const std::vector<std::pair<std::string, AnswerFormat>>& answer_format_names() {
+  static const std::vector<std::pair<std::string, AnswerFormat>> names = {{"digit", AnswerFormat::digit},
+                                                                          {"digit+reason", AnswerFormat::digit_reason}};
+  return names;
+}
+
+const std::vector<std::pair<std::string, LossOn>>& loss_on_names() {
+  static const std::vector<std::pair<std::string, LossOn>> names = {{"answer", LossOn::answer}, {"rating", LossOn::rating}};
+  return names;
+}
+
 std::string to_string(PromptStyle style) { return style == PromptStyle::paper ? "paper" : "compact"; }
 
 void TrainConfig::describe(ConfigSchema& s) {
@@ -101,9 +112,9 @@ void TrainConfig::describe(ConfigSchema& s) {
         "shorter than the global run; 0 = train.max_steps). Neither warm_* key makes the global adapter stale");
   s.add_choice("train.prompt_style", &prompt_style, prompt_style_names(),
                "paper: the paper's sections (PERSONA, YOUR MEMORIES, TASK, MOVIE); compact: short lines for small contexts");
-  s.add_choice("train.answer", &answer, {"digit", "digit+reason"},
+  s.add_choice("train.answer", &answer, answer_format_names(),
                "the trained answer: the rating digit, or the digit then a short reason from the user's note");
-  s.add_choice("train.loss_on", &loss_on, {"answer", "rating"},
+  s.add_choice("train.loss_on", &loss_on, loss_on_names(),
                "answer: the loss covers every answer token (digit, end tag, EOS; generation learns to stop); "
                "rating: only the rating digit's token, the one expected-mode scoring reads");
   s.add("train.retrieve_k", &retrieve_k, "memories retrieved per sample (RAFT; paper: 1; 0 = profile only)");
@@ -137,8 +148,9 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add("train.log_every", &log_every, "optimiser steps between lines of RUN/train/log-rank-*.jsonl");
   s.add_check([this](Problems& p) {
     if (!(lr > 0)) p.add("train.lr: {} must be > 0", lr);
-    if (loss_on == "rating" && answer != "digit")
-      p.add("train.loss_on = rating trains the digit alone; train.answer = {} would train a reason it cuts off", answer);
+    if (loss_on == LossOn::rating && answer != AnswerFormat::digit)
+      p.add("train.loss_on = rating trains the digit alone; train.answer = {} would train a reason it cuts off",
+            choice_word(answer_format_names(), answer));
     if (weight_decay < 0) p.add("train.weight_decay: {} must be >= 0", weight_decay);
     if (!(beta1 >= 0 && beta1 < 1)) p.add("train.beta1: {} must be in [0, 1)", beta1);
     if (!(beta2 >= 0 && beta2 < 1)) p.add("train.beta2: {} must be in [0, 1)", beta2);

@@ -37,6 +37,19 @@ std::string to_string(TrainMode mode);
 enum class PromptStyle { paper, compact };
 const std::vector<std::pair<std::string, PromptStyle>>& prompt_style_names();
 std::string to_string(PromptStyle style);
+// train.answer: the rating digit alone, or the digit then a short reason.
+enum class AnswerFormat { digit, digit_reason };
+// train.loss_on: every answer token, or only the rating digit's.
+enum class LossOn { answer, rating };
+const std::vector<std::pair<std::string, AnswerFormat>>& answer_format_names();
+const std::vector<std::pair<std::string, LossOn>>& loss_on_names();
+// The configuration's word of any of these choices (the first name of its value).
+template <class E>
+std::string choice_word(const std::vector<std::pair<std::string, E>>& names, E value) {
+  for (const auto& [word, v] : names)
+    if (v == value) return word;
+  return "?";
+}
 
 struct TrainConfig {
   TrainMode mode = TrainMode::persona;
@@ -64,8 +77,8 @@ struct TrainConfig {
   std::int64_t warm_max_steps = 0;    // warm_start = global: max_steps of the adapters that start from it (0 = max_steps)
   // samples
   PromptStyle prompt_style = PromptStyle::paper;
-  std::string answer = "digit";       // digit|digit+reason
-  std::string loss_on = "answer";     // answer (every answer token) | rating (the digit's token only)
+  AnswerFormat answer = AnswerFormat::digit;
+  LossOn loss_on = LossOn::answer;
   int retrieve_k = 1;                 // memories retrieved per sample
   int profile_words = 0;              // at most this many words of the profile in a prompt (0 = all)
   bool traits = true;                 // the activity/conformity/diversity sentences in prompts
