@@ -17,7 +17,7 @@ const std::vector<std::pair<std::string, KSelect>>& k_select_names() {
   return names;
 }
 
-std::string to_string(KSelect select) { return select == KSelect::elbow ? "elbow" : "silhouette"; }
+std::string to_string(KSelect select) { return choice_word(k_select_names(), select); }
 
 void ClusterConfig::describe(ConfigSchema& s) {
   s.add("cluster.k", &k, "number of personas, or 'auto' to choose it in [k_min, k_max] by cluster.select");

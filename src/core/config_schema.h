@@ -38,6 +38,14 @@ class Problems {
   std::vector<std::string> items_;
 };
 
+// The configuration's word of an enum choice (the first name of its value; "?" if none).
+template <class E>
+std::string choice_word(const std::vector<std::pair<std::string, E>>& names, E value) {
+  for (const auto& [word, v] : names)
+    if (v == value) return word;
+  return "?";
+}
+
 class ConfigSchema {
  public:
   void add(const std::string& key, int* target, const std::string& help);

@@ -50,11 +50,7 @@ const std::vector<std::pair<std::string, WarmStart>>& warm_start_names() {
   return names;
 }
 
-std::string to_string(TrainMode mode) {
-  for (const auto& [word, m] : train_mode_names())
-    if (m == mode) return word;
-  return "?";
-}
+std::string to_string(TrainMode mode) { return choice_word(train_mode_names(), mode); }
 
 const std::vector<std::pair<std::string, PromptStyle>>& prompt_style_names() {
   static const std::vector<std::pair<std::string, PromptStyle>> names = {{"paper", PromptStyle::paper},
@@ -73,7 +69,7 @@ const std::vector<std::pair<std::string, LossOn>>& loss_on_names() {
   return names;
 }
 
-std::string to_string(PromptStyle style) { return style == PromptStyle::paper ? "paper" : "compact"; }
+std::string to_string(PromptStyle style) { return choice_word(prompt_style_names(), style); }
 
 void TrainConfig::describe(ConfigSchema& s) {
   s.add_choice("train.mode", &mode, train_mode_names(),

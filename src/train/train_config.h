@@ -43,13 +43,7 @@ enum class AnswerFormat { digit, digit_reason };
 enum class LossOn { answer, rating };
 const std::vector<std::pair<std::string, AnswerFormat>>& answer_format_names();
 const std::vector<std::pair<std::string, LossOn>>& loss_on_names();
-// The configuration's word of any of these choices (the first name of its value).
-template <class E>
-std::string choice_word(const std::vector<std::pair<std::string, E>>& names, E value) {
-  for (const auto& [word, v] : names)
-    if (v == value) return word;
-  return "?";
-}
+
 
 struct TrainConfig {
   TrainMode mode = TrainMode::persona;

@@ -380,7 +380,7 @@ nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptio
   bool interrupted = false;
   const nlohmann::json all = gather_adapter_entries(adapters_summary, world, interrupted);
   nlohmann::json summary = {{"mode", to_string(tc.mode)},
-                            {"warm_start", tc.warm_start == WarmStart::global ? "global" : "none"},
+                            {"warm_start", choice_word(warm_start_names(), tc.warm_start)},
                             {"n_adapters", n_adapters},
                             {"n_ranks", world.size()},
                             {"persona_source", plan.persona_source},
