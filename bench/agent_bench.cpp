@@ -110,7 +110,7 @@ int main(int argc, char** argv) try {
     std::fflush(stdout);
   };
 
-  options.mode = "expected";
+  options.mode = AgentMode::expected;
   Clock clock;
   const auto mixed = rate_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
   report("expected, mixed-persona batches", mixed.size(), clock);
@@ -127,7 +127,7 @@ int main(int argc, char** argv) try {
   for (const auto& r : mixed) max_diff = std::max(max_diff, std::fabs(r.predicted - grouped_prediction[{r.user, r.item}]));
   std::printf("{\"check\": \"mixed vs grouped expected ratings\", \"max_abs_difference\": %.3g}\n", max_diff);
 
-  options.mode = "generate";
+  options.mode = AgentMode::generate;
   const std::vector<UserItem> few(pairs.begin(), pairs.begin() + std::min<std::ptrdiff_t>(n_generate, static_cast<std::ptrdiff_t>(pairs.size())));
   clock = Clock{};
   const auto generated = rate_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, few, options);

@@ -75,7 +75,11 @@ int main(int argc, char** argv) {
     else if (key == "--k-max") cc.k_max = std::stoi(value);
     else if (key == "--n-redo") cc.n_redo = std::stoi(value);
     else if (key == "--spherical") cc.spherical = value == "1";
-    else if (key == "--init") cc.init = value;
+    else if (key == "--init") {
+      const auto init = choice_value(kmeans_init_names(), value);
+      if (!init) { std::fprintf(stderr, "--init: '%s' is not kmeans||, kmeans++ or random\n", value.c_str()); return 2; }
+      cc.init = *init;
+    }
     else if (key == "--threads") threads = std::stoi(value);
     else if (key == "--seeds") seeds = parse_range(value);
     else { std::fprintf(stderr, "unknown flag %s\n", key.c_str()); return 2; }

@@ -132,7 +132,7 @@ int main(int argc, char** argv) try {
   const ItemVectors vectors = item_vectors_from_features(data);
 
   AgentScoringOptions options;
-  options.mode = "expected";
+  options.mode = AgentMode::expected;
   options.batch_rows = 16;
   options.sample.style = PromptStyle::paper;
   options.sample.retrieve_k = 1;

@@ -36,7 +36,7 @@ void distill_body(CommandContext& ctx) {
     // Nothing distilled at all: the endpoint (or its settings) is at fault,
     // not single users. run_distill wrote no DONE: the same command redoes them.
     PERSONAS_CHECK_HINT(summary.users_ok > 0 || summary.users_failed == 0, provider,
-                        ctx.config.distill.resolved_provider() == "local"
+                        ctx.config.distill.resolved_provider() == Provider::local
                             ? "check model.path; a model that does not write JSON needs distill.local_format = "
                               "scaffold (rerun with the changed setting)"
                             : "check distill.base_url, distill.model and the API key, then rerun the same command",

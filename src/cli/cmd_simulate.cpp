@@ -73,11 +73,11 @@ int run_simulate(CommandContext& ctx) {
   const ItemVectors vectors = read_item_vectors(run, data);
 
   auto options = agent_scoring_options(in, kind, agent.config, data);
-  options.mode = "expected";
+  options.mode = AgentMode::expected;
   auto ratings = rate_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
   std::vector<AgentRating> explained;
   if (args.count("explain")) {
-    options.mode = "generate";
+    options.mode = AgentMode::generate;
     options.generate_tokens = args["explain-tokens"].as<int>();
     explained = rate_items(*agent.model, *agent.tokenizer, data, memories, vectors, adapter_of_user, pairs, options);
   }

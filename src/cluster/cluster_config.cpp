@@ -25,7 +25,7 @@ void ClusterConfig::describe(ConfigSchema& s) {
   s.add("cluster.k_max", &k_max, "largest k tried when cluster.k = auto");
   s.add_choice("cluster.select", &select, k_select_names(),
                "how k = auto picks: kneedle elbow of the inertia curve, or the highest mean silhouette");
-  s.add_choice("cluster.init", &init, {"kmeans||", "kmeans++", "random"}, "k-means initialisation");
+  s.add_choice("cluster.init", &init, kmeans_init_names(), "k-means initialisation");
   s.add("cluster.max_iter", &max_iter, "Lloyd iterations per restart");
   s.add("cluster.tol", &tol, "stop when the objective improves by less than this fraction (0 = always max_iter)");
   s.add("cluster.n_redo", &n_redo, "k-means restarts with derived seeds; the lowest inertia is kept");

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/kmeans_init_kind.h"
 #include "core/config_schema.h"
 
 namespace personas {
@@ -20,7 +21,7 @@ struct ClusterConfig {
   int k_min = 2;                   // range searched when k = auto
   int k_max = 12;
   KSelect select = KSelect::elbow;    // elbow (kneedle on inertia) | silhouette (highest mean silhouette)
-  std::string init = "kmeans||";   // kmeans|| | kmeans++ | random
+  KMeansInit init = KMeansInit::parallel;
   int max_iter = 100;              // Lloyd iterations per restart
   double tol = 1e-6;               // stop when the objective improves by less than tol (relative)
   int n_redo = 3;                  // restarts (different seeds); the lowest inertia wins

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/kmeans_init_kind.h"
 #include "comm/comm.h"
 
 namespace personas {
@@ -31,7 +32,7 @@ using KMeansAssignFn = std::function<void(const float* points, std::int64_t n, c
 
 struct KMeansOptions {
   int k = 8;
-  std::string init = "kmeans||";  // kmeans|| | kmeans++ | random
+  KMeansInit init = KMeansInit::parallel;
   int max_iter = 100;             // Lloyd iterations (assign + update) per restart
   double tol = 1e-6;              // stop when |J_prev - J| <= tol * J_prev (0 = run max_iter)
   int n_redo = 1;                 // restarts with derived seeds; the lowest objective wins

@@ -9,6 +9,7 @@
 #include "backend/cpu/kmeans_assign.h"
 #include "cluster/exact_sum.h"
 #include "cluster/serial_when_small.h"
+#include "core/choice_names.h"
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -386,12 +387,22 @@ std::vector<float> extend_centroids(Comm& comm, const ShardedPoints& p, const st
   return out;
 }
 
-std::vector<float> init_centroids(Comm& comm, const ShardedPoints& points, int k, const std::string& init,
+const std::vector<std::pair<std::string, KMeansInit>>& kmeans_init_names() {
+  static const std::vector<std::pair<std::string, KMeansInit>> names = {
+      {"kmeans||", KMeansInit::parallel}, {"kmeans++", KMeansInit::plus_plus}, {"random", KMeansInit::random}};
+  return names;
+}
+
+std::string to_string(KMeansInit init) { return choice_word(kmeans_init_names(), init); }
+
+std::vector<float> init_centroids(Comm& comm, const ShardedPoints& points, int k, KMeansInit init,
                                   std::uint64_t seed, int rounds, double oversampling) {
-  if (init == "random") return fetch_rows(comm, points, sample_rows(comm, points, k, seed, kRandom));
-  if (init == "kmeans++") return init_plus_plus(comm, points, k, seed);
-  if (init == "kmeans||") return init_parallel(comm, points, k, seed, rounds, oversampling);
-  PERSONAS_FAIL(config, "cluster.init: unknown initialisation '{}' (use kmeans||, kmeans++ or random)", init);
+  switch (init) {
+    case KMeansInit::random: return fetch_rows(comm, points, sample_rows(comm, points, k, seed, kRandom));
+    case KMeansInit::plus_plus: return init_plus_plus(comm, points, k, seed);
+    case KMeansInit::parallel: return init_parallel(comm, points, k, seed, rounds, oversampling);
+  }
+  PERSONAS_FAIL(internal, "init_centroids: KMeansInit {}", static_cast<int>(init));
 }
 
 }  // namespace personas

@@ -19,6 +19,7 @@
 
 #include "core/hash.h"
 #include "comm/comm.h"
+#include "cluster/kmeans_init_kind.h"
 
 namespace personas {
 
@@ -43,8 +44,8 @@ std::vector<std::int64_t> sample_rows(Comm& comm, const ShardedPoints& points, s
                                       std::uint64_t seed, std::uint64_t purpose,
                                       const std::vector<std::int64_t>& exclude = {});
 
-// Collective: [k, d] initial centroids. init = "random" | "kmeans++" | "kmeans||".
-std::vector<float> init_centroids(Comm& comm, const ShardedPoints& points, int k, const std::string& init,
+// Collective: [k, d] initial centroids.
+std::vector<float> init_centroids(Comm& comm, const ShardedPoints& points, int k, KMeansInit init,
                                   std::uint64_t seed, int rounds, double oversampling);
 
 // Collective: `centroids` [k, d] plus one centre, chosen by a greedy k-means++

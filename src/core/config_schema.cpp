@@ -93,19 +93,15 @@ void ConfigSchema::add(const std::string& key, std::string* target, const std::s
 
 void ConfigSchema::add_choice(const std::string& key, std::string* target, std::vector<std::string> choices,
                               const std::string& help) {
+  // A string field may hold a value outside its choices (set in code): get() shows it, validate() names it.
   add_choice_field(
       key, choices, help, [target, choices](std::size_t i) { *target = choices[i]; },
-      [target, choices] {
-        const auto it = std::find(choices.begin(), choices.end(), *target);
-        return it == choices.end() ? choices.size() : static_cast<std::size_t>(it - choices.begin());
-      });
-  // A string field may hold a value outside its choices (set in code): get() shows it, validate() names it.
-  fields_[key].get = [target] { return *target; };
+      [target] { return *target; });
 }
 
 void ConfigSchema::add_choice_field(const std::string& key, std::vector<std::string> choices, const std::string& help,
                                     std::function<void(std::size_t)> set_index,
-                                    std::function<std::size_t()> get_index) {
+                                    std::function<std::string()> get_word) {
   std::string joined = join(choices, "|");
   add_field(key, {"choice", fmt::format("{} ({})", help, joined),
                   [set_index, choices, joined](const std::string& v) -> std::string {
@@ -115,7 +111,7 @@ void ConfigSchema::add_choice_field(const std::string& key, std::vector<std::str
                     set_index(static_cast<std::size_t>(it - choices.begin()));
                     return "";
                   },
-                  [get_index, choices] { return choices[std::min(get_index(), choices.size() - 1)]; }, choices});
+                  std::move(get_word), choices});
 }
 
 void ConfigSchema::add_check(std::function<void(Problems&)> check) { checks_.push_back(std::move(check)); }

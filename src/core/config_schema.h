@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/choice_names.h"
+
 namespace personas {
 
 // A list of problems found while reading or validating configuration.
@@ -37,14 +39,6 @@ class Problems {
  private:
   std::vector<std::string> items_;
 };
-
-// The configuration's word of an enum choice (the first name of its value; "?" if none).
-template <class E>
-std::string choice_word(const std::vector<std::pair<std::string, E>>& names, E value) {
-  for (const auto& [word, v] : names)
-    if (v == value) return word;
-  return "?";
-}
 
 class ConfigSchema {
  public:
@@ -66,11 +60,7 @@ class ConfigSchema {
     for (const auto& n : names) words.push_back(n.first);
     add_choice_field(
         key, std::move(words), help, [target, names](std::size_t i) { *target = names[i].second; },
-        [target, names] {
-          for (std::size_t i = 0; i < names.size(); ++i)
-            if (names[i].second == *target) return i;
-          return std::size_t{0};
-        });
+        [target, names] { return choice_word(names, *target); });
   }
   // A check over several fields, run by validate().
   void add_check(std::function<void(Problems&)> check);
@@ -101,10 +91,10 @@ class ConfigSchema {
     std::vector<std::string> choices;
   };
   void add_field(const std::string& key, Field field);
-  // The one implementation of both add_choice forms: the field holds the
-  // index of its word in `choices`.
+  // The one implementation of both add_choice forms: `set_index` stores the
+  // i-th word's value, `get_word` says the value in words.
   void add_choice_field(const std::string& key, std::vector<std::string> choices, const std::string& help,
-                        std::function<void(std::size_t)> set_index, std::function<std::size_t()> get_index);
+                        std::function<void(std::size_t)> set_index, std::function<std::string()> get_word);
   std::map<std::string, Field> fields_;
   std::vector<std::string> order_;  // registration order, for readable output
   std::vector<std::function<void(Problems&)>> checks_;

@@ -4,8 +4,32 @@
 
 namespace personas {
 
+const std::vector<std::pair<std::string, Provider>>& provider_names() {
+  static const std::vector<std::pair<std::string, Provider>> names = {{"auto", Provider::auto_select},
+                                                                       {"offline", Provider::offline},
+                                                                       {"openai", Provider::openai},
+                                                                       {"local", Provider::local}};
+  return names;
+}
+
+const std::vector<std::pair<std::string, LocalFormat>>& local_format_names() {
+  static const std::vector<std::pair<std::string, LocalFormat>> names = {{"scaffold", LocalFormat::scaffold},
+                                                                          {"free", LocalFormat::free}};
+  return names;
+}
+
+const std::vector<std::pair<std::string, LineCompression>>& line_compression_names() {
+  static const std::vector<std::pair<std::string, LineCompression>> names = {{"none", LineCompression::none},
+                                                                              {"zstd", LineCompression::zstd}};
+  return names;
+}
+
+std::string to_string(Provider provider) { return choice_word(provider_names(), provider); }
+std::string to_string(LocalFormat format) { return choice_word(local_format_names(), format); }
+std::string to_string(LineCompression compression) { return choice_word(line_compression_names(), compression); }
+
 void DistillConfig::describe(ConfigSchema& s) {
-  s.add_choice("distill.provider", &provider, {"auto", "offline", "openai", "local"},
+  s.add_choice("distill.provider", &provider, provider_names(),
                "who writes profiles and notes: offline (statistics), openai (any OpenAI-compatible "
                "endpoint), local (own engine on the [model] checkpoint: model.path or RUN/model/base.h5); auto = openai "
                "when base_url is set");
@@ -31,10 +55,10 @@ void DistillConfig::describe(ConfigSchema& s) {
   s.add("distill.price_completion_per_mtok", &price_completion_per_mtok,
         "USD per million completion tokens (cost estimate)");
   s.add("distill.users_per_chunk", &users_per_chunk, "progress is saved to disk every this many finished users");
-  s.add_choice("distill.compress", &compress, {"none", "zstd"},
+  s.add_choice("distill.compress", &compress, line_compression_names(),
                "the stage's files: none = memories-rank-N.jsonl; zstd = memories-rank-N.jsonl.zst (one zstd frame "
                "per users_per_chunk users, ~10x smaller; every reader takes either)");
-  s.add_choice("distill.local_format", &local_format, {"scaffold", "free"},
+  s.add_choice("distill.local_format", &local_format, local_format_names(),
                "provider local: scaffold = the engine builds the JSON answer and the model writes only its strings "
                "(every answer parses, any checkpoint); free = the model writes the whole answer (instruct "
                "checkpoints such as Phi-3)");
@@ -59,32 +83,34 @@ void DistillConfig::describe(ConfigSchema& s) {
     if (local_note_tokens < 1) p.add("distill.local_note_tokens: {} must be >= 1", local_note_tokens);
     if (local_profile_tokens < 1) p.add("distill.local_profile_tokens: {} must be >= 1", local_profile_tokens);
     if (users_per_chunk < 1) p.add("distill.users_per_chunk: {} must be >= 1", users_per_chunk);
-    if (provider == "openai" && base_url.empty())
+    if (provider == Provider::openai && base_url.empty())
       p.add("distill.base_url: required for distill.provider = openai (e.g. https://api.openai.com/v1)");
-    if (resolved_provider() == "openai" && model.empty())
+    if (resolved_provider() == Provider::openai && model.empty())
       p.add("distill.model: required for an OpenAI-compatible endpoint (distill.base_url = {})", base_url);
   });
 }
 
-std::string DistillConfig::resolved_provider() const {
-  if (provider != "auto") return provider;
-  return base_url.empty() ? "offline" : "openai";
+Provider DistillConfig::resolved_provider() const {
+  if (provider != Provider::auto_select) return provider;
+  return base_url.empty() ? Provider::offline : Provider::openai;
 }
 
 std::string DistillConfig::content_key(bool with_base_url) const {
-  auto p = resolved_provider();
+  const Provider resolved = resolved_provider();
+  const std::string p = to_string(resolved);
   std::string key = "offline";
-  if (p != "offline") {
+  if (resolved != Provider::offline) {
     // The endpoint's address is not in it: the same model behind another host or port writes the same text.
     key = with_base_url ? fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p, base_url, model, batch_size, max_words, reflection,
                                       temperature, max_tokens)
                         : fmt::format("{}|{}|{}|{}|{}|{}|{}", p, model, batch_size, max_words, reflection, temperature,
                                       max_tokens);
     // The local engine's checkpoint is added by the stage (it is in [model]).
-    if (p == "local") key += fmt::format("|{}|{}|{}", local_format, local_note_tokens, local_profile_tokens);
+    if (resolved == Provider::local)
+      key += fmt::format("|{}|{}|{}", to_string(local_format), local_note_tokens, local_profile_tokens);
   }
   // The files' form: another one redoes the stage (none keeps earlier hashes).
-  if (compress != "none") key += "|compress=" + compress;
+  if (compress != LineCompression::none) key += "|compress=" + to_string(compress);
   return key;
 }
 

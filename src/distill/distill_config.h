@@ -8,13 +8,27 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config_schema.h"
+#include "io/line_file.h"
 
 namespace personas {
 
+// distill.provider ("auto" resolves to offline or openai).
+enum class Provider { auto_select, offline, openai, local };
+// distill.local_format: who writes the JSON structure of a local answer (local_chat_client.h).
+enum class LocalFormat { scaffold, free };
+const std::vector<std::pair<std::string, Provider>>& provider_names();
+const std::vector<std::pair<std::string, LocalFormat>>& local_format_names();
+const std::vector<std::pair<std::string, LineCompression>>& line_compression_names();
+std::string to_string(Provider provider);
+std::string to_string(LocalFormat format);
+std::string to_string(LineCompression compression);
+
 struct DistillConfig {
-  std::string provider = "auto";                   // auto|offline|openai|local
+  Provider provider = Provider::auto_select;
   std::string base_url;                            // e.g. https://api.openai.com/v1
   std::string model;                               // e.g. gpt-4o-mini
   std::string api_key_env = "OPENAI_API_KEY";      // env var holding the key (never logged)
@@ -35,16 +49,16 @@ struct DistillConfig {
   double price_prompt_per_mtok = 0;                // USD per million prompt tokens
   double price_completion_per_mtok = 0;            // USD per million completion tokens
   int users_per_chunk = 8;                         // progress is saved every this many users
-  std::string compress = "none";                   // none|zstd: the stage's files as .jsonl or .jsonl.zst
+  LineCompression compress = LineCompression::none;  // the stage's files as .jsonl or .jsonl.zst
   // provider = local only:
-  std::string local_format = "scaffold";           // scaffold|free: who writes the JSON structure
+  LocalFormat local_format = LocalFormat::scaffold;
   int local_note_tokens = 48;                      // scaffold: token cap of one note's reason
   int local_profile_tokens = 160;                  // scaffold: token cap of the profile
 
   void describe(ConfigSchema& schema);
 
   // The provider after resolving "auto".
-  std::string resolved_provider() const;
+  Provider resolved_provider() const;
   // The settings that change the text written (not speed/limits, not the
   // endpoint's address): part of the stage's config hash, so changing them
   // redoes the stage. with_base_url: the key of earlier versions, which held

@@ -210,7 +210,8 @@ void remove_other_rank_files(const fs::path& dir, int n_ranks, const std::string
 
 DistillSummary run_distill(const RunDir& run, const Dataset& data, const DistillConfig& config,
                            const DistillRunOptions& options, Comm& comm) {
-  const auto provider = config.resolved_provider();
+  const Provider provider = config.resolved_provider();
+  const std::string provider_word = to_string(provider);
   PERSONAS_CHECK(data.first_user >= 0 && data.first_user + static_cast<std::int64_t>(data.users.size()) <= data.n_users_total,
                  data, "the prepared data's user block [{}, {}) lies outside the selection of {} users", data.first_user,
                  data.first_user + static_cast<std::int64_t>(data.users.size()), data.n_users_total);
@@ -227,7 +228,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
   for (const auto& u : data.users) {
     UserStats s = compute_user_stats(data, u);
     append_trait_values(s, trait_values);
-    if (provider != "offline") stats.push_back(std::move(s));
+    if (provider != Provider::offline) stats.push_back(std::move(s));
   }
   const auto thresholds = trait_thresholds(trait_values, comm);
   trait_values = {};
@@ -235,16 +236,16 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
 
   PromptSet prompts;
   std::string prompt_version = kOfflineWriterVersion;
-  if (provider != "offline") {
+  if (provider != Provider::offline) {
     prompts = load_prompts(config.prompts);
     prompt_version = prompts.version;
   }
   // The model stored with every output: the endpoint's model name, or the
   // local engine's checkpoint path (its content fingerprint joins the hash).
-  std::string model_name = provider == "offline" ? std::string("offline") : config.model;
+  std::string model_name = provider == Provider::offline ? std::string("offline") : config.model;
   std::string content_key = config.content_key();
   std::string legacy_key = config.content_key(/*with_base_url=*/true);
-  if (provider == "local") {
+  if (provider == Provider::local) {
     PERSONAS_CHECK_HINT(!options.local_checkpoint.empty(), config, "set model.path",
                         "distill.provider = local needs a checkpoint ([model] model.path or RUN/model/base.h5)");
     model_name = options.local_checkpoint;
@@ -276,7 +277,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     const bool done = marker && (marker->value("config_hash", "") == summary.config_hash ||
                                  marker->value("content_hash", "") == summary.config_hash);
     if (done && !options.retry_failed) skip = 1;
-    nlohmann::json state = {{"config_hash", summary.config_hash}, {"provider", provider}, {"prompt_version", prompt_version}};
+    nlohmann::json state = {{"config_hash", summary.config_hash}, {"provider", provider_word}, {"prompt_version", prompt_version}};
     write_file_atomic(state_path, state.dump(2) + "\n");
     if (!skip) run.clear_done(kStage);
   }
@@ -300,10 +301,10 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     if (!records.has(g) || records.failed(g)) todo.push_back(i);
   }
   std::int64_t resumed = static_cast<std::int64_t>(data.users.size() - todo.size());
-  plog::info("distill: provider {}, model {}, prompts {}; {} users on rank {} ({} to do, {} done earlier)", provider,
+  plog::info("distill: provider {}, model {}, prompts {}; {} users on rank {} ({} to do, {} done earlier)", provider_word,
              model_name, prompt_version, data.users.size(), comm.rank(), todo.size(), resumed);
 
-  const LineCompression compression = config.compress == "zstd" ? LineCompression::zstd : LineCompression::none;
+  const LineCompression compression = config.compress;
   PartWriter parts(dir / "parts", comm.rank(), config.users_per_chunk, compression, data.items, records);
   if (!todo.empty()) parts.open(lo + static_cast<std::int64_t>(todo.front()), lo + static_cast<std::int64_t>(todo.back()));
   Progress progress("distill", static_cast<std::int64_t>(todo.size()), "users");
@@ -317,7 +318,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
 
   LlmUsage usage;
   bool stopped = false;  // a safe point saw stop_requested(): no more users start
-  if (provider == "offline") {
+  if (provider == Provider::offline) {
     for (auto i : todo) {
       if ((stopped = stop_requested())) break;
       MemoryRecord r;
@@ -329,7 +330,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     }
   } else if (!todo.empty()) {
     LlmDistillSettings settings;
-    settings.provider = provider;
+    settings.provider = provider_word;
     settings.batch_size = config.batch_size;
     settings.max_words = config.max_words;
     settings.reflection = config.reflection;
@@ -357,18 +358,18 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       }
       usage = client.usage();
     };
-    if (provider == "local") {
+    if (provider == Provider::local) {
       auto engine = load_local_engine(options.local_checkpoint, options.backend, comm.local_rank(),
                                       options.local_chat_template, options.local_device_dtype);
       LocalChatOptions local;
       local.model_name = model_name;
       local.max_seq = options.local_max_seq;
-      local.format = parse_local_format(config.local_format);
+      local.format = config.local_format;
       local.note_tokens = config.local_note_tokens;
       local.profile_tokens = config.local_profile_tokens;
       LocalChatClient client(*engine.model, *engine.tokenizer, local);
       plog::info("distill: local engine on {} ({} chat format, {} answers, prompts cut to {} tokens)", model_name,
-                 client.chat_format() == ChatFormat::templated ? chat_template_name(engine.tokenizer->data().chat_template) : "transcript", config.local_format,
+                 client.chat_format() == ChatFormat::templated ? chat_template_name(engine.tokenizer->data().chat_template) : "transcript", to_string(config.local_format),
                  std::min<std::int64_t>(options.local_max_seq, engine.config.max_position_embeddings));
       // One chat at a time (no batched decoding): a window of 1 user keeps memory flat.
       converse(client, 1);
@@ -441,7 +442,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
                      {"n_users_total", data.n_users_total},
                      {"users_ok", summary.users_ok},
                      {"users_failed", summary.users_failed},
-                     {"provider", provider},
+                     {"provider", provider_word},
                      {"model", model_name},
                      {"prompt_version", prompt_version},
                      {"calls", summary.calls},

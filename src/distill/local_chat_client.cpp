@@ -17,12 +17,6 @@
 
 namespace personas {
 
-LocalFormat parse_local_format(const std::string& name) {
-  if (name == "scaffold") return LocalFormat::scaffold;
-  if (name == "free") return LocalFormat::free;
-  PERSONAS_FAIL(config, "distill.local_format: '{}' is not scaffold or free", name);
-}
-
 ChatFormat chat_format_of(const Tokenizer& tokenizer) {
   const ChatTemplate t = tokenizer.data().chat_template;
   if (t == ChatTemplate::none || t == ChatTemplate::plain) return ChatFormat::transcript;

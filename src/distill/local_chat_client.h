@@ -34,15 +34,13 @@
 
 #include "backend/backend.h"
 #include "distill/chat_backend.h"
+#include "distill/distill_config.h"
 #include "model/checkpoint.h"
 #include "model/engine.h"
 #include "model/lora_model.h"
 #include "model/tokenizer.h"
 
 namespace personas {
-
-enum class LocalFormat { scaffold, free };
-LocalFormat parse_local_format(const std::string& name);  // ErrorKind::config when unknown
 
 enum class ChatFormat { templated, transcript };
 // templated when the tokenizer has a chat template whose end-of-turn tokens

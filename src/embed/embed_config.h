@@ -3,16 +3,27 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config_schema.h"
 
 namespace personas {
 
+// embed.embedder: hashed TF-IDF (offline), the base model's hidden states, or an HTTP endpoint.
+enum class EmbedderKind { hashed, model, http };
+// embed.features: what a profile vector is made of.
+enum class ProfileFeatures { text, behavior, both };
+const std::vector<std::pair<std::string, EmbedderKind>>& embedder_kind_names();
+const std::vector<std::pair<std::string, ProfileFeatures>>& profile_features_names();
+std::string to_string(EmbedderKind kind);
+std::string to_string(ProfileFeatures features);
+
 struct EmbedConfig {
-  std::string embedder = "hashed";    // hashed (TF-IDF, offline) | model (base model hidden states) | http
+  EmbedderKind embedder = EmbedderKind::hashed;
   int dim = 1024;                     // hashed: buckets of the hashed TF-IDF vector
   int ngram_max = 2;                  // hashed: word n-grams 1..ngram_max
-  std::string features = "text";      // profile vectors: text | behavior | both
+  ProfileFeatures features = ProfileFeatures::text;
   double text_weight = 1.0;           // both: weight of the (unit) text part
   double behavior_weight = 1.0;       // both: weight of the (unit) behaviour part
   bool items = true;                  // also embed item descriptions (retrieval)

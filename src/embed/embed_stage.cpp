@@ -49,10 +49,10 @@ EmbedResult embed_users(const EmbedSettings& config, const Dataset& ds, const st
                         Comm& comm) {
   const EmbedConfig& e = config.embed;
   EmbedResult out;
-  const bool want_text = e.features != "behavior";
+  const bool want_text = e.features != ProfileFeatures::behavior;
   PERSONAS_CHECK_HINT(!want_text || memories != nullptr, io,
                       "run `personas distill` first, or set embed.features = behavior",
-                      "embed.features = {} needs the distilled profiles (RUN/distill/)", e.features);
+                      "embed.features = {} needs the distilled profiles (RUN/distill/)", to_string(e.features));
   std::unordered_map<std::int64_t, const UserMemory*> memory_of;
   if (memories)
     for (const auto& m : *memories) memory_of[m.user_id] = &m;
@@ -88,7 +88,7 @@ EmbedResult embed_users(const EmbedSettings& config, const Dataset& ds, const st
   }
   std::vector<float> behavior;
   const int behavior_d = behavior_dim(ds);
-  if (e.features != "text") behavior = behavior_features(ds, comm);
+  if (e.features != ProfileFeatures::text) behavior = behavior_features(ds, comm);
 
   // Every rank must agree on dim even with no users (remote embedders learn it late).
   text_dim = static_cast<int>(comm.allreduce_max(static_cast<double>(text_dim)));
@@ -96,16 +96,16 @@ EmbedResult embed_users(const EmbedSettings& config, const Dataset& ds, const st
   p.first_user = ds.first_user;
   p.n_users_total = ds.n_users_total;
   p.embedder = want_text ? out.profile_embedder->name() : "behavior";
-  p.features = e.features;
-  p.dim = (want_text ? text_dim : 0) + (e.features != "text" ? behavior_d : 0);
+  p.features = to_string(e.features);
+  p.dim = (want_text ? text_dim : 0) + (e.features != ProfileFeatures::text ? behavior_d : 0);
   p.vectors.assign(n * static_cast<std::size_t>(p.dim), 0.0f);
-  const bool both = e.features == "both";
+  const bool both = e.features == ProfileFeatures::both;
   for (std::size_t i = 0; i < n; ++i) {
     p.user_ids.push_back(ds.users[i].id);
     float* row = p.vectors.data() + i * static_cast<std::size_t>(p.dim);
     if (want_text && !text_vectors.empty())
       scale_into(text_vectors.data() + i * static_cast<std::size_t>(text_dim), text_dim, both ? e.text_weight : 1.0, row);
-    if (e.features != "text")
+    if (e.features != ProfileFeatures::text)
       scale_into(behavior.data() + i * static_cast<std::size_t>(behavior_d), behavior_d, both ? e.behavior_weight : 1.0,
                  row + (want_text ? text_dim : 0));
   }
@@ -151,7 +151,7 @@ void embed_stage(const EmbedSettings& config, const RunDir& run, Comm& comm, con
   // Behaviour features read ratings only: memories (every note of every user:
   // ~8 KB per user, 80 GB at 10M users) are loaded only when a text part,
   // item or note vectors need them.
-  const bool need_memories = config.embed.features != "behavior" || config.embed.items || config.embed.notes;
+  const bool need_memories = config.embed.features != ProfileFeatures::behavior || config.embed.items || config.embed.notes;
   if (have_distill && need_memories) memories = load_memories(run, comm);
   EmbedResult r = embed_users(config, ds, memories ? &*memories : nullptr, comm);
   const std::int64_t missing = comm.allreduce_sum(r.users_without_profile);
@@ -184,8 +184,8 @@ void embed_stage(const EmbedSettings& config, const RunDir& run, Comm& comm, con
     for (auto [embedder, name] : {std::pair{r.profile_embedder.get(), "tfidf-profiles.h5"},
                                   std::pair{r.retrieval_embedder.get(), "tfidf-retrieval.h5"}})
       if (auto* h = dynamic_cast<HashedTfidfEmbedder*>(embedder)) h->save(run.stage_dir("embed") / name);
-    nlohmann::json meta = {{"embedder", config.embed.embedder},
-                           {"features", config.embed.features},
+    nlohmann::json meta = {{"embedder", to_string(config.embed.embedder)},
+                           {"features", to_string(config.embed.features)},
                            {"profile_dim", r.profiles.dim},
                            {"item_dim", r.item_dim},
                            {"note_dim", r.notes.dim},
@@ -198,7 +198,7 @@ void embed_stage(const EmbedSettings& config, const RunDir& run, Comm& comm, con
   comm.barrier();
   if (comm.is_root()) run.mark_done("embed", config_hash, {{"n_users", ds.n_users_total}, {"dim", r.profiles.dim}});
   plog::info("embed: {} users -> {}-dim profile vectors ({}), {} items, notes on this rank: {}", ds.n_users_total,
-             r.profiles.dim, config.embed.features, r.items.empty() ? 0 : ds.items.size(), r.notes.user_ids.size());
+             r.profiles.dim, to_string(config.embed.features), r.items.empty() ? 0 : ds.items.size(), r.notes.user_ids.size());
 }
 
 }  // namespace personas

@@ -209,7 +209,7 @@ std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs) 
     p.description = kind == "persona"  ? "base + the user's persona LoRA + profile + retrieved memories"
                     : kind == "global" ? "base + one global LoRA + profile + retrieved memories"
                                        : "frozen base model + profile + retrieved memories (no adapter)";
-    p.description += fmt::format(" ({} mode)", inputs.eval.agent_mode);
+    p.description += fmt::format(" ({} mode)", to_string(inputs.eval.agent_mode));
     p.predict = [inputs, kind](const Dataset& data, std::span<const std::int32_t> persona_of_user, Comm& comm,
                                const RecordEmitter& emit) { emit(predict_with_agents(inputs, kind, data, persona_of_user, comm)); };
     out.push_back(std::move(p));

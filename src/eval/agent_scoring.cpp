@@ -225,8 +225,6 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
                                     const MemoryOfUser& memory_of, const ItemVectors& vectors,
                                     const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
                                     const AgentScoringOptions& options) {
-  PERSONAS_CHECK(options.mode == "expected" || options.mode == "generate", config,
-                 "eval.agent_mode '{}' is not expected|generate", options.mode);
   PERSONAS_CHECK_OP(adapter_of_user.size(), ==, data.users.size(), internal, "adapters per user");
   ChatTemplateEncoder encoder(tokenizer);
   const auto tokens = rating_tokens(encoder);
@@ -244,12 +242,12 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
     job.adapter = adapter_of_user[static_cast<std::size_t>(pair.user)];
     auto prompt = build_eval_prompt(data, user, *it->second, vectors, encoder, options.sample, job.item, &job.shortened);
     job.ids = std::move(prompt.ids);
-    if (options.mode == "expected") job.ids.insert(job.ids.end(), tokens.prefix.begin(), tokens.prefix.end());
+    if (options.mode == AgentMode::expected) job.ids.insert(job.ids.end(), tokens.prefix.begin(), tokens.prefix.end());
     jobs.push_back(std::move(job));
   }
   std::vector<AgentRating> out(jobs.size());
   model.set_training(false);
-  if (options.mode == "expected") {
+  if (options.mode == AgentMode::expected) {
     const std::int32_t pad = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : tokenizer.eos_id();
     score_expected(model, tokens, pad, std::max(1, options.batch_rows), options.prefix_sharing, options.log_progress,
                    jobs, out);

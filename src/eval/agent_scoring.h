@@ -23,6 +23,7 @@
 
 #include "data/dataset.h"
 #include "distill/memories.h"
+#include "eval/eval_config.h"
 #include "model/lora_model.h"
 #include "model/tokenizer.h"
 #include "train/rating_tokens.h"
@@ -32,7 +33,7 @@
 namespace personas {
 
 struct AgentScoringOptions {
-  std::string mode = "expected";  // expected | generate
+  AgentMode mode = AgentMode::expected;
   int batch_rows = 16;            // prompts per forward pass (expected mode)
   // expected mode: a user's items share the KV cache of their common prompt
   // prefix (system turn: persona, profile), computed once per user and adapter

@@ -5,6 +5,14 @@
 
 namespace personas {
 
+const std::vector<std::pair<std::string, AgentMode>>& agent_mode_names() {
+  static const std::vector<std::pair<std::string, AgentMode>> names = {{"expected", AgentMode::expected},
+                                                                        {"generate", AgentMode::generate}};
+  return names;
+}
+
+std::string to_string(AgentMode mode) { return choice_word(agent_mode_names(), mode); }
+
 std::vector<std::string> EvalConfig::baseline_list() const {
   std::vector<std::string> out;
   for (auto part : split(baselines, ",")) {
@@ -31,7 +39,7 @@ void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.als_reg", &als_reg, "biased MF (ALS): ridge weight per rating of the row (weighted-lambda)");
   s.add("eval.als_init_std", &als_init_std, "biased MF (ALS): std of the normal initial item factors");
   s.add("eval.agents", &agents, "agents that rate the test items: comma list of persona, global, zero_shot");
-  s.add_choice("eval.agent_mode", &agent_mode, {"expected", "generate"},
+  s.add_choice("eval.agent_mode", &agent_mode, agent_mode_names(),
                "expected = rating from P(1..5) at the answer position; generate = sampled text + first digit (URR)");
   s.add("eval.agent_batch", &agent_batch, "agents: prompts per forward pass (expected mode)");
   s.add("eval.agent_max_items", &agent_max_items, "agents: test items rated per user (0 = every test item)");

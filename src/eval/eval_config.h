@@ -9,6 +9,12 @@
 
 namespace personas {
 
+// How an agent says its rating: the expected rating under P(1..5) at the
+// answer position, or sampled text whose first digit is parsed (the paper's way).
+enum class AgentMode { expected, generate };
+const std::vector<std::pair<std::string, AgentMode>>& agent_mode_names();
+std::string to_string(AgentMode mode);
+
 struct EvalConfig {
   // Comma-separated list, run in this order (see docs/evaluation.md).
   std::string baselines = "global_mean,user_mean,item_mean,bias,mf_sgd,mf_als";
@@ -35,7 +41,7 @@ struct EvalConfig {
 
   // Agents (agent_predictor.h): which agents rate the test items, and how.
   std::string agents = "persona";       // comma list of persona|global|zero_shot ("" = baselines only)
-  std::string agent_mode = "expected";  // expected (P(1..5) at the answer) | generate (the paper's way)
+  AgentMode agent_mode = AgentMode::expected;
   int agent_batch = 16;                 // prompts per forward pass (expected mode)
   int agent_max_items = 0;              // test items rated per user (0 = all)
   int generate_tokens = 4;              // generate mode: new tokens (paper: 4)

@@ -4,14 +4,20 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace personas {
+
+// train.schedule: the shape after warmup.
+enum class ScheduleKind { cosine, linear, constant };
+const std::vector<std::pair<std::string, ScheduleKind>>& schedule_kind_names();
 
 struct LrSchedule {
   double peak = 3e-4;
   std::int64_t total_steps = 1;   // optimiser steps of the whole run of one adapter
   std::int64_t warmup_steps = 0;
-  std::string kind = "cosine";    // cosine|linear|constant
+  ScheduleKind kind = ScheduleKind::cosine;
   double min_fraction = 0.0;
 
   // step is 0-based: the rate used by the (step+1)-th optimiser update.

@@ -80,7 +80,7 @@ void TrainConfig::describe(ConfigSchema& s) {
   s.add("train.beta2", &beta2, "AdamW beta2");
   s.add("train.adam_eps", &adam_eps, "AdamW epsilon");
   s.add("train.grad_clip", &grad_clip, "clip the global gradient L2 norm to this (0 = no clipping)");
-  s.add_choice("train.schedule", &schedule, {"cosine", "linear", "constant"},
+  s.add_choice("train.schedule", &schedule, schedule_kind_names(),
                "learning-rate decay after the warmup");
   s.add("train.warmup_fraction", &warmup_fraction, "fraction of the optimiser steps spent warming up linearly");
   s.add("train.min_lr_fraction", &min_lr_fraction, "the decay ends at lr times this");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config_schema.h"
+#include "train/lr_schedule.h"
 
 namespace personas {
 
@@ -55,7 +56,7 @@ struct TrainConfig {
   double adam_eps = 1e-8;
   double grad_clip = 1.0;             // global L2 norm; 0 = off
   // schedule
-  std::string schedule = "cosine";    // cosine|linear|constant (after warmup)
+  ScheduleKind schedule = ScheduleKind::cosine;  // after warmup
   double warmup_fraction = 0.03;      // of the total optimiser steps
   double min_lr_fraction = 0.0;       // the decay ends at lr * this
   // batches

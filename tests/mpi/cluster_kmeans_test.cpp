@@ -42,7 +42,7 @@ std::vector<std::int32_t> gather_labels(Comm& comm, const std::vector<std::int32
   return all;
 }
 
-class ClusterRanks : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+class ClusterRanks : public ::testing::TestWithParam<std::tuple<KMeansInit, bool>> {};
 
 TEST_P(ClusterRanks, SameResultAsOneProcess) {
   auto& comm = testing::world();
@@ -75,10 +75,10 @@ TEST_P(ClusterRanks, SameResultAsOneProcess) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Inits, ClusterRanks,
-                         ::testing::Values(std::make_tuple(std::string("kmeans||"), false),
-                                           std::make_tuple(std::string("kmeans++"), false),
-                                           std::make_tuple(std::string("random"), false),
-                                           std::make_tuple(std::string("kmeans||"), true)));
+                         ::testing::Values(std::make_tuple(KMeansInit::parallel, false),
+                                           std::make_tuple(KMeansInit::plus_plus, false),
+                                           std::make_tuple(KMeansInit::random, false),
+                                           std::make_tuple(KMeansInit::parallel, true)));
 
 TEST(ClusterRanksEmpty, SplitOfEmptyClustersIsLayoutIndependent) {
   // Start with two centroids far from all data: both empty after the first

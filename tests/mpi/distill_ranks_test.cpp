@@ -114,7 +114,7 @@ TEST(DistillRanks, FakeServerOutputsDoNotDependOnRankCount) {
   }
   comm.broadcast_string(url, 0);
   DistillConfig config;
-  config.provider = "openai";
+  config.provider = Provider::openai;
   config.base_url = url;
   config.model = "fake";
   config.prompts = (testing::source_dir() / "configs/prompts/distill-v1").string();
@@ -127,7 +127,7 @@ TEST(DistillRanks, FakeServerOutputsDoNotDependOnRankCount) {
 
 TEST(DistillRanks, LocalEngineOutputsDoNotDependOnRankCount) {
   DistillConfig config;
-  config.provider = "local";
+  config.provider = Provider::local;
   config.prompts = (testing::source_dir() / "configs/prompts/distill-v1").string();
   config.batch_size = 6;
   config.temperature = 0.7;  // sampled, not greedy: the per-chat seeds must not depend on the rank

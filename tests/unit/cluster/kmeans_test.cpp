@@ -130,7 +130,7 @@ TEST(KMeansAssign, ExactDistanceHasTheDefinedSummationOrder) {
 //   inertia = 2 * (8 + 20 + 20) / 9 = 96/9 = 10.6667
 TEST(KMeans, HandComputedCase) {
   const std::vector<float> x = {0, 0, 10, 10, 0, 2, 10, 12, 2, 0, 12, 10};
-  for (const std::string init : {"random", "kmeans++", "kmeans||"}) {
+  for (const KMeansInit init : {KMeansInit::random, KMeansInit::plus_plus, KMeansInit::parallel}) {
     KMeansOptions o;
     o.k = 2;
     o.init = init;
@@ -138,7 +138,7 @@ TEST(KMeans, HandComputedCase) {
     o.max_iter = 10;
     const auto r = fit(x, 2, o);
     // centroids are float: 2/3 is rounded, so the inertia is exact to float precision
-    EXPECT_NEAR(r.inertia, 96.0 / 9.0, 1e-5) << init;
+    EXPECT_NEAR(r.inertia, 96.0 / 9.0, 1e-5) << to_string(init);
     EXPECT_EQ(r.labels[0], r.labels[2]);
     EXPECT_EQ(r.labels[0], r.labels[4]);
     EXPECT_EQ(r.labels[1], r.labels[3]);
@@ -179,7 +179,7 @@ TEST(KMeans, HandComputedWithGivenCentroids) {
 TEST(KMeans, ObjectiveNeverIncreases) {
   const int d = 6;
   const auto x = gaussian_blobs(200, 7, d, 2.5, 11);
-  for (const std::string init : {"random", "kmeans++", "kmeans||"}) {
+  for (const KMeansInit init : {KMeansInit::random, KMeansInit::plus_plus, KMeansInit::parallel}) {
     KMeansOptions o;
     o.k = 9;
     o.init = init;
@@ -188,7 +188,7 @@ TEST(KMeans, ObjectiveNeverIncreases) {
     const auto r = fit(x, d, o);
     ASSERT_EQ(r.history.size(), 40u);
     for (std::size_t i = 1; i < r.history.size(); ++i)
-      EXPECT_LE(r.history[i].objective, r.history[i - 1].objective * (1 + 1e-12)) << init << " iteration " << i;
+      EXPECT_LE(r.history[i].objective, r.history[i - 1].objective * (1 + 1e-12)) << to_string(init) << " iteration " << i;
     EXPECT_LE(r.inertia, r.history.back().objective * (1 + 1e-12));
   }
 }
@@ -198,7 +198,7 @@ TEST(KMeans, RestartsKeepTheBest) {
   const auto x = gaussian_blobs(50, 6, d, 1.0, 5);
   KMeansOptions o;
   o.k = 6;
-  o.init = "random";
+  o.init = KMeansInit::random;
   o.n_redo = 1;
   const auto one = fit(x, d, o);
   o.n_redo = 6;
@@ -235,13 +235,13 @@ TEST(KMeansDegenerate, KLargerThanPointsIsAConfigError) {
 
 TEST(KMeansDegenerate, IdenticalPointsGiveOneClusterAndEmptyOthers) {
   const std::vector<float> x(20 * 3, 1.5f);
-  for (const std::string init : {"random", "kmeans++", "kmeans||"}) {
+  for (const KMeansInit init : {KMeansInit::random, KMeansInit::plus_plus, KMeansInit::parallel}) {
     KMeansOptions o;
     o.k = 3;
     o.init = init;
     const auto r = fit(x, 3, o);
     EXPECT_EQ(r.inertia, 0.0);
-    EXPECT_EQ(r.sizes, (std::vector<std::int64_t>{20, 0, 0})) << init;
+    EXPECT_EQ(r.sizes, (std::vector<std::int64_t>{20, 0, 0})) << to_string(init);
     for (auto l : r.labels) EXPECT_EQ(l, 0);
   }
 }
@@ -251,7 +251,7 @@ TEST(KMeansDegenerate, KAboveDistinctPointsSplitsWhatItCan) {
   const std::vector<float> x = {0, 0, 5, 5};
   KMeansOptions o;
   o.k = 3;
-  o.init = "random";
+  o.init = KMeansInit::random;
   const auto r = fit(x, 1, o);
   EXPECT_EQ(r.inertia, 0.0);
   std::vector<std::int64_t> sizes = r.sizes;

@@ -39,7 +39,7 @@ TEST(DistillDeviceFault, StopsTheStageAndNoUserIsMarkedFailed) {
   RunDir run(tmp / "run");
   auto comm = make_local_comm();
   DistillConfig config;
-  config.provider = "local";
+  config.provider = Provider::local;
   config.prompts = (testing::source_dir() / "configs/prompts/distill-v1").string();
   config.batch_size = 5;
   config.local_note_tokens = 6;

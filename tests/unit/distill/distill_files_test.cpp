@@ -42,9 +42,9 @@ void append_bytes(const fs::path& path, const std::string& bytes) {
   out << bytes;
 }
 
-DistillConfig offline(const std::string& compress) {
+DistillConfig offline(LineCompression compress) {
   DistillConfig c;
-  c.provider = "offline";
+  c.provider = Provider::offline;
   c.users_per_chunk = 2;
   c.compress = compress;
   return c;
@@ -116,7 +116,7 @@ TEST(LineFile, CutZstdFrameIsDroppedWhenToleratedAndAnErrorOtherwise) {
 TEST(DistillFiles, RenamedPartIsByteIdenticalToCopiedLines) {
   auto data = testing::tiny_dataset(9);
   auto comm = make_local_comm();
-  for (const std::string compress : {"none", "zstd"}) {
+  for (const LineCompression compress : {LineCompression::none, LineCompression::zstd}) {
     // Fresh: this run's part holds the whole block in order and is renamed.
     personas::testing::TempDir fresh_dir, resumed_dir;
     RunDir fresh(fresh_dir.path()), resumed(resumed_dir.path());
@@ -129,9 +129,9 @@ TEST(DistillFiles, RenamedPartIsByteIdenticalToCopiedLines) {
     EXPECT_EQ(summary.users_resumed, 4);
     EXPECT_EQ(summary.users_done_now, 5);
     const auto a = distill_rank_file(fresh, "memories", 0), b = distill_rank_file(resumed, "memories", 0);
-    EXPECT_EQ(a.filename().string(), compress == "zstd" ? "memories-rank-00000.jsonl.zst" : "memories-rank-00000.jsonl");
+    EXPECT_EQ(a.filename().string(), compress == LineCompression::zstd ? "memories-rank-00000.jsonl.zst" : "memories-rank-00000.jsonl");
     // Same chunking (users_per_chunk lines per zstd frame) gives the same bytes.
-    EXPECT_EQ(read_file(a), read_file(b)) << compress;
+    EXPECT_EQ(read_file(a), read_file(b)) << to_string(compress);
     EXPECT_EQ(text_of(a), text_of(b));
     EXPECT_EQ(text_of(distill_rank_file(fresh, "failed", 0)), "");
     EXPECT_EQ(load_memories(fresh, *comm).size(), 9u);
@@ -143,12 +143,12 @@ TEST(DistillFiles, IncompleteLastLineOfAnOldPartIsIgnoredAndItsUserRedone) {
   auto comm = make_local_comm();
   personas::testing::TempDir ref_dir, tmp;
   RunDir reference(ref_dir.path()), run(tmp.path());
-  run_distill(reference, data, offline("none"), {}, *comm);
+  run_distill(reference, data, offline(LineCompression::none), {}, *comm);
   const auto expected = read_file(distill_rank_file(reference, "memories", 0));
 
   DistillRunOptions killed;
   killed.stop_after_users = 4;
-  EXPECT_THROW(run_distill(run, data, offline("none"), killed, *comm), Error);
+  EXPECT_THROW(run_distill(run, data, offline(LineCompression::none), killed, *comm), Error);
   // A kill in the middle of a write: the fifth user's line is cut short.
   const auto part = the_part(run);
   std::string fifth;
@@ -162,7 +162,7 @@ TEST(DistillFiles, IncompleteLastLineOfAnOldPartIsIgnoredAndItsUserRedone) {
   EXPECT_TRUE(index.has(3));
   EXPECT_FALSE(index.has(4));
 
-  auto summary = run_distill(run, data, offline("none"), {}, *comm);
+  auto summary = run_distill(run, data, offline(LineCompression::none), {}, *comm);
   EXPECT_EQ(summary.users_resumed, 4);
   EXPECT_EQ(summary.users_done_now, 5);
   EXPECT_EQ(read_file(distill_rank_file(run, "memories", 0)), expected);
@@ -173,17 +173,17 @@ TEST(DistillFiles, ZstdResumesAfterAKillAndReadsBackLikePlain) {
   auto comm = make_local_comm();
   personas::testing::TempDir plain_dir, tmp;
   RunDir plain(plain_dir.path()), run(tmp.path());
-  run_distill(plain, data, offline("none"), {}, *comm);
+  run_distill(plain, data, offline(LineCompression::none), {}, *comm);
 
   DistillRunOptions killed;
   killed.stop_after_users = 4;
-  EXPECT_THROW(run_distill(run, data, offline("zstd"), killed, *comm), Error);
+  EXPECT_THROW(run_distill(run, data, offline(LineCompression::zstd), killed, *comm), Error);
   const auto part = the_part(run);
   EXPECT_EQ(part.extension(), ".zst");
   // A kill in the middle of the third frame: its first bytes only.
   const auto bytes = read_file(part);
   append_bytes(part, bytes.substr(0, 9));
-  auto summary = run_distill(run, data, offline("zstd"), {}, *comm);
+  auto summary = run_distill(run, data, offline(LineCompression::zstd), {}, *comm);
   EXPECT_EQ(summary.users_resumed, 4);
   EXPECT_EQ(summary.users_done_now, 5);
   EXPECT_FALSE(fs::exists(run.rank_file("distill", "memories", 0, "jsonl")));
@@ -205,14 +205,14 @@ TEST(DistillFiles, ChangingCompressRedoesTheStage) {
   auto comm = make_local_comm();
   personas::testing::TempDir tmp;
   RunDir run(tmp.path());
-  auto none = run_distill(run, data, offline("none"), {}, *comm);
-  auto zstd = run_distill(run, data, offline("zstd"), {}, *comm);
+  auto none = run_distill(run, data, offline(LineCompression::none), {}, *comm);
+  auto zstd = run_distill(run, data, offline(LineCompression::zstd), {}, *comm);
   EXPECT_NE(none.config_hash, zstd.config_hash);
   EXPECT_FALSE(zstd.skipped);
   EXPECT_EQ(zstd.users_done_now, 5);
   EXPECT_FALSE(fs::exists(run.rank_file("distill", "memories", 0, "jsonl")));
   EXPECT_TRUE(fs::exists(run.rank_file("distill", "memories", 0, "jsonl.zst")));
-  EXPECT_TRUE(run_distill(run, data, offline("zstd"), {}, *comm).skipped);
+  EXPECT_TRUE(run_distill(run, data, offline(LineCompression::zstd), {}, *comm).skipped);
 }
 
 }  // namespace
@@ -226,7 +226,7 @@ namespace {
 TEST(DistillFiles, LoadMemoriesKeepsASampleByIndex) {
   auto data = testing::tiny_dataset(9);
   auto comm = make_local_comm();
-  for (const std::string compress : {"none", "zstd"}) {
+  for (const LineCompression compress : {LineCompression::none, LineCompression::zstd}) {
     personas::testing::TempDir dir;
     RunDir run(dir.path());
     ASSERT_EQ(run_distill(run, data, offline(compress), {}, *comm).users_ok, 9);

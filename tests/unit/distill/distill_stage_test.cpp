@@ -29,7 +29,7 @@ using testing::FakeResponse;
 
 DistillConfig fake_config(const FakeOpenAiServer& server) {
   DistillConfig c;
-  c.provider = "openai";
+  c.provider = Provider::openai;
   c.base_url = server.base_url();
   c.model = "fake-model";
   c.prompts = (testing::source_dir() / "configs/prompts/distill-v1").string();

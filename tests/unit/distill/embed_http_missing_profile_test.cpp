@@ -36,9 +36,9 @@ TEST(EmbedHttp, UsersWithoutProfileGetTheZeroVector) {
                         FakeResponse::Fault::none};
   });
   Config config;
-  config.embed.embedder = "http";
+  config.embed.embedder = EmbedderKind::http;
   config.embed.base_url = server.base_url();
-  config.embed.features = "text";
+  config.embed.features = ProfileFeatures::text;
   config.embed.items = false;
   config.embed.notes = false;
   config.embed.max_attempts = 1;

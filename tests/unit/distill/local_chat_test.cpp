@@ -145,7 +145,7 @@ std::vector<MemoryRecord> read_records(const fs::path& path) {
 
 DistillConfig local_config() {
   DistillConfig c;
-  c.provider = "local";
+  c.provider = Provider::local;
   c.prompts = (testing::source_dir() / "configs/prompts/distill-v1").string();
   c.batch_size = 5;
   c.local_note_tokens = 10;
@@ -243,7 +243,7 @@ TEST(DistillLocal, FreeFormatFailuresAreListedAndRetried) {
   options.local_max_seq = 128;
   options.backend = "cpu";
   auto config = local_config();
-  config.local_format = "free";
+  config.local_format = LocalFormat::free;
   auto summary = run_distill(run, data, config, options, *comm);
   EXPECT_EQ(summary.users_ok, 0);
   EXPECT_EQ(summary.users_failed, 2);

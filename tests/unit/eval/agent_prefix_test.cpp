@@ -106,7 +106,7 @@ struct AgentFixture {
 
   AgentScoringOptions options(bool sharing) const {
     AgentScoringOptions o;
-    o.mode = "expected";
+    o.mode = AgentMode::expected;
     o.batch_rows = 3;  // several passes per user
     o.prefix_sharing = sharing;
     o.sample.style = PromptStyle::paper;

@@ -8,7 +8,7 @@
 using namespace personas;
 
 TEST(LrSchedule, WarmupThenCosineToFloor) {
-  LrSchedule s{.peak = 1.0, .total_steps = 11, .warmup_steps = 1, .kind = "cosine", .min_fraction = 0.1};
+  LrSchedule s{.peak = 1.0, .total_steps = 11, .warmup_steps = 1, .kind = ScheduleKind::cosine, .min_fraction = 0.1};
   EXPECT_DOUBLE_EQ(s.at(0), 1.0);          // the one warmup step reaches the peak
   EXPECT_NEAR(s.at(1), 1.0, 1e-12);        // decay starts at the peak
   EXPECT_NEAR(s.at(10), 0.1, 1e-12);       // and ends at the floor
@@ -17,7 +17,7 @@ TEST(LrSchedule, WarmupThenCosineToFloor) {
 }
 
 TEST(LrSchedule, LinearWarmupAndDecay) {
-  LrSchedule s{.peak = 2.0, .total_steps = 14, .warmup_steps = 4, .kind = "linear", .min_fraction = 0.0};
+  LrSchedule s{.peak = 2.0, .total_steps = 14, .warmup_steps = 4, .kind = ScheduleKind::linear, .min_fraction = 0.0};
   EXPECT_DOUBLE_EQ(s.at(0), 0.5);
   EXPECT_DOUBLE_EQ(s.at(3), 2.0);
   EXPECT_DOUBLE_EQ(s.at(4), 2.0);
@@ -26,7 +26,7 @@ TEST(LrSchedule, LinearWarmupAndDecay) {
 }
 
 TEST(LrSchedule, ConstantAfterWarmup) {
-  LrSchedule s{.peak = 3e-4, .total_steps = 100, .warmup_steps = 0, .kind = "constant", .min_fraction = 0.0};
+  LrSchedule s{.peak = 3e-4, .total_steps = 100, .warmup_steps = 0, .kind = ScheduleKind::constant, .min_fraction = 0.0};
   EXPECT_DOUBLE_EQ(s.at(0), 3e-4);
   EXPECT_DOUBLE_EQ(s.at(99), 3e-4);
 }

@@ -53,7 +53,7 @@ struct SmallRun {
     mark_prepare_done(run, "test", *comm);
     const Dataset data = load_dataset(run, *comm);
     DistillConfig distill;
-    distill.provider = "offline";
+    distill.provider = Provider::offline;
     run_distill(run, data, distill, DistillRunOptions{}, *comm);
     const fs::path memories = distill_rank_file(run, "memories", 0);
     std::string kept, corpus;

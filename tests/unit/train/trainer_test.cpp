@@ -79,7 +79,7 @@ TEST(Trainer, TinyModelOverfitsAFixedMapping) {
   data.val = data.train;  // overfitting: measure on the training set itself
   auto comm = make_local_comm();
   auto o = options(20, 10, 5, 1e-2);
-  o.train.schedule = "cosine";
+  o.train.schedule = ScheduleKind::cosine;
   auto r = train_adapter(model, 0, data, *comm, o);
   ASSERT_FALSE(r.val_loss.empty());
   EXPECT_GT(r.initial_val_loss, 1.0);
