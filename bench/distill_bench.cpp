@@ -18,7 +18,7 @@
 #include "distill/llm_client.h"
 
 // The fake server lives with the tests; the bench takes its one source file.
-#include "../tests/unit/distill/fake_openai_server.cpp"  // NOLINT(bugprone-suspicious-include)
+#include "../tests/support/fake_openai_server.cpp"  // NOLINT(bugprone-suspicious-include)
 
 namespace {
 

@@ -15,7 +15,13 @@ void eval_body(CommandContext& ctx) {
   options.seed = static_cast<std::uint64_t>(ctx.config.run.seed);
   options.config_hash = stage_config_hash(ctx.schema, "eval");
   auto agents = agent_inputs(ctx.config.run, ctx.config.model, ctx.config.train, ctx.config.eval);
-  agents.journal_key = stage_config_hash(ctx.schema, "eval", {"eval.agents", "train.warm_lr", "train.warm_max_steps"});
+  agents.fallback_base_url = ctx.config.distill.base_url;
+  // One agent's ratings do not depend on which others run, on how the persona
+  // adapters were fine-tuned, nor (for the local ones) on the endpoint agent's
+  // keys, which its own journal key holds.
+  std::vector<std::string> neutral = {"eval.agents", "train.warm_lr", "train.warm_max_steps"};
+  neutral.insert(neutral.end(), endpoint_agent_keys().begin(), endpoint_agent_keys().end());
+  agents.journal_key = stage_config_hash(ctx.schema, "eval", neutral);
   eval_stage(ctx.config.eval, ctx.run_dir(), ctx.comm, options, agent_predictors(agents));
 }
 

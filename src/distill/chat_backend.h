@@ -29,7 +29,16 @@ struct ChatOptions {
   double temperature = 0.2;
   int max_tokens = 1024;
   std::int64_t seed = -1;  // sent when >= 0 (endpoints that support it become reproducible)
+  // > 0: ask for the log-probabilities of this many most likely tokens at each
+  // generated position ("logprobs": true, "top_logprobs": n; OpenAI allows 0..20).
+  int top_logprobs = 0;
   AnswerShape shape;       // not sent over HTTP
+};
+
+// One candidate token at a generated position, as the endpoint spells it.
+struct TokenLogprob {
+  std::string token;
+  double logprob = 0;
 };
 
 enum class ChatStatus { ok, failed };
@@ -41,6 +50,9 @@ struct ChatResult {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   int attempts = 0;
+  // With ChatOptions::top_logprobs > 0 and an endpoint that returns them: per
+  // generated token, its most likely candidates (empty otherwise).
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
   std::string error;           // why it failed ("" when ok)
   bool ok() const { return status == ChatStatus::ok; }
 };

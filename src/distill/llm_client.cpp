@@ -13,6 +13,10 @@ nlohmann::json chat_request_body(const std::string& model, const std::vector<Cha
   body["temperature"] = options.temperature;
   body["max_tokens"] = options.max_tokens;
   if (options.seed >= 0) body["seed"] = options.seed;
+  if (options.top_logprobs > 0) {
+    body["logprobs"] = true;
+    body["top_logprobs"] = options.top_logprobs;
+  }
   return body;
 }
 
@@ -26,6 +30,23 @@ LlmClient::LlmClient(HttpClientOptions http, std::string model, LlmPrices prices
     : http_(std::move(http)), model_(std::move(model)), prices_(prices) {}
 
 namespace {
+
+// choices[0].logprobs.content[i].top_logprobs[j] = {"token", "logprob"} (the
+// OpenAI form, also vLLM's and llama.cpp's); entries of another shape are skipped.
+void read_top_logprobs(const nlohmann::json& choice, ChatResult& out) {
+  if (!choice.contains("logprobs") || !choice["logprobs"].is_object()) return;
+  const auto& lp = choice["logprobs"];
+  if (!lp.contains("content") || !lp["content"].is_array()) return;
+  for (const auto& position : lp["content"]) {
+    std::vector<TokenLogprob> candidates;
+    if (position.is_object() && position.contains("top_logprobs") && position["top_logprobs"].is_array())
+      for (const auto& c : position["top_logprobs"])
+        if (c.is_object() && c.contains("token") && c["token"].is_string() && c.contains("logprob") &&
+            c["logprob"].is_number())
+          candidates.push_back({c["token"].get<std::string>(), c["logprob"].get<double>()});
+    out.top_logprobs.push_back(std::move(candidates));
+  }
+}
 
 // Pulls the assistant text and usage out of a chat completion body.
 void read_completion(const nlohmann::json& body, ChatResult& out) {
@@ -45,6 +66,7 @@ void read_completion(const nlohmann::json& body, ChatResult& out) {
     return;
   }
   out.text = content->get<std::string>();
+  read_top_logprobs(choice, out);
   if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
     out.finish_reason = choice["finish_reason"].get<std::string>();
   if (body.contains("usage") && body["usage"].is_object()) {

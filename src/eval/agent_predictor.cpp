@@ -10,6 +10,7 @@
 #include "distill/memories.h"
 #include "eval/agent_journal.h"
 #include "eval/agent_scoring.h"
+#include "eval/endpoint_agent.h"
 #include "core/progress.h"
 #include "core/stop_request.h"
 #include "model/checkpoint.h"
@@ -90,21 +91,20 @@ std::string adapters_content_key(const std::vector<fs::path>& adapter_files, con
   return fmt::format("{:016x}", h);
 }
 
+// One chunk of (user, item) pairs rated by an agent.
+using RateChunk = std::function<std::vector<AgentRating>(const std::vector<UserItem>&)>;
+
 // Rates this rank's users in chunks, each appended to the agent journal as it
 // finishes, after taking the users an earlier, stopped run finished
 // (agent_journal.h). A stop request ends it between chunks (the chunk in
-// flight is not saved).
-std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const std::string& kind, AgentModel& agent,
-                                           const AgentScoringOptions& options, const Dataset& data,
-                                           const std::vector<UserMemory>& memories, const ItemVectors& vectors,
-                                           const std::vector<int>& adapter_of_user, const std::string& adapters_key,
-                                           Comm& comm) {
-  const std::string key = hash_hex(in.journal_key + "|" + agent.fingerprint + "|" + adapters_key + "|" + kind);
+// flight is not saved). `rater_key` says what the ratings depend on besides
+// in.journal_key (the weights' fingerprint and adapters, or the endpoint's model).
+std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const std::string& kind,
+                                           const std::string& rater_key, const RateChunk& rate, const Dataset& data,
+                                           const MemoryOfUser& memory_of, Comm& comm) {
+  const std::string key = hash_hex(in.journal_key + "|" + rater_key + "|" + kind);
   AgentJournal journal(in.run_dir, "agent_" + kind, key, comm);
   auto finished = journal.finished(data);
-  const auto memory_of = index_memories(memories);
-  AgentScoringOptions chunk_options = options;
-  chunk_options.log_progress = false;  // one progress line for users, below
   std::vector<AgentRating> ratings;
   std::vector<std::int32_t> todo;
   for (std::size_t u = 0; u < data.users.size(); ++u) {
@@ -124,8 +124,8 @@ std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const
     const std::vector<std::int32_t> chunk(todo.begin() + static_cast<std::ptrdiff_t>(begin),
                                           todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), begin + kJournalChunkUsers)));
     std::int64_t chunk_skipped = 0;
-    const auto pairs = test_item_pairs(data, memory_of, chunk, options.max_items_per_user, &chunk_skipped);
-    auto rated = rate_items(*agent.model, *agent.tokenizer, data, memory_of, vectors, adapter_of_user, pairs, chunk_options);
+    const auto pairs = test_item_pairs(data, memory_of, chunk, in.eval.agent_max_items, &chunk_skipped);
+    auto rated = rate(pairs);
     if (stop_requested()) break;  // safe point: evaluate_predictors stops every rank
     journal.append(rated, data);
     skipped += chunk_skipped;
@@ -141,13 +141,44 @@ std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const
   return ratings;
 }
 
-std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in, const std::string& kind,
-                                                  const Dataset& data, std::span<const std::int32_t> persona_of_user,
-                                                  Comm& comm) {
-  RunDir run(in.run_dir);
-  const auto memories = load_memories(run, comm);
-  const ItemVectors vectors = read_item_vectors(run, data);
+// The endpoint agent's ratings: prompts fit with the base checkpoint's
+// tokenizer and length, as the local agents' are.
+std::vector<AgentRating> rate_with_endpoint(const AgentPredictorInputs& in, const Dataset& data,
+                                            const MemoryOfUser& memory_of, const ItemVectors& vectors, Comm& comm) {
+  const auto& e = in.eval;
+  EndpointAgentOptions o;
+  o.http.base_url = e.endpoint_base_url.empty() ? in.fallback_base_url : e.endpoint_base_url;
+  PERSONAS_CHECK_HINT(!o.http.base_url.empty(), config, "e.g. eval.endpoint_base_url = http://localhost:8000/v1",
+                      "eval.agents = endpoint needs a server: eval.endpoint_base_url (or distill.base_url)");
+  if (const char* key = std::getenv(e.endpoint_api_key_env.c_str())) o.http.api_key = key;
+  o.http.max_in_flight = e.endpoint_in_flight;
+  o.http.timeout_s = e.endpoint_timeout_s;
+  o.http.max_attempts = e.endpoint_max_attempts;
+  o.model = e.endpoint_model;
+  o.top_logprobs = e.endpoint_top_logprobs;
+  o.max_tokens = e.endpoint_max_tokens;
+  o.temperature = e.endpoint_temperature;
+  o.seed = static_cast<std::int64_t>(in.seed & 0x7fffffff);
+  const Tokenizer tokenizer(load_checkpoint_tokenizer(in.model_path));
+  const Phi3Config model_config = load_checkpoint_config(in.model_path);
+  const auto sample = prompt_sample_options(in.train, train_max_len(in.train, in.default_max_len, model_config), data);
+  EndpointRater rater(o, tokenizer);
+  const std::string rater_key = fmt::format("endpoint|{}|{}|{}|{}", e.endpoint_model, e.endpoint_top_logprobs,
+                                            e.endpoint_max_tokens, e.endpoint_temperature);
+  auto ratings = rate_with_journal(
+      in, "endpoint", rater_key,
+      [&](const std::vector<UserItem>& pairs) { return rater.rate(data, memory_of, vectors, pairs, sample); }, data,
+      memory_of, comm);
+  const auto& u = rater.usage();
+  plog::info("agents 'endpoint': {} requests to {} ({} prompt + {} completion tokens on rank {})", u.calls, o.model,
+             u.prompt_tokens, u.completion_tokens, comm.rank());
+  return ratings;
+}
 
+// A local agent's ratings: the base with the persona or global adapters, or none (zero_shot).
+std::vector<AgentRating> rate_locally(const AgentPredictorInputs& in, const std::string& kind, const Dataset& data,
+                                      const MemoryOfUser& memory_of, const ItemVectors& vectors,
+                                      std::span<const std::int32_t> persona_of_user, Comm& comm) {
   // Which adapter each user's rows use, and the adapter files to load.
   std::vector<int> adapter_of_user(data.users.size(), -1);
   std::vector<fs::path> files;
@@ -174,9 +205,25 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
                         "agents '{}': adapter {} not found", kind, f.string());
 
   auto agent = load_agent_model(in, files, comm.local_rank());
-  const auto options = agent_scoring_options(in, kind, agent.config, data);
-  const auto ratings = rate_with_journal(in, kind, agent, options, data, memories, vectors, adapter_of_user,
-                                         adapters_content_key(files, agent.config), comm);
+  AgentScoringOptions options = agent_scoring_options(in, kind, agent.config, data);
+  options.log_progress = false;  // rate_with_journal logs users
+  return rate_with_journal(
+      in, kind, agent.fingerprint + "|" + adapters_content_key(files, agent.config),
+      [&](const std::vector<UserItem>& pairs) {
+        return rate_items(*agent.model, *agent.tokenizer, data, memory_of, vectors, adapter_of_user, pairs, options);
+      },
+      data, memory_of, comm);
+}
+
+std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in, const std::string& kind,
+                                                  const Dataset& data, std::span<const std::int32_t> persona_of_user,
+                                                  Comm& comm) {
+  RunDir run(in.run_dir);
+  const auto memories = load_memories(run, comm);
+  const auto memory_of = index_memories(memories);
+  const ItemVectors vectors = read_item_vectors(run, data);
+  const auto ratings = kind == "endpoint" ? rate_with_endpoint(in, data, memory_of, vectors, comm)
+                                          : rate_locally(in, kind, data, memory_of, vectors, persona_of_user, comm);
 
   std::vector<PredictionRecord> records;
   records.reserve(ratings.size());
@@ -201,15 +248,22 @@ std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs) 
   for (const auto& raw : split(inputs.eval.agents, ",")) {
     std::string kind(trim(raw));
     if (kind.empty()) continue;
-    PERSONAS_CHECK(kind == "persona" || kind == "global" || kind == "zero_shot", config,
-                   "eval.agents: '{}' is not persona, global or zero_shot", kind);
+    PERSONAS_CHECK(kind == "persona" || kind == "global" || kind == "zero_shot" || kind == "endpoint", config,
+                   "eval.agents: '{}' is not persona, global, zero_shot or endpoint", kind);
     EvalPredictor p;
     p.name = "agent_" + kind;
     p.kind = "agent";
-    p.description = kind == "persona"  ? "base + the user's persona LoRA + profile + retrieved memories"
-                    : kind == "global" ? "base + one global LoRA + profile + retrieved memories"
-                                       : "frozen base model + profile + retrieved memories (no adapter)";
-    p.description += fmt::format(" ({} mode)", to_string(inputs.eval.agent_mode));
+    p.description = kind == "persona"     ? "base + the user's persona LoRA + profile + retrieved memories"
+                    : kind == "global"    ? "base + one global LoRA + profile + retrieved memories"
+                    : kind == "zero_shot" ? "frozen base model + profile + retrieved memories (no adapter)"
+                                          : fmt::format("frozen {} behind an OpenAI-compatible endpoint + profile + "
+                                                        "retrieved memories",
+                                                        inputs.eval.endpoint_model);
+    if (kind == "endpoint")
+      p.description += inputs.eval.endpoint_top_logprobs > 0 ? " (expected digit under the top log-probabilities)"
+                                                             : " (first digit of the answer)";
+    else
+      p.description += fmt::format(" ({} mode)", to_string(inputs.eval.agent_mode));
     p.predict = [inputs, kind](const Dataset& data, std::span<const std::int32_t> persona_of_user, Comm& comm,
                                const RecordEmitter& emit) { emit(predict_with_agents(inputs, kind, data, persona_of_user, comm)); };
     out.push_back(std::move(p));

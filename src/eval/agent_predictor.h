@@ -2,6 +2,7 @@
 //   persona   base + the user's persona adapter (RUN/train/adapters/persona-NNNN.h5)
 //   global    base + one global adapter (RUN/train/adapters/global.h5; train.mode = global)
 //   zero_shot base model only (the paper's "frozen, profile + memory" row)
+//   endpoint  a frozen LLM behind an OpenAI-compatible server (endpoint_agent.h)
 // Each rates the test items of this rank's users with the training prompt
 // (agent_scoring.h); the adapters of all personas live in one LoraModel so a
 // batch mixes personas.
@@ -35,6 +36,7 @@ struct AgentPredictorInputs {
   std::string chat_template;    // model.chat_template ("" = the checkpoint's)
   std::string device_dtype = "auto";  // model.device_dtype
   std::uint64_t seed = 1234;
+  std::string fallback_base_url;  // distill.base_url: the endpoint agent's server when eval.endpoint_base_url is ""
   // What the agents' ratings depend on besides the base weights and the
   // adapters' parameters (both hashed in as well): the eval stage's config
   // hash with eval.agents and the warm-start keys neutral (it covers every
@@ -56,7 +58,7 @@ fs::path adapter_path(const fs::path& run_dir, const std::string& name);
 using AgentModel = Engine;
 AgentModel load_agent_model(const AgentPredictorInputs& inputs, const std::vector<fs::path>& adapter_files,
                             int device_index);
-// Scoring options as training rendered its prompts; `kind` = persona|global|zero_shot;
+// Scoring options as training rendered its prompts; `kind` = persona|global|zero_shot|endpoint;
 // `data` gives the training mean of train.prompt_estimate.
 AgentScoringOptions agent_scoring_options(const AgentPredictorInputs& inputs, const std::string& kind,
                                           const Phi3Config& model_config, const Dataset& data);

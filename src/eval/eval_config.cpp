@@ -13,6 +13,21 @@ const std::vector<std::pair<std::string, AgentMode>>& agent_mode_names() {
 
 std::string to_string(AgentMode mode) { return choice_word(agent_mode_names(), mode); }
 
+const std::vector<std::string>& endpoint_agent_keys() {
+  static const std::vector<std::string> keys = {
+      "eval.endpoint_base_url",     "eval.endpoint_model",        "eval.endpoint_api_key_env",
+      "eval.endpoint_top_logprobs", "eval.endpoint_max_tokens",   "eval.endpoint_temperature",
+      "eval.endpoint_in_flight",    "eval.endpoint_timeout_s",    "eval.endpoint_max_attempts"};
+  return keys;
+}
+
+const std::vector<std::string>& endpoint_agent_neutral_keys() {
+  static const std::vector<std::string> keys = {"eval.endpoint_base_url", "eval.endpoint_api_key_env",
+                                                "eval.endpoint_in_flight", "eval.endpoint_timeout_s",
+                                                "eval.endpoint_max_attempts"};
+  return keys;
+}
+
 std::vector<std::string> EvalConfig::baseline_list() const {
   std::vector<std::string> out;
   for (auto part : split(baselines, ",")) {
@@ -39,6 +54,20 @@ void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.als_reg", &als_reg, "biased MF (ALS): ridge weight per rating of the row (weighted-lambda)");
   s.add("eval.als_init_std", &als_init_std, "biased MF (ALS): std of the normal initial item factors");
   s.add("eval.agents", &agents, "agents that rate the test items: comma list of persona, global, zero_shot");
+  s.add("eval.endpoint_base_url", &endpoint_base_url,
+        "endpoint agent: OpenAI-compatible API root, e.g. http://localhost:8000/v1 (empty = distill.base_url)");
+  s.add("eval.endpoint_model", &endpoint_model, "endpoint agent: the model name sent to /chat/completions");
+  s.add("eval.endpoint_api_key_env", &endpoint_api_key_env,
+        "endpoint agent: environment variable holding the API key (never logged)");
+  s.add("eval.endpoint_top_logprobs", &endpoint_top_logprobs,
+        "endpoint agent: log-probabilities asked for per answer position (the rating is the expected digit "
+        "under them); 0 = the first digit of the answer");
+  s.add("eval.endpoint_max_tokens", &endpoint_max_tokens, "endpoint agent: new tokens per answer");
+  s.add("eval.endpoint_temperature", &endpoint_temperature, "endpoint agent: sampling temperature");
+  s.add("eval.endpoint_in_flight", &endpoint_in_flight, "endpoint agent: concurrent requests per rank");
+  s.add("eval.endpoint_timeout_s", &endpoint_timeout_s, "endpoint agent: seconds per attempt");
+  s.add("eval.endpoint_max_attempts", &endpoint_max_attempts,
+        "endpoint agent: attempts per request (429, 5xx, timeouts are retried)");
   s.add_choice("eval.agent_mode", &agent_mode, agent_mode_names(),
                "expected = rating from P(1..5) at the answer position; generate = sampled text + first digit (URR)");
   s.add("eval.agent_batch", &agent_batch, "agents: prompts per forward pass (expected mode)");
@@ -61,6 +90,15 @@ void EvalConfig::describe(ConfigSchema& s) {
     if (agent_max_items < 0) p.add("eval.agent_max_items: {} must be >= 0", agent_max_items);
     if (generate_tokens < 1) p.add("eval.generate_tokens: {} must be >= 1", generate_tokens);
     if (!(generate_temperature >= 0)) p.add("eval.generate_temperature: {} must be >= 0", generate_temperature);
+    if (endpoint_top_logprobs < 0) p.add("eval.endpoint_top_logprobs: {} must be >= 0", endpoint_top_logprobs);
+    if (endpoint_max_tokens < 1) p.add("eval.endpoint_max_tokens: {} must be >= 1", endpoint_max_tokens);
+    if (!(endpoint_temperature >= 0)) p.add("eval.endpoint_temperature: {} must be >= 0", endpoint_temperature);
+    if (endpoint_in_flight < 1) p.add("eval.endpoint_in_flight: {} must be >= 1", endpoint_in_flight);
+    if (endpoint_max_attempts < 1) p.add("eval.endpoint_max_attempts: {} must be >= 1", endpoint_max_attempts);
+    bool endpoint_agent = false;
+    for (auto part : split(agents, ",")) endpoint_agent = endpoint_agent || trim(part) == "endpoint";
+    if (endpoint_agent && endpoint_model.empty())
+      p.add("eval.endpoint_model: required for eval.agents = endpoint (the model name the server serves)");
     for (const auto& name : baseline_list())
       if (!is_known_baseline(name))
         p.add("eval.baselines: unknown baseline '{}' (known: {})", name, join(known_baselines(), ", "));

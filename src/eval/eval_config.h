@@ -47,6 +47,16 @@ struct EvalConfig {
   int generate_tokens = 4;              // generate mode: new tokens (paper: 4)
   double generate_temperature = 0.3;    // generate mode: sampling temperature (paper: 0.3)
   bool zero_shot_profile_only = false;  // zero_shot agents without retrieved memories (paper's "profile only")
+  // The endpoint agent (endpoint_agent.h): a frozen LLM behind an OpenAI-compatible server.
+  std::string endpoint_base_url;        // e.g. http://localhost:8000/v1 ("" = distill.base_url)
+  std::string endpoint_model;           // the model name sent (required with eval.agents = endpoint)
+  std::string endpoint_api_key_env = "OPENAI_API_KEY";
+  int endpoint_top_logprobs = 20;       // candidates per position asked for (0 = parse the text)
+  int endpoint_max_tokens = 4;
+  double endpoint_temperature = 0.0;
+  int endpoint_in_flight = 8;           // requests in flight per rank
+  double endpoint_timeout_s = 120.0;
+  int endpoint_max_attempts = 6;
 
   // Metrics.
   int bootstrap_samples = 1000;  // resamples of users for the confidence intervals (0 = none)
@@ -60,5 +70,11 @@ struct EvalConfig {
   void describe(ConfigSchema& schema);
   std::vector<std::string> baseline_list() const;
 };
+
+// The endpoint agent's keys (added after runs were made: left out of the
+// eval hash at their defaults), and those of them that do not change its
+// ratings (the server's address, the key's variable, speed and retries).
+const std::vector<std::string>& endpoint_agent_keys();
+const std::vector<std::string>& endpoint_agent_neutral_keys();
 
 }  // namespace personas

@@ -24,7 +24,7 @@ const std::vector<StageInfo>& pipeline_stages() {
       {"embed", {"embed"}, false},
       {"cluster", {"cluster"}, false},
       {"train", {"lora", "train"}, false, {}, {"train.warm_max_steps"}},
-      {"eval", {"eval"}, false},
+      {"eval", {"eval"}, false, endpoint_agent_neutral_keys(), endpoint_agent_keys()},
       {"report", {}, true, {}, {}, /*room_marks_done=*/false},
   };
   return stages;

@@ -9,9 +9,13 @@ scripted LLM does (tests/unit/distill/scripted_llm.h): one note per listed movie
 ("because scripted reason for <title>") and a profile naming the user's first
 movie, so the same prompt always gets the same answer whatever the order of
 requests. Every answered request is appended as a line to COUNT_FILE.
+A rating prompt (an agent's, eval.agents = endpoint: it asks for log-probabilities)
+gets the digit nearest the item's historical average in the prompt, with
+top_logprobs P(d) proportional to exp(-(d - average)^2) over 1..5 and one word.
 --fail: every request gets 401 (a wrong key), which is not retried.
 """
 import json
+import math
 import os
 import re
 import sys
@@ -36,6 +40,23 @@ def answer(body):
     return json.dumps(out)
 
 
+AVERAGE = re.compile(r"average rating ([0-9.]+)")
+
+
+def rating_answer(body):
+    """(content, logprobs) of an agent's rating prompt, from the item's average."""
+    averages = AVERAGE.findall(body["messages"][-1]["content"])
+    average = float(averages[-1]) if averages else 3.0
+    weights = {d: math.exp(-(d - average) ** 2) for d in range(1, 6)}
+    total = sum(weights.values()) / 0.9  # 0.1 left to a word
+    top = [{"token": str(d), "logprob": math.log(w / total)} for d, w in weights.items()]
+    top.append({"token": "The", "logprob": math.log(0.1)})
+    top.sort(key=lambda c: -c["logprob"])
+    top = top[:max(1, int(body.get("top_logprobs", 5)))]
+    digit = max(weights, key=weights.get)
+    return str(digit), {"content": [{"token": str(digit), "logprob": top[0]["logprob"], "top_logprobs": top}]}
+
+
 def main():
     port_file, count_file = sys.argv[1], sys.argv[2]
     delay = float(sys.argv[sys.argv.index("--delay") + 1]) if "--delay" in sys.argv else 0.0
@@ -52,11 +73,17 @@ def main():
             if fail:
                 self.reply(401, json.dumps({"error": {"message": "invalid API key"}}).encode())
                 return
-            content = answer(body)
+            logprobs = None
+            if body.get("logprobs"):
+                content, logprobs = rating_answer(body)
+            else:
+                content = answer(body)
+            choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+            if logprobs is not None:
+                choice["logprobs"] = logprobs
             self.reply(200, json.dumps({
                 "id": "fake", "object": "chat.completion", "model": body.get("model", ""),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
+                "choices": [choice],
                 "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
             }).encode())
 

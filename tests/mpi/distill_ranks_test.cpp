@@ -15,14 +15,13 @@
 #include "io/jsonl.h"
 #include "mpi/mpi_test_env.h"
 #include "support/test_support.h"
-#include "unit/distill/fake_openai_server.h"
+#include "support/fake_openai_server.h"
 #include "unit/distill/scripted_llm.h"
 #include "unit/distill/tiny_dataset.h"
 #include "unit/distill/tiny_local_model.h"
 
 // The fake server is compiled into the unit test binary; this binary takes
 // its one source file directly.
-#include "unit/distill/fake_openai_server.cpp"  // NOLINT(bugprone-suspicious-include)
 
 namespace personas {
 namespace {

@@ -11,7 +11,7 @@
 #include "comm/comm.h"
 #include "distill/memories.h"
 #include "embed/embed_stage.h"
-#include "fake_openai_server.h"
+#include "support/fake_openai_server.h"
 #include "pipeline/config.h"
 #include "tiny_dataset.h"
 

@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "distill/llm_client.h"
-#include "fake_openai_server.h"
+#include "support/fake_openai_server.h"
 
 namespace personas {
 namespace {

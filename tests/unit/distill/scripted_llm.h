@@ -11,7 +11,7 @@
 #include <regex>
 #include <string>
 
-#include "fake_openai_server.h"
+#include "support/fake_openai_server.h"
 
 namespace personas::testing {
 
