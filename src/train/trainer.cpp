@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/log.h"
@@ -118,6 +120,182 @@ PairedLoss paired_loss_difference(const std::vector<double>& candidate, const st
   return out;
 }
 
+namespace {
+
+// train.keep_best: the lowest validation loss so far and the parameters that
+// gave it. With keep_best_z > 0 a lower pass must also beat the kept one per
+// sample by keep_best_z paired standard errors (sample_losses: this rank's
+// slice of the kept pass).
+struct KeptBest {
+  std::vector<float> params;
+  std::int64_t step = -1;
+  double val = -1;
+  std::vector<double> sample_losses;
+
+  // Keeps the arena's parameters when `pass` (at step `at`) is the best so far.
+  void consider(std::int64_t at, ValidationPass& pass, const LoraArena& arena, Comm& group, const TrainConfig& tc,
+                const std::string& name, AdapterResult& result) {
+    if (!tc.keep_best || pass.loss < 0 || (step >= 0 && !(pass.loss < val))) return;
+    if (step >= 0 && tc.keep_best_z > 0) {
+      const PairedLoss d = paired_loss_difference(pass.sample_losses, sample_losses, group);
+      if (!(d.mean_diff < -tc.keep_best_z * d.std_error)) {
+        ++result.lower_not_kept;
+        plog::debug("train: {} step {}: validation {:.5f} < {:.5f} of step {}, but per sample {:+.5f} +- {:.5f} "
+                    "(z {:.2f} < {}): keeps step {}",
+                    name, at, pass.loss, val, step, d.mean_diff, d.std_error,
+                    d.std_error > 0 ? -d.mean_diff / d.std_error : 0.0, tc.keep_best_z, step);
+        return;
+      }
+    }
+    params = arena.to_host(0);
+    step = at;
+    val = pass.loss;
+    sample_losses = std::move(pass.sample_losses);
+  }
+};
+
+// Where a call starts: the step, the last validation loss, and the kept best.
+struct StartPoint {
+  std::int64_t step = 0;
+  double last_val = -1;
+  KeptBest best;
+};
+
+// The step of the checkpoint to resume from, picked by the group's rank 0 and
+// broadcast: a rank listing the folder itself could see a step another rank is writing.
+std::optional<std::int64_t> resume_step_of(const TrainerOptions& options, Comm& group) {
+  if (options.checkpoint_dir.empty() || !options.train.resume) return std::nullopt;
+  std::int64_t latest = -1;
+  if (group.rank() == 0) latest = latest_complete_checkpoint(options.checkpoint_dir).value_or(-1);
+  group.broadcast(&latest, sizeof latest, 0);
+  return latest >= 0 ? std::optional<std::int64_t>(latest) : std::nullopt;
+}
+
+// The arena, optimiser state and kept best of checkpoint `at`.
+StartPoint resume_from(std::int64_t at, LoraArena& arena, Comm& group, const TrainerOptions& options,
+                       const std::function<ValidationPass()>& validate_now) {
+  const TrainConfig& tc = options.train;
+  auto state = load_checkpoint_state(options.checkpoint_dir, at, arena.n_params());
+  PERSONAS_CHECK_HINT(state.seed == options.seed, config, "delete RUN/train/checkpoints or restore the seed to resume",
+                      "{}: checkpoint seed {} differs from this run's seed {}", options.checkpoint_dir.string(),
+                      state.seed, options.seed);
+  arena.from_host(0, state.params);
+  arena.from_host(2, state.adam_m);
+  arena.from_host(3, state.adam_v);
+  arena.zero_grads();
+  StartPoint start;
+  start.step = state.step;
+  start.last_val = state.last_val_loss;
+  start.best.params = std::move(state.best_params);
+  start.best.step = state.best_step;
+  start.best.val = state.best_val_loss;
+  if (tc.keep_best && tc.keep_best_z > 0 && start.best.step >= 0) {
+    // The kept pass's per-sample losses: from every rank's position file when
+    // each has its slice for this group size, else recomputed from the kept
+    // parameters (dropout is off, so they are the same) in one validation pass.
+    auto saved = load_rank_best_losses(options.checkpoint_dir, at, group.rank(), group.size());
+    const double missing = group.allreduce_sum(saved ? 0.0 : 1.0);
+    if (missing == 0) {
+      start.best.sample_losses = std::move(*saved);
+    } else {
+      arena.from_host(0, start.best.params);
+      start.best.sample_losses = validate_now().sample_losses;
+      arena.from_host(0, state.params);
+    }
+  }
+  return start;
+}
+
+// A fresh start: the seeded initialisation (or train.init_from's weights), no
+// optimiser state, and the validation pass before any update.
+StartPoint start_fresh(LoraModel& model, LoraArena& arena, Comm& group, const AdapterData& data,
+                       const TrainerOptions& options, const std::function<ValidationPass()>& validate_now,
+                       AdapterResult& result) {
+  const TrainConfig& tc = options.train;
+  arena.initialize(options.seed);
+  if (!tc.init_from.empty()) {  // warm start: the trained weights replace the seeded init
+    PERSONAS_CHECK_HINT(fs::exists(tc.init_from), config, "train the adapter first (e.g. train.mode = global)",
+                        "train.init_from: {} does not exist", tc.init_from);
+    load_adapter_into(tc.init_from, arena, model.config(), options.base_fingerprint);
+    plog::info("train: {} starts from {}", data.name, tc.init_from);
+  }
+  arena.zero_optimizer_state();
+  StartPoint start;
+  auto pass = validate_now();
+  result.initial_val_loss = pass.loss;
+  result.val_loss.emplace_back(0, result.initial_val_loss);
+  start.best.consider(0, pass, arena, group, tc, data.name, result);
+  return start;
+}
+
+// Sums the gradients over the group (on the device when every rank can, else
+// through the host), clips their global norm on the device and takes the
+// AdamW step; returns the norm before clipping. A group of one copies nothing
+// to the host but the norm. On the CPU the sum and the scaling are the same
+// arithmetic, in the same order, as the host loop they replace (bit-identical losses).
+double reduce_clip_and_step(LoraArena& arena, Backend& backend, DeviceGroupReducer* reducer, Comm& group,
+                            std::vector<float>& host_grads, const TrainConfig& tc, double lr, std::int64_t step) {
+  if (reducer) {
+    reducer->allreduce_sum(arena.grads());
+  } else if (group.size() > 1) {
+    host_grads = arena.to_host(1);
+    group.allreduce(std::span<float>(host_grads), ReduceOp::sum);
+    arena.from_host(1, host_grads);
+  }
+  const double grad_norm = std::sqrt(backend.sum_squares(arena.grads()));
+  if (tc.grad_clip > 0 && grad_norm > tc.grad_clip)
+    backend.scale(arena.grads(), static_cast<float>(tc.grad_clip / (grad_norm + 1e-6)));
+  AdamWParams p;
+  p.lr = static_cast<float>(lr);
+  p.beta1 = static_cast<float>(tc.beta1);
+  p.beta2 = static_cast<float>(tc.beta2);
+  p.eps = static_cast<float>(tc.adam_eps);
+  p.weight_decay = static_cast<float>(tc.weight_decay);
+  p.step = step + 1;
+  arena.adamw_step(p);
+  return grad_norm;
+}
+
+// The checkpoint of `step`: parameters, optimiser state and the kept best
+// from the group's rank 0, every rank's position (and its slice of the kept
+// pass's losses).
+void save_step(const LoraArena& arena, Comm& group, const TrainerOptions& options, std::int64_t step,
+               std::int64_t steps_per_epoch, double last_val, const KeptBest& best) {
+  const TrainConfig& tc = options.train;
+  TrainState state;
+  state.step = step;
+  state.seed = options.seed;
+  state.last_val_loss = last_val;
+  if (group.rank() == 0) {
+    state.params = arena.to_host(0);
+    state.adam_m = arena.to_host(2);
+    state.adam_v = arena.to_host(3);
+    state.best_params = best.params;
+    state.best_step = best.step;
+    state.best_val_loss = best.val;
+  }
+  RankPosition pos{step, step / steps_per_epoch, step % steps_per_epoch, options.seed, group.rank(), group.size(), {}};
+  if (tc.keep_best && tc.keep_best_z > 0) pos.best_sample_losses = best.sample_losses;
+  save_checkpoint(options.checkpoint_dir, state, pos, group, tc.keep_checkpoints);
+}
+
+// The forward and backward passes of this rank's slice of one batch, in micro
+// batches; returns the summed token loss and counts the tokens.
+double accumulate_gradients(LoraModel& model, int arena_index, const AdapterData& data,
+                            std::span<const std::int32_t> mine, int micro_batch, std::int32_t pad_id, float scale,
+                            std::int64_t& tokens) {
+  double loss_sum = 0;
+  for (std::size_t b = 0; b < mine.size(); b += static_cast<std::size_t>(micro_batch)) {
+    auto part = mine.subspan(b, std::min<std::size_t>(static_cast<std::size_t>(micro_batch), mine.size() - b));
+    const TokenBatch tb = make_batch(data.train, part, arena_index, pad_id);
+    loss_sum += model.forward_backward(tb, scale).loss_sum;
+    for (auto l : tb.lengths) tokens += l;
+  }
+  return loss_sum;
+}
+
+}  // namespace
+
 AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData& data, Comm& group,
                             const TrainerOptions& options) {
   const TrainConfig& tc = options.train;
@@ -131,93 +309,22 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
   result.total_steps = total;
   LrSchedule schedule{tc.lr, total, warmup_steps_for(total, tc.warmup_fraction), tc.schedule, tc.min_lr_fraction};
   const auto val_samples = capped(data.val, tc.val_max_samples);
-
-  // Fresh start or resume.
-  std::int64_t step = 0;
-  double last_val = -1;
-  // train.keep_best: the lowest validation loss so far and the parameters that gave it.
-  // With keep_best_z > 0 a lower pass must also beat the kept one per sample
-  // by keep_best_z paired standard errors (best_sample_losses: this rank's
-  // slice of the kept pass).
-  std::vector<float> best_params;
-  std::int64_t best_step = -1;
-  double best_val = -1;
-  std::vector<double> best_sample_losses;
-  auto consider_best = [&](std::int64_t at, ValidationPass& pass) {
-    if (!tc.keep_best || pass.loss < 0 || (best_step >= 0 && !(pass.loss < best_val))) return;
-    if (best_step >= 0 && tc.keep_best_z > 0) {
-      const PairedLoss d = paired_loss_difference(pass.sample_losses, best_sample_losses, group);
-      if (!(d.mean_diff < -tc.keep_best_z * d.std_error)) {
-        ++result.lower_not_kept;
-        plog::debug("train: {} step {}: validation {:.5f} < {:.5f} of step {}, but per sample {:+.5f} +- {:.5f} "
-                    "(z {:.2f} < {}): keeps step {}",
-                    data.name, at, pass.loss, best_val, best_step, d.mean_diff, d.std_error,
-                    d.std_error > 0 ? -d.mean_diff / d.std_error : 0.0, tc.keep_best_z, best_step);
-        return;
-      }
-    }
-    best_params = arena.to_host(0);
-    best_step = at;
-    best_val = pass.loss;
-    best_sample_losses = std::move(pass.sample_losses);
-  };
-  auto validate_now = [&] {
+  const std::function<ValidationPass()> validate_now = [&] {
     return validation_pass(model, arena_index, val_samples, group, tc.micro_batch, options.pad_id);
   };
-  std::optional<std::int64_t> resume_step;
-  if (!options.checkpoint_dir.empty() && tc.resume) {
-    // The group's rank 0 picks the checkpoint and every rank loads that one: a
-    // rank listing the folder itself could see a step another rank is writing.
-    std::int64_t latest = -1;
-    if (group.rank() == 0) latest = latest_complete_checkpoint(options.checkpoint_dir).value_or(-1);
-    group.broadcast(&latest, sizeof latest, 0);
-    if (latest >= 0) resume_step = latest;
-  }
-  if (resume_step) {
-    auto state = load_checkpoint_state(options.checkpoint_dir, *resume_step, arena.n_params());
-    PERSONAS_CHECK_HINT(state.seed == options.seed, config,
-                        "delete RUN/train/checkpoints or restore the seed to resume",
-                        "{}: checkpoint seed {} differs from this run's seed {}", options.checkpoint_dir.string(),
-                        state.seed, options.seed);
-    arena.from_host(0, state.params);
-    arena.from_host(2, state.adam_m);
-    arena.from_host(3, state.adam_v);
-    arena.zero_grads();
-    step = state.step;
-    last_val = state.last_val_loss;
-    best_params = std::move(state.best_params);
-    best_step = state.best_step;
-    best_val = state.best_val_loss;
-    if (tc.keep_best && tc.keep_best_z > 0 && best_step >= 0) {
-      // The kept pass's per-sample losses: from every rank's position file when
-      // each has its slice for this group size, else recomputed from the kept
-      // parameters (dropout is off, so they are the same) in one validation pass.
-      auto saved = load_rank_best_losses(options.checkpoint_dir, *resume_step, group.rank(), group.size());
-      const double missing = group.allreduce_sum(saved ? 0.0 : 1.0);
-      if (missing == 0) {
-        best_sample_losses = std::move(*saved);
-      } else {
-        arena.from_host(0, best_params);
-        best_sample_losses = validate_now().sample_losses;
-        arena.from_host(0, state.params);
-      }
-    }
-    result.resumed_from = step;
-    plog::info("train: {} resumes from its checkpoint at step {}/{}", data.name, step, total);
+
+  // Fresh start or resume.
+  StartPoint start;
+  if (const auto resume_step = resume_step_of(options, group)) {
+    start = resume_from(*resume_step, arena, group, options, validate_now);
+    result.resumed_from = start.step;
+    plog::info("train: {} resumes from its checkpoint at step {}/{}", data.name, start.step, total);
   } else {
-    arena.initialize(options.seed);
-    if (!tc.init_from.empty()) {  // warm start: the trained weights replace the seeded init
-      PERSONAS_CHECK_HINT(fs::exists(tc.init_from), config, "train the adapter first (e.g. train.mode = global)",
-                          "train.init_from: {} does not exist", tc.init_from);
-      load_adapter_into(tc.init_from, arena, model.config(), options.base_fingerprint);
-      plog::info("train: {} starts from {}", data.name, tc.init_from);
-    }
-    arena.zero_optimizer_state();
-    auto pass = validate_now();
-    result.initial_val_loss = pass.loss;
-    result.val_loss.emplace_back(0, result.initial_val_loss);
-    consider_best(0, pass);
+    start = start_fresh(model, arena, group, data, options, validate_now, result);
   }
+  std::int64_t step = start.step;
+  double last_val = start.last_val;
+  KeptBest& best = start.best;
   model.set_training(true);
 
   std::vector<std::int32_t> lengths(data.train.size());
@@ -228,8 +335,8 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
   Progress progress(fmt::format("train {}", data.name), total - step, "steps", 10.0);
   Backend& backend = model.backend();
   const std::unique_ptr<DeviceGroupReducer> reducer = step < total ? device_reducer(backend, group) : nullptr;
-  std::vector<float> grads;  // the host path of a group without a device reducer
-  const double start = now_s();
+  std::vector<float> host_grads;  // the host path of a group without a device reducer
+  const double started = now_s();
   std::int64_t steps_this_call = 0;
   while (step < total) {
     const std::int64_t epoch = step / spe;
@@ -247,38 +354,11 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     const double t0 = now_s();
     model.set_step(step);
     arena.zero_grads();
-    double loss_sum = 0;
     std::int64_t tokens = 0;
-    for (std::size_t b = 0; b < mine.size(); b += static_cast<std::size_t>(tc.micro_batch)) {
-      auto part = mine.subspan(b, std::min<std::size_t>(static_cast<std::size_t>(tc.micro_batch), mine.size() - b));
-      const TokenBatch tb = make_batch(data.train, part, arena_index, options.pad_id);
-      loss_sum += model.forward_backward(tb, scale).loss_sum;
-      for (auto l : tb.lengths) tokens += l;
-    }
-    // Sum the gradients over the group (on the device when every rank can,
-    // else through the host), then clip the global norm on the device: a group
-    // of one copies nothing to the host but the norm. On the CPU the sum and
-    // the scaling are the same arithmetic, in the same order, as the host loop
-    // they replace (bit-identical losses).
-    if (reducer) {
-      reducer->allreduce_sum(arena.grads());
-    } else if (group.size() > 1) {
-      grads = arena.to_host(1);
-      group.allreduce(std::span<float>(grads), ReduceOp::sum);
-      arena.from_host(1, grads);
-    }
-    const double grad_norm = std::sqrt(backend.sum_squares(arena.grads()));
-    if (tc.grad_clip > 0 && grad_norm > tc.grad_clip)
-      backend.scale(arena.grads(), static_cast<float>(tc.grad_clip / (grad_norm + 1e-6)));
+    const double loss_sum =
+        accumulate_gradients(model, arena_index, data, mine, tc.micro_batch, options.pad_id, scale, tokens);
     const double lr = schedule.at(step);
-    AdamWParams p;
-    p.lr = static_cast<float>(lr);
-    p.beta1 = static_cast<float>(tc.beta1);
-    p.beta2 = static_cast<float>(tc.beta2);
-    p.eps = static_cast<float>(tc.adam_eps);
-    p.weight_decay = static_cast<float>(tc.weight_decay);
-    p.step = step + 1;
-    arena.adamw_step(p);
+    const double grad_norm = reduce_clip_and_step(arena, backend, reducer.get(), group, host_grads, tc, lr, step);
     ++step;
     ++steps_this_call;
 
@@ -311,7 +391,7 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
       auto pass = validate_now();
       last_val = pass.loss;
       result.val_loss.emplace_back(step, last_val);
-      consider_best(step, pass);
+      best.consider(step, pass, arena, group, tc, data.name, result);
       line["val_loss"] = last_val;
       plog::info("train: {} step {}/{}: train loss {:.4f}, validation loss {:.4f}", data.name, step, total, mean_loss,
                  last_val);
@@ -323,23 +403,8 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
                             step % tc.checkpoint_every == 0;
     // Stopping: a checkpoint of this very step (unless just saved), so the rerun goes on from here.
     const bool stop_here = stop && step < total;
-    if (checkpoint || (stop_here && !options.checkpoint_dir.empty())) {
-      TrainState state;
-      state.step = step;
-      state.seed = options.seed;
-      state.last_val_loss = last_val;
-      if (group.rank() == 0) {
-        state.params = arena.to_host(0);
-        state.adam_m = arena.to_host(2);
-        state.adam_v = arena.to_host(3);
-        state.best_params = best_params;
-        state.best_step = best_step;
-        state.best_val_loss = best_val;
-      }
-      RankPosition pos{step, step / spe, step % spe, options.seed, group.rank(), group.size(), {}};
-      if (tc.keep_best && tc.keep_best_z > 0) pos.best_sample_losses = best_sample_losses;
-      save_checkpoint(options.checkpoint_dir, state, pos, group, tc.keep_checkpoints);
-    }
+    if (checkpoint || (stop_here && !options.checkpoint_dir.empty()))
+      save_step(arena, group, options, step, spe, last_val, best);
     if (stop_here) {
       result.interrupted = result.stopped = true;
       plog::info("train: {} stopped after step {}/{}{}", data.name, step, total,
@@ -352,22 +417,22 @@ AdapterResult train_adapter(LoraModel& model, int arena_index, const AdapterData
     }
   }
   progress.finish();
-  if (tc.keep_best && !result.interrupted && best_step >= 0) {
+  if (tc.keep_best && !result.interrupted && best.step >= 0) {
     // Every rank of the group holds the same parameters (and so the same best).
-    if (best_step != step) {
-      arena.from_host(0, best_params);
+    if (best.step != step) {
+      arena.from_host(0, best.params);
       plog::info("train: {} keeps step {} (validation loss {:.4f}), not the last step {} ({:.4f}){}", data.name,
-                 best_step, best_val, step, last_val,
+                 best.step, best.val, step, last_val,
                  result.lower_not_kept > 0
                      ? fmt::format("; {} lower pass(es) within {} standard errors not taken", result.lower_not_kept,
                                    tc.keep_best_z)
                      : std::string());
     }
-    result.kept_step = best_step;
-    result.kept_val_loss = best_val;
+    result.kept_step = best.step;
+    result.kept_val_loss = best.val;
   }
   result.steps = step;
-  result.seconds = now_s() - start;
+  result.seconds = now_s() - started;
   result.tokens_per_s = result.seconds > 0 ? static_cast<double>(result.tokens) / result.seconds : 0.0;
   return result;
 }
