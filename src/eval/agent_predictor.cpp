@@ -245,9 +245,7 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
 
 std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs) {
   std::vector<EvalPredictor> out;
-  for (const auto& raw : split(inputs.eval.agents, ",")) {
-    std::string kind(trim(raw));
-    if (kind.empty()) continue;
+  for (const std::string& kind : inputs.eval.agent_list()) {
     PERSONAS_CHECK(kind == "persona" || kind == "global" || kind == "zero_shot" || kind == "endpoint", config,
                    "eval.agents: '{}' is not persona, global, zero_shot or endpoint", kind);
     EvalPredictor p;

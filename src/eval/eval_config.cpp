@@ -1,5 +1,7 @@
 #include "eval/eval_config.h"
 
+#include <algorithm>
+
 #include "core/strings.h"
 #include "eval/baselines.h"
 
@@ -28,14 +30,22 @@ const std::vector<std::string>& endpoint_agent_neutral_keys() {
   return keys;
 }
 
-std::vector<std::string> EvalConfig::baseline_list() const {
+namespace {
+
+// "a, b,,c" -> {"a", "b", "c"}: trimmed, empty parts dropped.
+std::vector<std::string> comma_list(const std::string& text) {
   std::vector<std::string> out;
-  for (auto part : split(baselines, ",")) {
+  for (auto part : split(text, ",")) {
     auto name = trim(part);
     if (!name.empty()) out.emplace_back(name);
   }
   return out;
 }
+
+}  // namespace
+
+std::vector<std::string> EvalConfig::baseline_list() const { return comma_list(baselines); }
+std::vector<std::string> EvalConfig::agent_list() const { return comma_list(agents); }
 
 void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.baselines", &baselines,
@@ -53,7 +63,7 @@ void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.als_iterations", &als_iterations, "biased MF (ALS): alternating rounds (users, then items)");
   s.add("eval.als_reg", &als_reg, "biased MF (ALS): ridge weight per rating of the row (weighted-lambda)");
   s.add("eval.als_init_std", &als_init_std, "biased MF (ALS): std of the normal initial item factors");
-  s.add("eval.agents", &agents, "agents that rate the test items: comma list of persona, global, zero_shot");
+  s.add("eval.agents", &agents, "agents that rate the test items: comma list of persona, global, zero_shot, endpoint");
   s.add("eval.endpoint_base_url", &endpoint_base_url,
         "endpoint agent: OpenAI-compatible API root, e.g. http://localhost:8000/v1 (empty = distill.base_url)");
   s.add("eval.endpoint_model", &endpoint_model, "endpoint agent: the model name sent to /chat/completions");
@@ -95,8 +105,8 @@ void EvalConfig::describe(ConfigSchema& s) {
     if (!(endpoint_temperature >= 0)) p.add("eval.endpoint_temperature: {} must be >= 0", endpoint_temperature);
     if (endpoint_in_flight < 1) p.add("eval.endpoint_in_flight: {} must be >= 1", endpoint_in_flight);
     if (endpoint_max_attempts < 1) p.add("eval.endpoint_max_attempts: {} must be >= 1", endpoint_max_attempts);
-    bool endpoint_agent = false;
-    for (auto part : split(agents, ",")) endpoint_agent = endpoint_agent || trim(part) == "endpoint";
+    const auto agent_names = agent_list();
+    const bool endpoint_agent = std::find(agent_names.begin(), agent_names.end(), "endpoint") != agent_names.end();
     if (endpoint_agent && endpoint_model.empty())
       p.add("eval.endpoint_model: required for eval.agents = endpoint (the model name the server serves)");
     for (const auto& name : baseline_list())

@@ -69,6 +69,7 @@ struct EvalConfig {
 
   void describe(ConfigSchema& schema);
   std::vector<std::string> baseline_list() const;
+  std::vector<std::string> agent_list() const;  // eval.agents, trimmed, empty parts dropped
 };
 
 // The endpoint agent's keys (added after runs were made: left out of the
