@@ -214,6 +214,13 @@ MemoryOfUser index_memories(const std::vector<UserMemory>& memories) {
   return memory_of;
 }
 
+const UserMemory& memories_of_pair(const Dataset& data, const MemoryOfUser& memory_of, const UserItem& pair) {
+  const auto& user = data.users[static_cast<std::size_t>(pair.user)];
+  const auto it = memory_of.find(user.id);
+  PERSONAS_CHECK(it != memory_of.end(), data, "user {} has no distilled memories", user.id);
+  return *it->second;
+}
+
 std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,
                                     const std::vector<UserMemory>& memories, const ItemVectors& vectors,
                                     const std::vector<int>& adapter_of_user, const std::vector<UserItem>& pairs,
@@ -233,14 +240,13 @@ std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer
   jobs.reserve(pairs.size());
   for (const auto& pair : pairs) {
     const auto& user = data.users[static_cast<std::size_t>(pair.user)];
-    auto it = memory_of.find(user.id);
-    PERSONAS_CHECK(it != memory_of.end(), data, "user {} has no distilled memories", user.id);
+    const auto& memories = memories_of_pair(data, memory_of, pair);
     Job job;
     job.user = pair.user;
     job.item = pair.item;
     job.truth = pair.truth;
     job.adapter = adapter_of_user[static_cast<std::size_t>(pair.user)];
-    auto prompt = build_eval_prompt(data, user, *it->second, vectors, encoder, options.sample, job.item, &job.shortened);
+    auto prompt = build_eval_prompt(data, user, memories, vectors, encoder, options.sample, job.item, &job.shortened);
     job.ids = std::move(prompt.ids);
     if (options.mode == AgentMode::expected) job.ids.insert(job.ids.end(), tokens.prefix.begin(), tokens.prefix.end());
     jobs.push_back(std::move(job));

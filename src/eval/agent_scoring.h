@@ -72,6 +72,9 @@ struct UserItem {
 // Each user's memories by user id (pointers into the vector it was made from).
 using MemoryOfUser = std::unordered_map<std::int64_t, const UserMemory*>;
 MemoryOfUser index_memories(const std::vector<UserMemory>& memories);
+// The memories of the user a pair names; a user without any is a data error
+// naming the user (every rater prompts from them).
+const UserMemory& memories_of_pair(const Dataset& data, const MemoryOfUser& memory_of, const UserItem& pair);
 
 // Rates the given pairs (every user must have memories).
 std::vector<AgentRating> rate_items(LoraModel& model, const Tokenizer& tokenizer, const Dataset& data,

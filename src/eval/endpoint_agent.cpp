@@ -87,9 +87,7 @@ std::vector<AgentRating> EndpointRater::rate(const Dataset& data, const MemoryOf
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     const auto& pair = pairs[i];
     const auto& user = data.users[static_cast<std::size_t>(pair.user)];
-    const auto it = memory_of.find(user.id);
-    PERSONAS_CHECK(it != memory_of.end(), data, "user {} has no distilled memories", user.id);
-    build_eval_prompt(data, user, *it->second, vectors, capture, sample, pair.item);
+    build_eval_prompt(data, user, memories_of_pair(data, memory_of, pair), vectors, capture, sample, pair.item);
     std::vector<ChatMessage> messages;
     if (!capture.last().system.empty()) messages.push_back({"system", capture.last().system});
     messages.push_back({"user", capture.last().user});
