@@ -43,7 +43,8 @@ void DistillConfig::describe(ConfigSchema& s) {
   s.add("distill.reflection", &reflection, "self-reflection round checking the profile against the statistics");
   s.add("distill.temperature", &temperature, "sampling temperature");
   s.add("distill.max_tokens", &max_tokens, "completion tokens per call");
-  s.add("distill.in_flight", &in_flight, "concurrent requests per rank");
+  s.add("distill.in_flight", &in_flight,
+        "concurrent requests per rank (provider local: users in conversation at once, decoded as one batch)");
   s.add("distill.connect_timeout_s", &connect_timeout_s, "connection timeout per attempt, seconds");
   s.add("distill.timeout_s", &timeout_s, "total timeout per attempt, seconds");
   s.add("distill.max_attempts", &max_attempts, "attempts per request (429, 5xx, timeouts and connection errors are retried)");

@@ -67,9 +67,10 @@ std::string json_string_body(const std::string& value) {
 // value of every chat in the same batch.
 class ScaffoldBuilder {
  public:
-  explicit ScaffoldBuilder(const AnswerShape& shape) : n_notes_(shape.n_notes) {
-    answer_ = "{";
-    if (n_notes_ >= 0) answer_ += "\"notes\": [";
+  // The opening text is constructed, not assigned: GCC 12 warns (-Wrestrict, a false positive) on the assignment of
+  // a literal once this is inlined into the batch.
+  explicit ScaffoldBuilder(const AnswerShape& shape)
+      : n_notes_(shape.n_notes), answer_(n_notes_ >= 0 ? "{\"notes\": [" : "{") {
     open_next();
   }
   bool done() const { return slot_.empty(); }
@@ -164,19 +165,35 @@ void LocalChatClient::chat_async(const std::vector<ChatMessage>& messages, const
   queue_.push_back({messages, options, std::move(done)});
 }
 
-// Every queued chat is answered through one generate_batch: free text is one
-// request per chat; a scaffold is one request per value, the next value of a
-// chat queued when its previous one ends, so the values of different chats
-// decode side by side. Chats that the done callbacks queue (the distiller's
-// next chat, a repair round) join the same batch. Each request samples with
-// its own seed and generate_batch gives a request the same tokens whatever
-// else is in the batch, so every answer is the one a chat gets alone.
-void LocalChatClient::run() {
+namespace {
+
+// A chat's own seed: the configured one mixed with the chat's text (so the
+// user and the step), so that its answer does not depend on the queue's order.
+std::uint64_t chat_seed(const std::vector<ChatMessage>& messages, std::int64_t seed) {
+  std::string all;
+  for (const auto& m : messages) all += m.role + '\0' + m.content + '\0';
+  return hash_pair(static_cast<std::uint64_t>(std::max<std::int64_t>(seed, 0)), fnv1a64(all));
+}
+
+}  // namespace
+
+// The state of one run(): the chats taken from the queue, numbered in that
+// order, and their generations, numbered as generate_batch numbers the
+// requests. The client's queue and counters are updated in place.
+class LocalChatClient::Batch {
+ public:
+  explicit Batch(LocalChatClient& client)
+      : client_(client), transcript_(client.format_ == ChatFormat::transcript), joiner_(transcript_ ? " " : "") {}
+  // Decodes every queued chat, and those the done callbacks queue meanwhile, in one generate_batch.
+  void run();
+
+ private:
   // A sampled scaffold value that ends at once (a stop token or a quote first)
   // is drawn again with the next derived seed, a few times, before the empty
   // value goes to the distiller's repair round (greedy decoding would repeat
   // itself, so it is not retried).
-  constexpr int kSlotDraws = 4;
+  static constexpr int kSlotDraws = 4;
+
   struct Chat {
     Pending pending;
     ChatResult result;
@@ -194,152 +211,219 @@ void LocalChatClient::run() {
     std::string text;
     bool cut = false;  // the text ended at a stop marker
   };
-  std::deque<Chat> chats;  // deques: references stay valid as they grow
-  std::deque<Generation> generations;
-  const bool transcript = format_ == ChatFormat::transcript;
-  const std::string joiner = transcript ? " " : "";
 
-  auto deliver = [&](Chat& chat) {
-    ++usage_.calls;
-    if (!chat.result.ok()) ++usage_.failed_calls;
-    usage_.prompt_tokens += chat.result.prompt_tokens;
-    usage_.completion_tokens += chat.result.completion_tokens;
-    chat.pending.done(std::move(chat.result));
-  };
-  // One chat's failure, not the run's. A bug or a device fault (CUDA out of
-  // memory) is an InternalError, not caught here: it stops every rank.
-  auto fail = [&](Chat& chat, const Error& e) {
-    // An error from the caller's done callback (a stop, a test hook) is the run's, not this chat's.
-    if (!chat.pending.done || e.kind() == ErrorKind::interrupted) throw;
-    chat.result = {};
-    chat.result.status = ChatStatus::failed;
-    chat.result.error = e.message();
-    deliver(chat);
-  };
-  // The request for a generation after `prompt_text`: tokenized, cut from the
-  // left to leave room for max_new tokens.
-  auto submit = [&](std::size_t c, const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed,
-                    std::vector<GenerateRequest>& out) {
-    max_new = std::max(1, std::min(max_new, max_seq_ / 2));
-    auto ids = tokenizer_.encode(prompt_text, /*add_bos=*/tokenizer_.adds_bos());
-    const auto budget = static_cast<std::size_t>(max_seq_ - max_new);
-    if (ids.size() > budget) {  // keep the first token (BOS or the template's start) and the most recent ones
-      if (truncated_prompts_++ == 0)
-        plog::warn("distill: a prompt of {} tokens is cut from the left to {} (model.max_seq {} minus {} to generate); "
-                   "raise model.max_seq (up to the model's {} positions) to keep whole conversations",
-                   ids.size(), budget, max_seq_, max_new, model_.config().max_position_embeddings);
-      std::vector<std::int32_t> cut;
-      cut.reserve(budget);
-      cut.push_back(ids.front());
-      cut.insert(cut.end(), ids.end() - static_cast<std::ptrdiff_t>(budget - 1), ids.end());
-      ids = std::move(cut);
-    }
-    Generation g;
-    g.chat = c;
-    g.slot = slot;
-    g.prompt_tokens = static_cast<std::int64_t>(ids.size());
-    g.streamer = std::make_unique<TokenStreamer>(tokenizer_);
-    generations.push_back(std::move(g));
-    GenerateRequest r;
-    r.prompt = std::move(ids);
-    r.adapter = -1;
-    r.max_new_tokens = max_new;
-    r.sampling.temperature = static_cast<float>(chats[c].pending.options.temperature);
-    r.sampling.seed = seed;
-    r.stop_tokens = stop_ids_;
-    out.push_back(std::move(r));
-  };
+  // Starts every queued chat (the done callbacks may queue more meanwhile).
+  void take_queue(std::vector<GenerateRequest>& out);
+  // A chat taken from the queue: its seed, its prompt and, in the scaffold format, its scaffold.
+  void prepare(Chat& chat);
   // The chat's next generation (the answer, the next value, or another draw
   // of this one), or its result when the answer is complete.
-  auto next = [&](std::size_t c, std::vector<GenerateRequest>& out) {
-    Chat& chat = chats[c];
-    if (!chat.scaffold) return submit(c, chat.prompt, chat.pending.options.max_tokens, false, chat.seed, out);
-    if (chat.scaffold->done()) {
-      chat.result.text = chat.scaffold->answer();
-      return deliver(chat);
-    }
-    const int max_new = chat.scaffold->slot() == "profile" ? options_.profile_tokens : options_.note_tokens;
-    submit(c, chat.prompt + joiner + chat.scaffold->so_far(), max_new, true, hash_pair(chat.seed, chat.slot_index++),
-           out);
-  };
-  // Starts every queued chat (the done callbacks may queue more meanwhile).
-  auto take_queue = [&](std::vector<GenerateRequest>& out) {
-    while (!queue_.empty()) {
-      chats.emplace_back();
-      const std::size_t c = chats.size() - 1;
-      Chat& chat = chats.back();
-      chat.pending = std::move(queue_.front());
-      queue_.pop_front();
-      try {
-        const ChatOptions& options = chat.pending.options;
-        chat.result.attempts = 1;
-        chat.result.finish_reason = "stop";
-        std::string all;
-        for (const auto& m : chat.pending.messages) all += m.role + '\0' + m.content + '\0';
-        chat.seed = hash_pair(static_cast<std::uint64_t>(std::max<std::int64_t>(options.seed, 0)), fnv1a64(all));
-        chat.prompt = render_chat(tokenizer_, chat.pending.messages, format_);
-        // Scaffold: the answer's structure is ours; every string value is the
-        // model's continuation of the conversation plus the answer so far.
-        if (options_.format == LocalFormat::scaffold && options.shape.known) chat.scaffold.emplace(options.shape);
-        next(c, out);
-      } catch (const Error& e) {
-        fail(chat, e);
-      }
-    }
-  };
+  void next(std::size_t c, std::vector<GenerateRequest>& out);
+  // The request for a generation after `prompt_text`, sampled with `seed`.
+  void submit(std::size_t c, const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed,
+              std::vector<GenerateRequest>& out);
+  // `ids` cut from the left to leave room for max_new tokens (warned about once per client).
+  std::vector<std::int32_t> fit_prompt(std::vector<std::int32_t> ids, int max_new);
+  // A token of `request`: its text, ending the sequence (false) at a stop marker.
+  bool on_token(std::size_t request, std::int32_t id);
   // A generation ended with `tokens`: the chat's text, then what comes next.
-  auto finished = [&](std::size_t request, const std::vector<std::int32_t>& tokens, std::vector<GenerateRequest>& out) {
-    Generation& g = generations[request];
-    Chat& chat = chats[g.chat];
-    try {
-      if (!g.cut) {
-        g.text += g.streamer->finish();
-        g.cut = apply_stops(g.text, g.slot, transcript);
-      }
-      g.streamer.reset();
-      chat.result.prompt_tokens += g.prompt_tokens;
-      chat.result.completion_tokens += static_cast<std::int64_t>(tokens.size());
-      if (!chat.scaffold) {
-        const bool stopped = g.cut || (!tokens.empty() && std::find(stop_ids_.begin(), stop_ids_.end(),
-                                                                   tokens.back()) != stop_ids_.end());
-        if (!stopped) chat.result.finish_reason = "length";
-        chat.result.text = std::string(trim(clean_generated_text(g.text, true)));
-        deliver(chat);
-      } else if (trim(g.text).empty() && chat.pending.options.temperature > 0 && chat.draw + 1 < kSlotDraws) {
-        ++chat.draw;
-        next(g.chat, out);
-      } else {
-        chat.draw = 0;
-        chat.scaffold->fill(g.text);
-        next(g.chat, out);
-      }
-    } catch (const Error& e) {
-      fail(chat, e);
-    }
-    g.text.clear();
-    take_queue(out);  // chats the done callbacks queued join this batch
-  };
+  void on_finish(std::size_t request, const std::vector<std::int32_t>& tokens, std::vector<GenerateRequest>& out);
+  // The streamer's last text, unless a stop marker ended the text already; the streamer is freed.
+  void end_text(Generation& g);
+  // A free answer: its text and finish reason, delivered.
+  void finish_answer(Chat& chat, const Generation& g, const std::vector<std::int32_t>& tokens);
+  // A scaffold value: drawn again when it came out empty (kSlotDraws), else filled in; then the chat's next step.
+  void finish_value(std::size_t c, const Generation& g, std::vector<GenerateRequest>& out);
+  // The chat's result to its done callback, counted in the usage.
+  void deliver(Chat& chat);
+  // One chat's failure, not the run's. A bug or a device fault (CUDA out of
+  // memory) is an InternalError, not caught here: it stops every rank. Called
+  // in a catch block only (it may rethrow `e`).
+  void fail(Chat& chat, const Error& e);
 
+  LocalChatClient& client_;
+  const bool transcript_;
+  const std::string joiner_;  // between the prompt and a scaffold's answer so far
+  std::deque<Chat> chats_;  // deques: references stay valid as they grow
+  std::deque<Generation> generations_;
+};
+
+void LocalChatClient::Batch::run() {
   std::vector<GenerateRequest> first;
   take_queue(first);
   if (first.empty()) return;
   BatchGenerateOptions o;
-  o.max_batch = options_.max_batch;
-  o.keep_outputs = false;  // each answer's tokens go to `finished` only
-  o.on_token = [&](std::size_t request, std::int32_t id) {
-    if (id < 0 || static_cast<std::size_t>(id) >= decodable_.size() || !decodable_[static_cast<std::size_t>(id)])
-      return true;
-    Generation& g = generations[request];
-    g.text += g.streamer->push(id);
-    g.cut = apply_stops(g.text, g.slot, transcript);
-    return !g.cut;
-  };
-  o.on_finish = finished;
+  o.max_batch = client_.options_.max_batch;
+  o.keep_outputs = false;  // each answer's tokens go to on_finish only
+  o.on_token = [this](std::size_t request, std::int32_t id) { return on_token(request, id); };
+  o.on_finish = [this](std::size_t request, const std::vector<std::int32_t>& tokens,
+                       std::vector<GenerateRequest>& out) { on_finish(request, tokens, out); };
   const auto start = std::chrono::steady_clock::now();
-  model_.generate_batch(std::move(first), o);
-  generate_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  PERSONAS_ASSERT(queue_.empty(), "local chat: {} chats queued after the batch ended", queue_.size());
+  client_.model_.generate_batch(std::move(first), o);
+  client_.generate_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  PERSONAS_ASSERT(client_.queue_.empty(), "local chat: {} chats queued after the batch ended", client_.queue_.size());
 }
+
+void LocalChatClient::Batch::take_queue(std::vector<GenerateRequest>& out) {
+  while (!client_.queue_.empty()) {
+    chats_.emplace_back();
+    const std::size_t c = chats_.size() - 1;
+    Chat& chat = chats_.back();
+    chat.pending = std::move(client_.queue_.front());
+    client_.queue_.pop_front();
+    try {
+      prepare(chat);
+      next(c, out);
+    } catch (const Error& e) {
+      fail(chat, e);
+    }
+  }
+}
+
+void LocalChatClient::Batch::prepare(Chat& chat) {
+  const ChatOptions& options = chat.pending.options;
+  chat.result.attempts = 1;
+  chat.result.finish_reason = "stop";
+  chat.seed = chat_seed(chat.pending.messages, options.seed);
+  chat.prompt = render_chat(client_.tokenizer_, chat.pending.messages, client_.format_);
+  // Scaffold: the answer's structure is ours; every string value is the
+  // model's continuation of the conversation plus the answer so far.
+  if (client_.options_.format == LocalFormat::scaffold && options.shape.known) chat.scaffold.emplace(options.shape);
+}
+
+void LocalChatClient::Batch::next(std::size_t c, std::vector<GenerateRequest>& out) {
+  Chat& chat = chats_[c];
+  if (!chat.scaffold) return submit(c, chat.prompt, chat.pending.options.max_tokens, false, chat.seed, out);
+  if (chat.scaffold->done()) {
+    chat.result.text = chat.scaffold->answer();
+    return deliver(chat);
+  }
+  const auto& options = client_.options_;
+  const int max_new = chat.scaffold->slot() == "profile" ? options.profile_tokens : options.note_tokens;
+  submit(c, chat.prompt + joiner_ + chat.scaffold->so_far(), max_new, true, hash_pair(chat.seed, chat.slot_index++),
+         out);
+}
+
+void LocalChatClient::Batch::submit(std::size_t c, const std::string& prompt_text, int max_new, bool slot,
+                                    std::uint64_t seed, std::vector<GenerateRequest>& out) {
+  const Tokenizer& tokenizer = client_.tokenizer_;
+  max_new = std::max(1, std::min(max_new, client_.max_seq_ / 2));
+  auto ids = fit_prompt(tokenizer.encode(prompt_text, /*add_bos=*/tokenizer.adds_bos()), max_new);
+  Generation g;
+  g.chat = c;
+  g.slot = slot;
+  g.prompt_tokens = static_cast<std::int64_t>(ids.size());
+  g.streamer = std::make_unique<TokenStreamer>(tokenizer);
+  generations_.push_back(std::move(g));
+  GenerateRequest r;
+  r.prompt = std::move(ids);
+  r.adapter = -1;
+  r.max_new_tokens = max_new;
+  r.sampling.temperature = static_cast<float>(chats_[c].pending.options.temperature);
+  r.sampling.seed = seed;
+  r.stop_tokens = client_.stop_ids_;
+  out.push_back(std::move(r));
+}
+
+std::vector<std::int32_t> LocalChatClient::Batch::fit_prompt(std::vector<std::int32_t> ids, int max_new) {
+  const int max_seq = client_.max_seq_;
+  const auto budget = static_cast<std::size_t>(max_seq - max_new);
+  if (ids.size() <= budget) return ids;
+  if (client_.truncated_prompts_++ == 0)
+    plog::warn("distill: a prompt of {} tokens is cut from the left to {} (model.max_seq {} minus {} to generate); "
+               "raise model.max_seq (up to the model's {} positions) to keep whole conversations",
+               ids.size(), budget, max_seq, max_new, client_.model_.config().max_position_embeddings);
+  // Keep the first token (BOS or the template's start) and the most recent ones.
+  std::vector<std::int32_t> cut;
+  cut.reserve(budget);
+  cut.push_back(ids.front());
+  cut.insert(cut.end(), ids.end() - static_cast<std::ptrdiff_t>(budget - 1), ids.end());
+  return cut;
+}
+
+bool LocalChatClient::Batch::on_token(std::size_t request, std::int32_t id) {
+  const auto& decodable = client_.decodable_;
+  if (id < 0 || static_cast<std::size_t>(id) >= decodable.size() || !decodable[static_cast<std::size_t>(id)])
+    return true;
+  Generation& g = generations_[request];
+  g.text += g.streamer->push(id);
+  g.cut = apply_stops(g.text, g.slot, transcript_);
+  return !g.cut;
+}
+
+void LocalChatClient::Batch::on_finish(std::size_t request, const std::vector<std::int32_t>& tokens,
+                                       std::vector<GenerateRequest>& out) {
+  Generation& g = generations_[request];
+  Chat& chat = chats_[g.chat];
+  try {
+    end_text(g);
+    chat.result.prompt_tokens += g.prompt_tokens;
+    chat.result.completion_tokens += static_cast<std::int64_t>(tokens.size());
+    if (!chat.scaffold)
+      finish_answer(chat, g, tokens);
+    else
+      finish_value(g.chat, g, out);
+  } catch (const Error& e) {
+    fail(chat, e);
+  }
+  g.text.clear();
+  take_queue(out);  // chats the done callbacks queued join this batch
+}
+
+void LocalChatClient::Batch::end_text(Generation& g) {
+  if (!g.cut) {
+    g.text += g.streamer->finish();
+    g.cut = apply_stops(g.text, g.slot, transcript_);
+  }
+  g.streamer.reset();
+}
+
+void LocalChatClient::Batch::finish_answer(Chat& chat, const Generation& g, const std::vector<std::int32_t>& tokens) {
+  const auto& stops = client_.stop_ids_;
+  const bool stopped =
+      g.cut || (!tokens.empty() && std::find(stops.begin(), stops.end(), tokens.back()) != stops.end());
+  if (!stopped) chat.result.finish_reason = "length";
+  chat.result.text = std::string(trim(clean_generated_text(g.text, true)));
+  deliver(chat);
+}
+
+void LocalChatClient::Batch::finish_value(std::size_t c, const Generation& g, std::vector<GenerateRequest>& out) {
+  Chat& chat = chats_[c];
+  if (trim(g.text).empty() && chat.pending.options.temperature > 0 && chat.draw + 1 < kSlotDraws) {
+    ++chat.draw;
+  } else {
+    chat.draw = 0;
+    chat.scaffold->fill(g.text);
+  }
+  next(c, out);
+}
+
+void LocalChatClient::Batch::deliver(Chat& chat) {
+  LlmUsage& usage = client_.usage_;
+  ++usage.calls;
+  if (!chat.result.ok()) ++usage.failed_calls;
+  usage.prompt_tokens += chat.result.prompt_tokens;
+  usage.completion_tokens += chat.result.completion_tokens;
+  chat.pending.done(std::move(chat.result));
+}
+
+void LocalChatClient::Batch::fail(Chat& chat, const Error& e) {
+  // An error from the caller's done callback (a stop, a test hook) is the run's, not this chat's.
+  if (!chat.pending.done || e.kind() == ErrorKind::interrupted) throw;
+  chat.result = {};
+  chat.result.status = ChatStatus::failed;
+  chat.result.error = e.message();
+  deliver(chat);
+}
+
+// Every queued chat is answered through one generate_batch: free text is one
+// request per chat; a scaffold is one request per value, the next value of a
+// chat queued when its previous one ends, so the values of different chats
+// decode side by side. Chats that the done callbacks queue (the distiller's
+// next chat, a repair round) join the same batch. Each request samples with
+// its own seed and generate_batch gives a request the same tokens whatever
+// else is in the batch, so every answer is the one a chat gets alone.
+void LocalChatClient::run() { Batch(*this).run(); }
 
 namespace {
 

@@ -91,6 +91,7 @@ class LocalChatClient final : public ChatBackend {
     ChatOptions options;
     Done done;
   };
+  class Batch;  // the state of one run() (local_chat_client.cpp)
 
   LoraModel& model_;
   const Tokenizer& tokenizer_;

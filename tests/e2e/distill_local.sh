@@ -13,6 +13,7 @@ mpi() { mpiexec --oversubscribe --allow-run-as-root -np "$@"; }
 synth=(--data.n_users 8 --data.min_ratings 10 --data.max_ratings 16 --data.synth_items 60 --run.seed 3)
 "$bin" synth "${synth[@]}" --run.dir "$tmp/r1" >"$tmp/log" 2>&1 || fail "synth: $(cat "$tmp/log")"
 cp -r "$tmp/r1" "$tmp/r2"
+cp -r "$tmp/r1" "$tmp/r3"
 for i in $(seq 1 200); do echo "I rated movie $i with $((i % 5 + 1)) stars because I like drama and comedy"; done >"$tmp/corpus.txt"
 "$bin" init-model --preset tiny --seed 5 --out "$tmp/tiny.h5" --tokenizer-corpus "$tmp/corpus.txt" --tokenizer-vocab 400 \
   >"$tmp/log" 2>&1 || fail "init-model: $(cat "$tmp/log")"
@@ -39,6 +40,12 @@ if command -v mpiexec >/dev/null; then
 fi
 
 # Done: skipped. Missing checkpoint: I/O error (4) naming it.
+# One user in conversation at a time (no batching across users) writes the same records as 16 at once.
+"$bin" distill --run.dir "$tmp/r3" "${local[@]}" --distill.in_flight 1 >"$tmp/log" 2>&1 ||
+  fail "distill local in_flight 1: $(cat "$tmp/log")"
+diff <(cat "$tmp/r1"/distill/memories-rank-*.jsonl) <(cat "$tmp/r3"/distill/memories-rank-*.jsonl) >/dev/null ||
+  fail "in_flight 1 gives other records than 16 users decoded together"
+
 "$bin" distill --run.dir "$tmp/r1" "${local[@]}" >"$tmp/log" 2>&1 || fail "rerun: $(cat "$tmp/log")"
 grep -q "distill: done already with this configuration, skipped" "$tmp/log" || fail "a finished stage must be skipped: $(cat "$tmp/log")"
 out="$("$bin" distill --run.dir "$tmp/r1" --distill.prompts "$src/configs/prompts/distill-v1" --distill.provider local --model.path "$tmp/none.h5" 2>&1)"; rc=$?

@@ -213,9 +213,17 @@ TEST(DistillLocal, KilledRunResumesAndOutputsMatchAnUninterruptedRun) {
   options.backend = "cpu";
   auto config = local_config();
   config.reflection = false;
+  auto calls_of = [&](std::size_t from) {
+    int calls = 0;
+    for (std::size_t i = from; i < 5; ++i) calls += (data.users[i].n_train + config.batch_size - 1) / config.batch_size;
+    return calls;
+  };
   RunDir whole(tmp / "whole");
-  run_distill(whole, data, config, options, *comm);
+  auto all = run_distill(whole, data, config, options, *comm);  // every user in conversation at once
+  EXPECT_EQ(all.calls, calls_of(0));
 
+  // One user at a time, so that the two saved before the kill are the first two.
+  config.in_flight = 1;
   RunDir run(tmp / "run");
   auto killed = options;
   killed.stop_after_users = 2;
@@ -223,9 +231,7 @@ TEST(DistillLocal, KilledRunResumesAndOutputsMatchAnUninterruptedRun) {
   auto summary = run_distill(run, data, config, options, *comm);
   EXPECT_EQ(summary.users_resumed, 2);
   EXPECT_EQ(summary.users_done_now, 3);
-  int calls = 0;
-  for (std::size_t i = 2; i < 5; ++i) calls += (data.users[i].n_train + config.batch_size - 1) / config.batch_size;
-  EXPECT_EQ(summary.calls, calls);  // nothing redone for the users saved before the kill
+  EXPECT_EQ(summary.calls, calls_of(2));  // nothing redone for the users saved before the kill
   EXPECT_EQ(read_file(run.rank_file("distill", "memories", 0, "jsonl")),
             read_file(whole.rank_file("distill", "memories", 0, "jsonl")));
 }
