@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
 
   // The data of configs/scale.ini: min_ratings 20, Pareto tail up to 20x that.
   DataConfig data_config;
-  data_config.source = "synthetic";
+  data_config.source = DataSource::synthetic;
   data_config.n_users = n_users;
   data_config.min_ratings = min_ratings;
   data_config.max_ratings = 0;

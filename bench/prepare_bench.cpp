@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   // Two selections: the paper's (200 users with 100..200 ratings) and every user (all 1M rows written).
   for (bool everyone : {false, true}) {
     DataConfig config;
-    config.source = "ml1m-fallback";
+    config.source = DataSource::ml1m_fallback;
     config.path = input.string();
     if (everyone) {
       config.n_users = 0;

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   const int ratings = argc > 2 ? std::atoi(argv[2]) : 50;
   const fs::path run_dir = argc > 3 ? argv[3] : fs::temp_directory_path() / "personas-synth-bench";
   DataConfig config;
-  config.source = "synthetic";
+  config.source = DataSource::synthetic;
   config.n_users = n_users;
   config.min_ratings = ratings;
   config.max_ratings = ratings;

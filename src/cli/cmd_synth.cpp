@@ -13,9 +13,9 @@ Command make_synth_command() {
                                      prepare_body});
   // data.source is set before the gate hashes [data], so the hash says synthetic.
   command.run = [gated = command.run](CommandContext& ctx) -> int {
-    if (ctx.config.data.source != "synthetic") {
-      plog::info("synth: data.source = {} ignored: generating synthetic data", ctx.config.data.source);
-      ctx.config.data.source = "synthetic";  // the schema points here, so the hash says synthetic too
+    if (ctx.config.data.source != DataSource::synthetic) {
+      plog::info("synth: data.source = {} ignored: generating synthetic data", to_string(ctx.config.data.source));
+      ctx.config.data.source = DataSource::synthetic;  // the schema points here, so the hash says synthetic too
     }
     return gated(ctx);
   };

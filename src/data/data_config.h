@@ -4,19 +4,30 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config_schema.h"
 
 namespace personas {
 
+// data.source: where the ratings come from.
+enum class DataSource { ml100k, ml1m, ml1m_fallback, csv, synthetic };
+const std::vector<std::pair<std::string, DataSource>>& data_source_names();
+std::string to_string(DataSource source);
+
+// data.on_bad_row: a malformed input row stops the stage, or is skipped and counted.
+enum class BadRowPolicy { error, skip };
+const std::vector<std::pair<std::string, BadRowPolicy>>& bad_row_policy_names();
+
 struct DataConfig {
-  std::string source = "synthetic";  // ml100k|ml1m|ml1m-fallback|csv|synthetic
+  DataSource source = DataSource::synthetic;
   std::string path;                  // folder (ml100k, ml1m, ml1m-fallback) or file (csv, ml1m-fallback)
   int n_users = 200;                 // users selected (0 = every eligible user); synthetic: users generated
   int min_ratings = 100;             // eligibility: at least this many ratings
   int max_ratings = 200;             // eligibility: at most this many (0 = no limit)
   double train_fraction = 0.6;       // per-user temporal split
-  std::string on_bad_row = "error";  // error|skip
+  BadRowPolicy on_bad_row = BadRowPolicy::error;
   double rating_min = 1.0;           // ratings outside [rating_min, rating_max] are bad rows
   double rating_max = 5.0;
 

@@ -323,12 +323,15 @@ Ratings load_ml1m_fallback(const fs::path& path, const DataConfig& config, BadRo
 
 Ratings load_ratings(const DataConfig& config, BadRows& bad_rows) {
   const fs::path path = config.path;
-  if (config.source == "ml100k") return load_ml100k(path, config, bad_rows);
-  if (config.source == "ml1m") return load_ml1m(path, config, bad_rows);
-  if (config.source == "ml1m-fallback") return load_ml1m_fallback(path, config, bad_rows);
-  if (config.source == "csv") return load_csv(path, config, bad_rows);
+  switch (config.source) {
+    case DataSource::ml100k: return load_ml100k(path, config, bad_rows);
+    case DataSource::ml1m: return load_ml1m(path, config, bad_rows);
+    case DataSource::ml1m_fallback: return load_ml1m_fallback(path, config, bad_rows);
+    case DataSource::csv: return load_csv(path, config, bad_rows);
+    case DataSource::synthetic: break;
+  }
   PERSONAS_FAIL(config, "data.source = {} has no file loader (synthetic data comes from the generator)",
-                config.source);
+                to_string(config.source));
 }
 
 }  // namespace personas

@@ -16,14 +16,14 @@ void prepare_stage(const DataConfig& config, std::int64_t seed, const RunDir& ru
                    const std::string& config_hash) {
   const auto start = std::chrono::steady_clock::now();
   const auto useed = static_cast<std::uint64_t>(seed);
-  if (config.source == "synthetic") {
+  if (config.source == DataSource::synthetic) {
     synthesize_dataset(config, useed, run, comm);
   } else {
-    BadRows bad_rows(config.on_bad_row == "skip");
+    BadRows bad_rows(config.on_bad_row == BadRowPolicy::skip);
     Ratings ratings = load_ratings(config, bad_rows);
     bad_rows.warn_summary();
     plog::info("prepare: {} ratings, {} users, {} items from {} '{}'{}", ratings.n_ratings(), ratings.users.size(),
-               ratings.items.size(), config.source, config.path,
+               ratings.items.size(), to_string(config.source), config.path,
                ratings.has_timestamps ? "" : " (no timestamps: each user's order is a seeded random permutation)");
     Dataset whole = select_and_split(ratings, config, useed);
     std::int64_t n_train = 0;

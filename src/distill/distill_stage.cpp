@@ -368,6 +368,10 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       local.note_tokens = config.local_note_tokens;
       local.profile_tokens = config.local_profile_tokens;
       local.max_batch = config.in_flight;  // one request per user in conversation: they decode side by side
+      // A safe point at every token, as the HTTP client's poll: a stop does not wait for a user to finish.
+      local.poll = [] {
+        if (stop_requested()) throw LocalStop{};
+      };
       LocalChatClient client(*engine.model, *engine.tokenizer, local);
       plog::info("distill: local engine on {} ({} chat format, {} answers, prompts cut to {} tokens)", model_name,
                  client.chat_format() == ChatFormat::templated ? chat_template_name(engine.tokenizer->data().chat_template) : "transcript", to_string(config.local_format),

@@ -342,6 +342,7 @@ std::vector<std::int32_t> LocalChatClient::Batch::fit_prompt(std::vector<std::in
 }
 
 bool LocalChatClient::Batch::on_token(std::size_t request, std::int32_t id) {
+  if (client_.options_.poll) client_.options_.poll();  // a stop ends the batch within one decode step
   const auto& decodable = client_.decodable_;
   if (id < 0 || static_cast<std::size_t>(id) >= decodable.size() || !decodable[static_cast<std::size_t>(id)])
     return true;

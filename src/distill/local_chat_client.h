@@ -69,6 +69,9 @@ struct LocalChatOptions {
   int note_tokens = 48;           // scaffold: cap of one reason
   int profile_tokens = 160;       // scaffold: cap of the profile
   int max_batch = 16;             // sequences decoded together (LoraModel::generate_batch slots)
+  // Called after every generated token; it may throw to end run() at once (a
+  // stop request: the chats in flight are dropped, none is answered).
+  std::function<void()> poll;
 };
 
 class LocalChatClient final : public ChatBackend {

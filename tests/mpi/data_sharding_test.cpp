@@ -92,7 +92,7 @@ TEST(DataSharding, RealMl100kSelectionIsIdenticalForAnyRankCount) {
   Comm& comm = testing::world();
   SharedTempDir tmp(comm);
   DataConfig config;
-  config.source = "ml100k";
+  config.source = DataSource::ml100k;
   config.path = udata.parent_path().string();
   RunDir run(tmp.path() / "run");
   prepare_stage(config, 1234, run, comm, "hash");
@@ -106,7 +106,7 @@ TEST(DataSharding, SyntheticUsersDoNotDependOnTheRankCount) {
   Comm& comm = testing::world();
   SharedTempDir tmp(comm);
   DataConfig config;
-  config.source = "synthetic";
+  config.source = DataSource::synthetic;
   config.n_users = 101;
   config.min_ratings = 10;
   config.max_ratings = 60;

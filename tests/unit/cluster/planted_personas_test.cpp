@@ -20,7 +20,7 @@ namespace {
 
 Dataset clean_synthetic(int n_users, int n_personas, std::uint64_t seed) {
   DataConfig config;
-  config.source = "synthetic";
+  config.source = DataSource::synthetic;
   config.n_users = n_users;
   config.synth_personas = n_personas;
   config.synth_items = 800;

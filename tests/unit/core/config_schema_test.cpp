@@ -20,7 +20,7 @@ TEST(ConfigSchema, DefaultsIniThenCommandLine) {
   apply_entries(schema, {{"data.n_users", "60", "command line"}}, problems);
   EXPECT_TRUE(problems.empty()) << problems.items().front();
   EXPECT_EQ(config.data.n_users, 60);
-  EXPECT_EQ(config.data.source, "ml100k");
+  EXPECT_EQ(config.data.source, DataSource::ml100k);
   EXPECT_EQ(config.run.seed, 7);
   EXPECT_TRUE(schema.validate().empty());
 }

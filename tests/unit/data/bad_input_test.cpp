@@ -125,7 +125,7 @@ TEST(BadInput, WrongEncodings) {
   testing::write_text(tmp / "r.csv", "userId,movieId,rating,timestamp\n1,1,4,5\n2,1,3,6\n# caf\xe9\n");
   BadRows bad(false);
   try {
-    load_csv(tmp / "r.csv", testing::small_config(tmp / "r.csv", "csv"), bad);
+    load_csv(tmp / "r.csv", testing::small_config(tmp / "r.csv", DataSource::csv), bad);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::data);
@@ -153,7 +153,7 @@ TEST(BadInput, CsvMissingColumnNamesTheKey) {
   testing::write_text(tmp / "r.csv", "user,movieId,rating,timestamp\n1,1,4,5\n");
   BadRows bad(false);
   try {
-    load_csv(tmp / "r.csv", testing::small_config(tmp / "r.csv", "csv"), bad);
+    load_csv(tmp / "r.csv", testing::small_config(tmp / "r.csv", DataSource::csv), bad);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::data);
@@ -174,7 +174,7 @@ TEST(BadInput, EmptyRatingsFileIsNamed) {
   testing::write_text(tmp / "r.csv", "userId,movieId,rating,timestamp\n");
   BadRows bad(false);
   try {
-    load_csv(tmp / "r.csv", testing::small_config(tmp / "r.csv", "csv"), bad);
+    load_csv(tmp / "r.csv", testing::small_config(tmp / "r.csv", DataSource::csv), bad);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::data);

@@ -52,7 +52,7 @@ inline void write_small_ml100k(const fs::path& folder) {
 }
 
 // A DataConfig for the small files: every user with >= 3 ratings.
-inline DataConfig small_config(const fs::path& folder, const std::string& source = "ml100k") {
+inline DataConfig small_config(const fs::path& folder, DataSource source = DataSource::ml100k) {
   DataConfig c;
   c.source = source;
   c.path = folder.string();

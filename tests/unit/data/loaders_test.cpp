@@ -80,7 +80,7 @@ TEST(Ml1m, SmallFilesInTheMl1mFormat) {
                       "1::1::5::978300760\n1::3::3::978302109\n2::2::4::978301968\n2::1::1::978300275\n"
                       "1::2::2::978300000\n");
   BadRows bad(false);
-  Ratings r = load_ml1m(tmp.path(), testing::small_config(tmp.path(), "ml1m"), bad);
+  Ratings r = load_ml1m(tmp.path(), testing::small_config(tmp.path(), DataSource::ml1m), bad);
   EXPECT_EQ(r.source, "ml1m");
   EXPECT_EQ(r.n_ratings(), 5);
   EXPECT_EQ(r.items[2].title, "Pok\xc3\xa9mon");
@@ -115,7 +115,7 @@ TEST(Ml1mFallback, SmallGzipWithUsersNextDoor) {
   testing::write_text(tmp / "users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n");
   testing::write_gzip(tmp / "derived" / "ratings_user_itemidx_rating.tsv.gz", "1\t1\t5\n2\t1\t3\n1\t2\t4\n3\t2\t1\n");
   BadRows bad(false);
-  Ratings r = load_ml1m_fallback(tmp.path(), testing::small_config(tmp.path(), "ml1m-fallback"), bad);
+  Ratings r = load_ml1m_fallback(tmp.path(), testing::small_config(tmp.path(), DataSource::ml1m_fallback), bad);
   EXPECT_FALSE(r.has_timestamps);
   EXPECT_EQ(r.n_ratings(), 4);
   EXPECT_EQ(r.users.size(), 3u);  // two from users.dat, user 3 only in the ratings
@@ -153,7 +153,7 @@ TEST(Csv, HeaderMappingQuotesAndHalfStars) {
   testing::write_text(tmp / "ratings.csv",
                       "\xEF\xBB\xBFtimestamp,rating,movieId,userId\n"
                       "964982703,4.0,1,1\n964981247,0.5,11,1\n964982224,4.5,12,1\n964983815,5.0,1,7\n");
-  DataConfig c = testing::small_config(tmp / "ratings.csv", "csv");
+  DataConfig c = testing::small_config(tmp / "ratings.csv", DataSource::csv);
   c.csv_items_path = (tmp / "movies.csv").string();
   c.rating_min = 0.5;
   BadRows bad(false);
@@ -172,7 +172,7 @@ TEST(Csv, HeaderMappingQuotesAndHalfStars) {
 TEST(Csv, TabSeparatedWithoutTimestamps) {
   testing::TempDir tmp;
   testing::write_text(tmp / "r.tsv", "u\ti\tr\n1\t10\t3\n1\t11\t4\n2\t10\t5\n");
-  DataConfig c = testing::small_config(tmp / "r.tsv", "csv");
+  DataConfig c = testing::small_config(tmp / "r.tsv", DataSource::csv);
   c.csv_separator = "tab";
   c.csv_user_col = "u";
   c.csv_item_col = "i";

@@ -61,7 +61,7 @@ std::string load_csv_file(const std::string& content, bool skip) {
   testing::TempDir tmp;
   testing::write_text(tmp / "r.csv", content);
   BadRows bad(skip);
-  auto c = testing::small_config(tmp / "r.csv", "csv");
+  auto c = testing::small_config(tmp / "r.csv", DataSource::csv);
   return survive([&] { return load_csv(tmp / "r.csv", c, bad); });
 }
 

@@ -113,7 +113,7 @@ TEST(Selection, WithoutTimestampsTheOrderIsSeeded) {
   for (int u = 1; u <= 3; ++u)
     for (int i = 1; i <= 20; ++i) rows += fmt::format("{}\t{}\t{}\n", u, i, 1 + (u * i) % 5);
   testing::write_gzip(tmp / "r.tsv.gz", rows);
-  auto config = testing::small_config(tmp / "r.tsv.gz", "ml1m-fallback");
+  auto config = testing::small_config(tmp / "r.tsv.gz", DataSource::ml1m_fallback);
   BadRows bad(false);
   Ratings r = load_ml1m_fallback(tmp / "r.tsv.gz", config, bad);
   Dataset a = select_and_split(r, config, 5), b = select_and_split(r, config, 5), c = select_and_split(r, config, 6);

@@ -13,7 +13,7 @@ namespace {
 
 DataConfig synth_config(int n_users) {
   DataConfig c;
-  c.source = "synthetic";
+  c.source = DataSource::synthetic;
   c.n_users = n_users;
   c.min_ratings = 20;
   c.max_ratings = 200;

@@ -74,6 +74,34 @@ std::vector<ChatMessage> batch_chat(const std::string& who) {
           {"user", "I am " + who + ". Say why I rated Movie 1 four stars and Movie 2 two stars, then my profile."}};
 }
 
+TEST(LocalChat, PollEndsTheBatchWithinATokenAndAnswersNoChat) {
+  // A stop request mid-generation (distill's poll throws LocalStop) ends run()
+  // at the next token: no chat is answered, none is half-delivered.
+  Engine e;
+  struct Stop {};
+  LocalChatOptions o;
+  o.model_name = "tiny.h5";
+  o.max_seq = 256;
+  o.note_tokens = 12;
+  o.profile_tokens = 24;
+  int tokens = 0;
+  o.poll = [&tokens] {
+    if (++tokens == 5) throw Stop{};
+  };
+  LocalChatClient client(*e.engine.model, *e.engine.tokenizer, o);
+  ChatOptions chat;
+  chat.temperature = 0.8;
+  chat.seed = 5;
+  chat.shape = {true, 2};
+  int answered = 0;
+  for (int k = 0; k < 3; ++k)
+    client.chat_async(batch_chat("user " + std::to_string(k)), chat, [&answered](ChatResult&&) { ++answered; });
+  EXPECT_THROW(client.run(), Stop);
+  EXPECT_EQ(tokens, 5);
+  EXPECT_EQ(answered, 0);
+  EXPECT_EQ(client.usage().calls, 0);
+}
+
 TEST(LocalChat, ScaffoldAnswersParseAndAreDeterministicInAnyOrder) {
   Engine e;
   LocalChatOptions o;

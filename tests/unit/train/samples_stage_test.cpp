@@ -43,7 +43,7 @@ struct SmallRun {
   // of every user whose selection index is 3 mod 5 are removed (users without memory).
   explicit SmallRun(int n_users) {
     DataConfig dc;
-    dc.source = "synthetic";
+    dc.source = DataSource::synthetic;
     dc.n_users = n_users;
     dc.min_ratings = 8;
     dc.max_ratings = 40;
