@@ -26,6 +26,8 @@ import os
 import sys
 from collections import defaultdict
 
+from self_check import verdict
+
 
 def mean(xs):
     return sum(xs) / len(xs)
@@ -133,12 +135,7 @@ def self_test():
          "recalibrating an affine copy of the baseline = recalibrating the baseline"),
         (sum(v["users"] for v in d["by_user_tests"].values()) == 9, "terciles cover every user"),
     ]
-    failed = [what for ok, what in checks if not ok]
-    for what in failed:
-        print(f"agent_diagnosis self-test FAILED: {what}")
-    if not failed:
-        print(f"agent_diagnosis self-test: {len(checks)} checks passed")
-    return 1 if failed else 0
+    return verdict("agent_diagnosis", checks)
 
 
 def main():

@@ -25,6 +25,8 @@ import os
 import re
 import sys
 
+from self_check import verdict
+
 ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
                  "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
                  "War", "Western"]
@@ -144,12 +146,7 @@ def self_test():
         (abs(r["profile_words"] - 2.5) < 1e-12, "words per profile"),
         (r["completion_tokens_per_s"] == 5.0, "tokens per second from DONE"),
     ]
-    failed_checks = [what for ok, what in checks if not ok]
-    for what in failed_checks:
-        print(f"distill_report self-test FAILED: {what} ({r})")
-    if not failed_checks:
-        print(f"distill_report self-test: {len(checks)} checks passed")
-    return 1 if failed_checks else 0
+    return verdict("distill_report", checks, f" ({r})")
 
 
 def main():
