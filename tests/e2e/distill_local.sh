@@ -39,13 +39,13 @@ if command -v mpiexec >/dev/null; then
     fail "2 ranks give other records than 1"
 fi
 
-# Done: skipped. Missing checkpoint: I/O error (4) naming it.
 # One user in conversation at a time (no batching across users) writes the same records as 16 at once.
 "$bin" distill --run.dir "$tmp/r3" "${local[@]}" --distill.in_flight 1 >"$tmp/log" 2>&1 ||
   fail "distill local in_flight 1: $(cat "$tmp/log")"
 diff <(cat "$tmp/r1"/distill/memories-rank-*.jsonl) <(cat "$tmp/r3"/distill/memories-rank-*.jsonl) >/dev/null ||
   fail "in_flight 1 gives other records than 16 users decoded together"
 
+# Done: skipped. Missing checkpoint: I/O error (4) naming it.
 "$bin" distill --run.dir "$tmp/r1" "${local[@]}" >"$tmp/log" 2>&1 || fail "rerun: $(cat "$tmp/log")"
 grep -q "distill: done already with this configuration, skipped" "$tmp/log" || fail "a finished stage must be skipped: $(cat "$tmp/log")"
 out="$("$bin" distill --run.dir "$tmp/r1" --distill.prompts "$src/configs/prompts/distill-v1" --distill.provider local --model.path "$tmp/none.h5" 2>&1)"; rc=$?
