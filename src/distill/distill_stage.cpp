@@ -377,13 +377,15 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
                  client.chat_format() == ChatFormat::templated ? chat_template_name(engine.tokenizer->data().chat_template) : "transcript", to_string(config.local_format),
                  std::min<std::int64_t>(options.local_max_seq, engine.config.max_position_embeddings));
       // distill.in_flight users in conversation, their requests decoded in one
-      // batch (a KV cache per sequence: ~46 KB per token for SmolLM2-135M in f32).
+      // batch (a KV cache per sequence and as many pooled for reuse: ~46 KB
+      // per token each for SmolLM2-135M in f32).
       converse(client, config.in_flight);
       const auto u = client.usage();
-      plog::info("distill: local engine generated {} tokens in {:.1f} s ({:.1f} tokens/s, {} prompt tokens); {} "
-                 "prompts cut from the left to fit", u.completion_tokens, client.generate_seconds(),
+      plog::info("distill: local engine generated {} tokens in {:.1f} s ({:.1f} tokens/s); {} prompt tokens, {} of "
+                 "them from reused caches; {} prompts cut from the left to fit", u.completion_tokens,
+                 client.generate_seconds(),
                  client.generate_seconds() > 0 ? static_cast<double>(u.completion_tokens) / client.generate_seconds() : 0.0,
-                 u.prompt_tokens, client.truncated_prompts());
+                 u.prompt_tokens, client.reused_prompt_tokens(), client.truncated_prompts());
     } else {
       HttpClientOptions http;
       http.base_url = config.base_url;

@@ -258,6 +258,8 @@ void LocalChatClient::Batch::run() {
   o.on_token = [this](std::size_t request, std::int32_t id) { return on_token(request, id); };
   o.on_finish = [this](std::size_t request, const std::vector<std::int32_t>& tokens,
                        std::vector<GenerateRequest>& out) { on_finish(request, tokens, out); };
+  if (client_.options_.reuse_caches)
+    o.on_cache = [this](std::size_t, GenerationCache&& cache) { client_.pool_cache(std::move(cache)); };
   const auto start = std::chrono::steady_clock::now();
   client_.model_.generate_batch(std::move(first), o);
   client_.generate_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -322,6 +324,12 @@ void LocalChatClient::Batch::submit(std::size_t c, const std::string& prompt_tex
   r.sampling.temperature = static_cast<float>(chats_[c].pending.options.temperature);
   r.sampling.seed = seed;
   r.stop_tokens = client_.stop_ids_;
+  if (client_.options_.reuse_caches) {
+    std::int64_t common = 0;
+    r.reuse = client_.take_cache(r.prompt, common);
+    client_.reused_prompt_tokens_ += std::min(common, static_cast<std::int64_t>(r.prompt.size()) - 1);
+    r.keep_cache = true;
+  }
   out.push_back(std::move(r));
 }
 
@@ -415,6 +423,39 @@ void LocalChatClient::Batch::fail(Chat& chat, const Error& e) {
   chat.result.status = ChatStatus::failed;
   chat.result.error = e.message();
   deliver(chat);
+}
+
+std::shared_ptr<const GenerationCache> LocalChatClient::take_cache(const std::vector<std::int32_t>& ids,
+                                                                   std::int64_t& common) {
+  common = 0;
+  std::size_t best = pool_.size();
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    const auto& tokens = pool_[i].cache->tokens;
+    const std::size_t limit = std::min(tokens.size(), ids.size());
+    std::size_t n = 0;
+    while (n < limit && tokens[n] == ids[n]) ++n;
+    if (static_cast<std::int64_t>(n) > common) {
+      common = static_cast<std::int64_t>(n);
+      best = i;
+    }
+  }
+  if (best == pool_.size()) return nullptr;
+  auto cache = pool_[best].cache;
+  pool_[best].last_use = ++pool_clock_;
+  // Its own chat continues it (at least 90% of it shared): it leaves the pool for the cache this request leaves.
+  if (10 * common >= 9 * static_cast<std::int64_t>(cache->tokens.size()))
+    pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(best));
+  return cache;
+}
+
+void LocalChatClient::pool_cache(GenerationCache&& cache) {
+  const auto capacity = static_cast<std::size_t>(std::max(1, options_.max_batch));
+  if (pool_.size() >= capacity) {  // the least recently used goes
+    auto oldest = std::min_element(pool_.begin(), pool_.end(),
+                                   [](const PooledCache& a, const PooledCache& b) { return a.last_use < b.last_use; });
+    pool_.erase(oldest);
+  }
+  pool_.push_back({std::make_shared<const GenerationCache>(std::move(cache)), ++pool_clock_});
 }
 
 // Every queued chat is answered through one generate_batch: free text is one

@@ -23,6 +23,13 @@
 // continuous batching): one request per free answer, one per scaffold value
 // (a chat's next value queued when its previous one ends). A request gets the
 // same tokens in a batch as alone, so the answers are the sequential ones.
+// Key/value caches are reused: each finished request leaves its cache in a
+// pool of max_batch (least recently used go first), and a new request copies
+// the rows of its longest common token prefix with a pooled cache instead of
+// prefilling them: a scaffold's next value prefills only the few tokens the
+// scaffold added, a conversation's next turn only the new user message. The
+// engine's steps are row-invariant, so the answers are the same bits as with
+// full prefills. Memory: up to 2 x max_batch caches (slots and pool).
 #pragma once
 
 #include <cstdint>
@@ -69,6 +76,7 @@ struct LocalChatOptions {
   int note_tokens = 48;           // scaffold: cap of one reason
   int profile_tokens = 160;       // scaffold: cap of the profile
   int max_batch = 16;             // sequences decoded together (LoraModel::generate_batch slots)
+  bool reuse_caches = true;       // keep a pool of key/value caches (false: every prompt prefilled whole)
   // Called after every generated token; it may throw to end run() at once (a
   // stop request: the chats in flight are dropped, none is answered).
   std::function<void()> poll;
@@ -87,6 +95,8 @@ class LocalChatClient final : public ChatBackend {
   ChatFormat chat_format() const { return format_; }
   std::int64_t truncated_prompts() const { return truncated_prompts_; }  // prompts cut to fit max_seq
   double generate_seconds() const { return generate_seconds_; }          // time spent in the engine
+  // Prompt tokens whose key/value rows came from a pooled cache instead of a prefill.
+  std::int64_t reused_prompt_tokens() const { return reused_prompt_tokens_; }
 
  private:
   struct Pending {
@@ -95,6 +105,16 @@ class LocalChatClient final : public ChatBackend {
     Done done;
   };
   class Batch;  // the state of one run() (local_chat_client.cpp)
+  struct PooledCache {
+    std::shared_ptr<const GenerationCache> cache;
+    std::uint64_t last_use = 0;
+  };
+  // The pooled cache sharing the longest token prefix with `ids` (null when
+  // none shares a token) and that prefix's length. A cache that the prompt
+  // continues almost whole (its own chat's) leaves the pool: the request's
+  // cache replaces it when it ends.
+  std::shared_ptr<const GenerationCache> take_cache(const std::vector<std::int32_t>& ids, std::int64_t& common);
+  void pool_cache(GenerationCache&& cache);
 
   LoraModel& model_;
   const Tokenizer& tokenizer_;
@@ -107,6 +127,9 @@ class LocalChatClient final : public ChatBackend {
   LlmUsage usage_;
   std::int64_t truncated_prompts_ = 0;
   double generate_seconds_ = 0;
+  std::vector<PooledCache> pool_;
+  std::uint64_t pool_clock_ = 0;
+  std::int64_t reused_prompt_tokens_ = 0;
 };
 
 // A checkpoint loaded for local chats (model/engine.h), with one zero adapter.

@@ -56,6 +56,17 @@ struct GenerateOptions {
   std::function<void(std::span<const float>)> on_logits;
 };
 
+// The key/value cache a finished generation leaves (GenerateRequest::keep_cache):
+// the tokens it holds (the prompt and every generated token but the last, which
+// was chosen and never fed) and per layer their rotated keys and values in the
+// first tokens.size() rows of buffers that may have more rows. Device memory:
+// 2 x layers x rows x kv_dim floats.
+struct GenerationCache {
+  int adapter = -1;
+  std::vector<std::int32_t> tokens;
+  std::vector<DeviceBuffer> k, v;  // per layer [>= tokens.size(), kv_dim]
+};
+
 // One sequence of a batched generation (LoraModel::generate_batch).
 struct GenerateRequest {
   std::vector<std::int32_t> prompt;
@@ -63,6 +74,12 @@ struct GenerateRequest {
   int max_new_tokens = 128;
   SamplingOptions sampling;               // its own seed: the same tokens whatever else is in the batch
   std::vector<std::int32_t> stop_tokens;  // ends after emitting one (it is included)
+  // A cache of an earlier generation under the same adapter: the prompt's
+  // longest common prefix with reuse->tokens (all but the prompt's last token
+  // at most) is copied from it instead of prefilled. Every step is
+  // row-invariant, so the tokens and logits are the same bits as without it.
+  std::shared_ptr<const GenerationCache> reuse;
+  bool keep_cache = false;  // hand the cache to BatchGenerateOptions::on_cache when the request ends
 };
 
 struct BatchGenerateOptions {
@@ -78,6 +95,8 @@ struct BatchGenerateOptions {
   // false: the returned vectors stay empty and each request's tokens go to
   // on_finish only (long streams of follow-ups keep no history).
   bool keep_outputs = true;
+  // (request index, its cache) for a request with keep_cache, just before its on_finish.
+  std::function<void(std::size_t, GenerationCache&&)> on_cache;
 };
 
 // The KV cache of a prompt prefix under one adapter (LoraModel::prefill), for

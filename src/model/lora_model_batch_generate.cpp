@@ -8,6 +8,11 @@
 // attention per sequence against its own cache. A finished sequence's slot
 // takes the next queued request.
 //
+// A request may start from the cache an earlier one left (reuse, keep_cache):
+// the rows of their longest common token prefix are copied instead of
+// prefilled, so a conversation that grows by a few tokens per request (a
+// scaffold's values, the next turn of a chat) prefills only what is new.
+//
 // Every step is batch-invariant (a row's bits do not depend on the other rows:
 // matmul_batch_invariant, row-wise norms and rope, per-sequence attention), so
 // a request gets the same tokens whatever else is in the batch, the slot
@@ -31,6 +36,7 @@ struct Slot {
   bool active = false;
   std::size_t request = 0;
   int past = 0;           // tokens in the cache; the next one sits at this position
+  std::vector<std::int32_t> prompt;  // keep_cache: the prompt, for the cache's tokens
   std::int32_t last = 0;  // the token to feed next
   std::vector<DeviceBuffer> k, v;
   std::vector<TensorView> k_views, v_views;
@@ -48,6 +54,27 @@ void check_request(const GenerateRequest& r, const Phi3Config& c, int n_adapters
   PERSONAS_CHECK_HINT(capacity <= c.max_position_embeddings, data, "use a shorter prompt or fewer tokens",
                       "generate: prompt ({} tokens) + max tokens ({}) exceeds the model's {} positions",
                       r.prompt.size(), r.max_new_tokens, c.max_position_embeddings);
+  if (!r.reuse) return;
+  PERSONAS_CHECK(r.reuse->adapter == r.adapter, internal, "generate: a cache of adapter {} reused under adapter {}",
+                 r.reuse->adapter, r.adapter);
+  PERSONAS_CHECK(static_cast<std::int64_t>(r.reuse->k.size()) == c.num_hidden_layers &&
+                     r.reuse->v.size() == r.reuse->k.size(),
+                 internal, "generate: a reused cache of {} layers for a model of {}", r.reuse->k.size(),
+                 c.num_hidden_layers);
+}
+
+// Prompt tokens whose cache rows come from `cache`: the longest common prefix,
+// leaving the prompt's last token to prefill (its logits choose the first new token).
+std::int64_t reusable_rows(const GenerateRequest& r) {
+  if (!r.reuse) return 0;
+  const auto& cached = r.reuse->tokens;
+  const std::size_t limit = std::min(cached.size(), r.prompt.size() - 1);
+  std::size_t n = 0;
+  while (n < limit && cached[n] == r.prompt[n]) ++n;
+  for (const auto& k : r.reuse->k)
+    PERSONAS_ASSERT(k.view().rows >= static_cast<std::int64_t>(cached.size()),
+                    "generate: a cache of {} rows for {} tokens", k.view().rows, cached.size());
+  return static_cast<std::int64_t>(n);
 }
 
 }  // namespace
@@ -106,10 +133,26 @@ std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<Gen
   for (std::size_t i = 0; i < requests.size(); ++i) queue.push_back(i);
   std::vector<Slot> slots(static_cast<std::size_t>(options.max_batch));
 
+  // The slot's cache to on_cache: the prompt and the generated tokens fed so far.
+  auto hand_over_cache = [&](Slot& slot) {
+    const GenerateRequest& request = requests[slot.request];
+    GenerationCache cache;
+    cache.adapter = request.adapter;
+    cache.tokens = std::move(slot.prompt);
+    const auto& generated = out[slot.request];
+    const auto n_fed = static_cast<std::size_t>(slot.past) - cache.tokens.size();
+    cache.tokens.insert(cache.tokens.end(), generated.begin(),
+                        generated.begin() + static_cast<std::ptrdiff_t>(n_fed));
+    cache.k = std::move(slot.k);
+    cache.v = std::move(slot.v);
+    options.on_cache(slot.request, std::move(cache));
+  };
   auto finish = [&](Slot& slot) {
     slot.active = false;
+    if (requests[slot.request].keep_cache && options.on_cache && !slot.k.empty()) hand_over_cache(slot);
     slot.k.clear();
     slot.v.clear();
+    slot.prompt.clear();
     slot.sampler.reset();
     if (!options.on_finish) return;
     std::vector<GenerateRequest> more;
@@ -147,7 +190,8 @@ std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<Gen
     std::int32_t rows = 0;
     for (Slot* s : batch) {
       SequenceSpan span;
-      span.tokens = prefill ? std::span<const std::int32_t>(requests[s->request].prompt)
+      span.tokens = prefill ? std::span<const std::int32_t>(requests[s->request].prompt).subspan(
+                                  static_cast<std::size_t>(s->past))  // after the rows a cache gave
                             : std::span<const std::int32_t>(&s->last, 1);
       span.adapter = requests[s->request].adapter;
       span.past = s->past;
@@ -168,7 +212,11 @@ std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<Gen
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Slot& s = *batch[i];
       s.past += static_cast<int>(spans[i].tokens.size());
-      if (prefill) std::vector<std::int32_t>().swap(requests[s.request].prompt);  // in the cache now
+      if (prefill) {  // in the cache now
+        auto& prompt = requests[s.request].prompt;
+        if (requests[s.request].keep_cache) s.prompt = std::move(prompt);
+        std::vector<std::int32_t>().swap(prompt);
+      }
       choose(s, std::span<const float>(logits).subspan(i * static_cast<std::size_t>(vocab),
                                                         static_cast<std::size_t>(vocab)));
     }
@@ -184,7 +232,8 @@ std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<Gen
         const std::size_t r = queue.front();
         const GenerateRequest& request = requests[r];
         const auto n = static_cast<std::int64_t>(request.prompt.size());
-        if (!batch.empty() && prefill_rows + n > kPrefillRows) break;
+        const std::int64_t reused = request.max_new_tokens == 0 ? 0 : reusable_rows(request);
+        if (!batch.empty() && prefill_rows + n - reused > kPrefillRows) break;
         queue.pop_front();
         slot.active = true;
         slot.request = r;
@@ -196,14 +245,21 @@ std::vector<std::vector<std::int32_t>> LoraModel::generate_batch(std::vector<Gen
         slot.past = 0;
         slot.k_views.clear();
         slot.v_views.clear();
+        const auto reused_bytes = static_cast<std::size_t>(reused * m.kv_dim()) * sizeof(float);
         for (int l = 0; l < n_layers; ++l) {
           slot.k.emplace_back(m.backend, n + request.max_new_tokens, m.kv_dim());
           slot.v.emplace_back(m.backend, n + request.max_new_tokens, m.kv_dim());
           slot.k_views.push_back(slot.k.back());
           slot.v_views.push_back(slot.v.back());
+          if (reused == 0) continue;
+          const auto layer = static_cast<std::size_t>(l);
+          m.backend.copy_on_device(slot.k.back().view().data, request.reuse->k[layer].view().data, reused_bytes);
+          m.backend.copy_on_device(slot.v.back().view().data, request.reuse->v[layer].view().data, reused_bytes);
         }
+        slot.past = static_cast<int>(reused);
+        requests[r].reuse.reset();  // the rows are copied: the cache may go
         batch.push_back(&slot);
-        prefill_rows += n;
+        prefill_rows += n - reused;
       }
       if (!batch.empty() && prefill_rows >= kPrefillRows) break;
     }

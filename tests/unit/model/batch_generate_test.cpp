@@ -198,5 +198,90 @@ TEST(GenerateBatch, ChecksEveryRequestBeforeAnyWork) {
   EXPECT_THROW(model.generate_batch(requests, o), InternalError);
 }
 
+
+// Logits of every step of each request, by request index.
+struct Recorded {
+  std::vector<std::vector<std::int32_t>> tokens;
+  std::map<std::size_t, std::vector<float>> logits;
+};
+
+Recorded run_recorded(LoraModel& model, std::vector<GenerateRequest> requests, int slots,
+                      std::map<std::size_t, GenerationCache>* caches = nullptr) {
+  Recorded out;
+  BatchGenerateOptions o;
+  o.max_batch = slots;
+  o.on_logits = [&](std::size_t r, std::span<const float> l) {
+    out.logits[r].insert(out.logits[r].end(), l.begin(), l.end());
+  };
+  if (caches != nullptr) o.on_cache = [&](std::size_t r, GenerationCache&& c) { caches->emplace(r, std::move(c)); };
+  out.tokens = model.generate_batch(std::move(requests), o);
+  return out;
+}
+
+// A conversation grows by a few tokens per request (a scaffold's values): the
+// next request starts from the cache the previous one left. Its tokens and
+// every logit are the same bits as a full prefill, the cache holds the prompt
+// and all but the last generated token, and the cached rows are really read.
+TEST(GenerateBatch, ReusedCacheGivesTheSameBitsAsAFullPrefill) {
+  CpuBackend cpu;
+  const Phi3Config config = wide_config();
+  LoraModel model(tiny_weights(config, 81), cpu, all_targets(), 1);
+  randomize_adapter(model.adapter(0), 82);
+  auto firsts = mixed_requests(config, 6, 23);
+  for (auto& r : firsts) {
+    r.adapter = 0;
+    r.max_new_tokens = 8;
+    r.stop_tokens.clear();
+    r.keep_cache = true;
+  }
+  std::map<std::size_t, GenerationCache> caches;
+  const Recorded first = run_recorded(model, firsts, 4, &caches);
+  ASSERT_EQ(caches.size(), firsts.size());
+  // The follow-ups: prompt + answer + a few new tokens, with and without the cache.
+  std::vector<GenerateRequest> plain, reusing;
+  for (std::size_t i = 0; i < firsts.size(); ++i) {
+    const GenerationCache& cache = caches.at(i);
+    auto want_tokens = firsts[i].prompt;
+    want_tokens.insert(want_tokens.end(), first.tokens[i].begin(), first.tokens[i].end() - 1);
+    EXPECT_EQ(cache.tokens, want_tokens) << i;
+    EXPECT_EQ(cache.k.size(), static_cast<std::size_t>(config.num_hidden_layers));
+    GenerateRequest f = firsts[i];
+    f.prompt.insert(f.prompt.end(), first.tokens[i].begin(), first.tokens[i].end());
+    for (int t = 0; t < 3; ++t) f.prompt.push_back(static_cast<std::int32_t>(7 + 5 * i + t));
+    f.max_new_tokens = 6;
+    f.keep_cache = false;
+    f.sampling.seed += 5;
+    plain.push_back(f);
+    // Even-numbered follow-ups change an early token: only the rows before it are reused.
+    if (i % 2 == 0) f.prompt[f.prompt.size() / 2] = static_cast<std::int32_t>(3 + (f.prompt[f.prompt.size() / 2] % 50));
+    f.reuse = std::make_shared<GenerationCache>(std::move(caches.at(i)));
+    reusing.push_back(f);
+  }
+  for (std::size_t i = 0; i < firsts.size(); i += 2) plain[i].prompt = reusing[i].prompt;
+  const Recorded want = run_recorded(model, plain, 3);
+  const Recorded got = run_recorded(model, reusing, 3);
+  for (std::size_t i = 0; i < firsts.size(); ++i) {
+    EXPECT_EQ(got.tokens[i], want.tokens[i]) << i;
+    EXPECT_EQ(got.logits.at(i), want.logits.at(i)) << i;  // bit for bit
+  }
+  // A cache whose rows were overwritten changes the answer: the rows are read, not recomputed.
+  GenerateRequest f = reusing[1];
+  GenerationCache spoiled;
+  spoiled.adapter = 0;
+  spoiled.tokens = f.reuse->tokens;
+  for (std::size_t l = 0; l < f.reuse->k.size(); ++l) {
+    const auto rows = f.reuse->k[l].view().rows;
+    spoiled.k.emplace_back(cpu, rows, f.reuse->k[l].view().cols);
+    spoiled.v.emplace_back(cpu, rows, f.reuse->v[l].view().cols);
+    std::fill_n(spoiled.k.back().view().f32(), spoiled.k.back().view().numel(), 3.0f);
+    std::fill_n(spoiled.v.back().view().f32(), spoiled.v.back().view().numel(), -2.0f);
+  }
+  f.reuse = std::make_shared<GenerationCache>(std::move(spoiled));
+  EXPECT_NE(run_recorded(model, {f}, 1).logits.at(0), want.logits.at(1));
+  // A cache of another adapter is refused before any work.
+  f.adapter = -1;
+  EXPECT_THROW(model.generate_batch({f}, BatchGenerateOptions{}), InternalError);
+}
+
 }  // namespace
 }  // namespace personas::testing
