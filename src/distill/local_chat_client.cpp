@@ -222,7 +222,8 @@ class LocalChatClient::Batch {
   // The request for a generation after `prompt_text`, sampled with `seed`.
   void submit(std::size_t c, const std::string& prompt_text, int max_new, bool slot, std::uint64_t seed,
               std::vector<GenerateRequest>& out);
-  // `ids` cut from the left to leave room for max_new tokens (warned about once per client).
+  // `ids` cut from the left to leave room for max_new tokens, in steps of a
+  // quarter of max_seq (warned about once per client).
   std::vector<std::int32_t> fit_prompt(std::vector<std::int32_t> ids, int max_new);
   // A token of `request`: its text, ending the sequence (false) at a stop marker.
   bool on_token(std::size_t request, std::int32_t id);
@@ -338,14 +339,22 @@ std::vector<std::int32_t> LocalChatClient::Batch::fit_prompt(std::vector<std::in
   const auto budget = static_cast<std::size_t>(max_seq - max_new);
   if (ids.size() <= budget) return ids;
   if (client_.truncated_prompts_++ == 0)
-    plog::warn("distill: a prompt of {} tokens is cut from the left to {} (model.max_seq {} minus {} to generate); "
+    plog::warn("distill: a prompt of {} tokens is cut from the left to at most {} (model.max_seq {} minus {} to generate); "
                "raise model.max_seq (up to the model's {} positions) to keep whole conversations",
                ids.size(), budget, max_seq, max_new, client_.model_.config().max_position_embeddings);
-  // Keep the first token (BOS or the template's start) and the most recent ones.
+  // Keep the first token (BOS or the template's start) and the most recent
+  // ones. The tokens dropped after the first are a multiple of a quarter of
+  // max_seq (whatever the slot's budget), so the prompts of a growing
+  // conversation (a scaffold's values) keep the same start between two steps
+  // of the cut and the pooled caches still apply; the model sees at least the
+  // budget minus a quarter of max_seq.
+  const std::size_t quantum = std::max<std::size_t>(1, static_cast<std::size_t>(max_seq) / 4);
+  const std::size_t excess = ids.size() - budget;
+  const std::size_t dropped = std::min((excess + quantum - 1) / quantum * quantum, ids.size() - 2);
   std::vector<std::int32_t> cut;
-  cut.reserve(budget);
+  cut.reserve(ids.size() - dropped);
   cut.push_back(ids.front());
-  cut.insert(cut.end(), ids.end() - static_cast<std::ptrdiff_t>(budget - 1), ids.end());
+  cut.insert(cut.end(), ids.begin() + static_cast<std::ptrdiff_t>(1 + dropped), ids.end());
   return cut;
 }
 
