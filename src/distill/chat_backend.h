@@ -23,6 +23,14 @@ struct AnswerShape {
   bool known = false;   // false: free text (no structure known)
   int n_notes = -1;     // >= 0: {"notes": [{"item": k, "reason": "..."} for k = 1..n_notes], "profile": "..."}
                         // -1:   {"profile": "..."}
+  // Per note (when given): the movie and the stars the prompt listed as item
+  // k. The local scaffold shows them to the model on the note's line
+  // ("1. Kolya (1996), 4 stars: I gave it 4 stars because "), so that a small
+  // model writes the reason next to what it is about.
+  struct NoteHint {
+    std::string movie, stars;
+  };
+  std::vector<NoteHint> note_hints;
 };
 
 struct ChatOptions {

@@ -249,9 +249,10 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
     PERSONAS_CHECK_HINT(!options.local_checkpoint.empty(), config, "set model.path",
                         "distill.provider = local needs a checkpoint ([model] model.path or RUN/model/base.h5)");
     model_name = options.local_checkpoint;
-    // "cut-steps": prompts longer than max_seq are cut in steps of a quarter
-    // of it (LocalChatClient), which changed the answers of long conversations.
-    const auto engine_key = fmt::format("|{}|{}|{}|cut-steps", options.local_checkpoint,
+    // "scaffold-v2": prompts longer than max_seq are cut in steps of a quarter
+    // of it, and a scaffold note states its movie and stars (LocalChatClient):
+    // both changed the answers.
+    const auto engine_key = fmt::format("|{}|{}|{}|scaffold-v2", options.local_checkpoint,
                                         checkpoint_file_fingerprint(options.local_checkpoint), options.local_max_seq);
     content_key += engine_key;
     legacy_key += engine_key;

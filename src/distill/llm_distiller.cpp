@@ -117,9 +117,16 @@ void LlmDistiller::begin_step(const std::shared_ptr<Conversation>& c) {
   c->options = settings_.chat;
   c->options.shape.known = true;
   c->options.shape.n_notes = -1;
+  c->options.shape.note_hints.clear();
   if (c->step < c->n_batches) {
-    auto n_train = static_cast<int>(c->data->train_of(*c->user).size());
+    auto train = c->data->train_of(*c->user);
+    auto n_train = static_cast<int>(train.size());
     c->options.shape.n_notes = std::min(settings_.batch_size, n_train - c->step * settings_.batch_size);
+    for (int k = 0; k < c->options.shape.n_notes; ++k) {
+      const auto& rating = train[static_cast<std::size_t>(c->step * settings_.batch_size + k)];
+      c->options.shape.note_hints.push_back(
+          {movie_label(c->data->items[static_cast<std::size_t>(rating.item)]), format_rating(rating.rating)});
+    }
   }
   send(c);
 }

@@ -64,29 +64,37 @@ std::string json_string_body(const std::string& value) {
 }
 
 // build_scaffold_answer one value at a time, so that run() can decode one
-// value of every chat in the same batch.
+// value of every chat in the same batch. The JSON answer is ours; the model
+// sees its answer so far as plain lines, which a small model continues far
+// better than a half-written JSON object (inside one, SmolLM2-135M wrote
+// "because 1.2.2.1." for most notes):
+//   1. Kolya (1996), 4 stars: I gave it 4 stars because <value>
+//   2. ...
+//   My profile: I <value>
 class ScaffoldBuilder {
  public:
   // The opening text is constructed, not assigned: GCC 12 warns (-Wrestrict, a false positive) on the assignment of
   // a literal once this is inlined into the batch.
   explicit ScaffoldBuilder(const AnswerShape& shape)
-      : n_notes_(shape.n_notes), answer_(n_notes_ >= 0 ? "{\"notes\": [" : "{") {
+      : n_notes_(shape.n_notes), hints_(shape.note_hints), answer_(n_notes_ >= 0 ? "{\"notes\": [" : "{") {
     open_next();
   }
   bool done() const { return slot_.empty(); }
   const std::string& slot() const { return slot_; }      // "reason" or "profile"
-  const std::string& so_far() const { return so_far_; }  // the answer up to the value's opening quote
+  const std::string& so_far() const { return shown_; }   // the model's view of the answer, up to the value
   // The model's raw text for the current value.
   void fill(const std::string& raw) {
     const std::string value(trim(clean_generated_text(raw, false)));
     if (slot_ == "reason") {
       if (!value.empty()) answer_ += json_string_body("because " + value);
       answer_ += "\"}";
+      shown_ += value + "\n";
       ++note_;
       open_next();
-    } else {
-      answer_ += json_string_body(value);
+    } else {  // the profile: a first-person text that the shown line starts with "I "
+      if (!value.empty()) answer_ += json_string_body("I " + value);
       answer_ += "\"}";
+      shown_ += value;
       slot_.clear();
     }
   }
@@ -97,30 +105,37 @@ class ScaffoldBuilder {
     if (n_notes_ >= 0 && note_ <= n_notes_) {
       if (note_ > 1) answer_ += ", ";
       answer_ += fmt::format("{{\"item\": {}, \"reason\": \"", note_);
+      if (static_cast<std::size_t>(note_) <= hints_.size()) {
+        const auto& hint = hints_[static_cast<std::size_t>(note_ - 1)];
+        shown_ += fmt::format("{}. {}, {} stars: I gave it {} stars because ", note_, hint.movie, hint.stars,
+                              hint.stars);
+      } else {
+        shown_ += fmt::format("{}. I rated it so because ", note_);
+      }
       slot_ = "reason";
-      so_far_ = answer_ + "because ";
       return;
     }
     if (n_notes_ >= 0) answer_ += "], ";
     answer_ += "\"profile\": \"";
+    shown_ += "My profile: I ";  // first person from the first word (else "{" or "[": the prompt asks for JSON)
     slot_ = "profile";
-    so_far_ = answer_;
   }
 
   int n_notes_ = -1;
+  std::vector<AnswerShape::NoteHint> hints_;
   int note_ = 1;
-  std::string answer_, slot_, so_far_;
+  std::string answer_, slot_, shown_;
 };
 
 // Ends `text` at a stop marker; true when one was found. A scaffold value
-// stops at a quote or newline (a leading one is skipped); a transcript at the
-// next turn.
+// stops at a newline (a leading one is skipped); a transcript at the next
+// turn.
 bool apply_stops(std::string& text, bool slot, bool transcript) {
   if (slot) {
     while (true) {
-      auto pos = text.find_first_of("\"\n");
+      auto pos = text.find('\n');
       if (pos == std::string::npos) return false;
-      if (trim(std::string_view(text).substr(0, pos)).empty()) {  // a leading quote/newline: skipped
+      if (trim(std::string_view(text).substr(0, pos)).empty()) {  // a leading newline: skipped
         text.erase(0, pos + 1);
         continue;
       }

@@ -16,9 +16,10 @@
 //   free      the model writes the whole answer (instruct checkpoints: Phi-3);
 //   scaffold  the client writes the JSON answer asked for (ChatOptions::shape)
 //             itself and the model generates only each string value,
-//             prompted with the conversation and the answer so far, up to a
-//             quote, a newline, the end of turn or a per-slot token cap. Every
-//             answer parses, whatever the checkpoint (a random one included).
+//             prompted with the conversation and the answer so far as plain
+//             lines, up to a newline, the end of turn or a per-slot token cap.
+//             Every answer parses, whatever the checkpoint (a random one
+//             included).
 // run() decodes the queued chats together (max_batch sequences at a time,
 // continuous batching): one request per free answer, one per scaffold value
 // (a chat's next value queued when its previous one ends). A request gets the
@@ -58,9 +59,12 @@ std::string render_chat(const Tokenizer& tokenizer, const std::vector<ChatMessag
 
 // The scaffold's JSON answer for `shape`. `fill(answer_so_far, slot)` returns
 // the raw text of one string value (slot: "reason" or "profile"); the answer
-// so far ends with the opening quote of the value (and "because " for a
-// reason). Values are JSON-escaped; an empty reason or profile stays empty
-// (the distiller then asks for a repair), so the result always parses.
+// so far is what the model is shown: plain lines, one per note
+// ("1. Kolya (1996), 4 stars: I gave it 4 stars because " with
+// shape.note_hints, else "1. I rated it so because "), then "My profile: I "
+// (the profile stored starts with that "I ").
+// Values are JSON-escaped into the answer; an empty reason or profile stays
+// empty (the distiller then asks for a repair), so the result always parses.
 std::string build_scaffold_answer(const AnswerShape& shape,
                                   const std::function<std::string(const std::string& answer_so_far,
                                                                   const std::string& slot)>& fill);

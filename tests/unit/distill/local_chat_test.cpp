@@ -24,9 +24,9 @@ namespace {
 
 TEST(LocalChat, ScaffoldBuildsTheJsonTheDistillerParses) {
   std::vector<std::string> asked;
-  std::vector<std::string> values = {"it is \"funny\"\\ok", "", "I like comedies.\tA lot"};
+  std::vector<std::string> values = {"it is \"funny\"\\ok", "", "like comedies.\tA lot"};
   std::size_t next = 0;
-  AnswerShape shape{true, 2};
+  AnswerShape shape{true, 2, {}};
   auto answer = build_scaffold_answer(shape, [&](const std::string& so_far, const std::string& slot) {
     asked.push_back(slot + "|" + so_far);
     return values[next++];
@@ -34,23 +34,37 @@ TEST(LocalChat, ScaffoldBuildsTheJsonTheDistillerParses) {
   EXPECT_EQ(answer,
             "{\"notes\": [{\"item\": 1, \"reason\": \"because it is \\\"funny\\\"\\\\ok\"}, {\"item\": 2, \"reason\": "
             "\"\"}], \"profile\": \"I like comedies. A lot\"}");
+  // The model is shown plain lines, not the JSON.
   ASSERT_EQ(asked.size(), 3u);
-  EXPECT_EQ(asked[0], "reason|{\"notes\": [{\"item\": 1, \"reason\": \"because ");
-  EXPECT_EQ(asked[1], "reason|{\"notes\": [{\"item\": 1, \"reason\": \"because it is \\\"funny\\\"\\\\ok\"}, {\"item\": 2, "
-                      "\"reason\": \"because ");
-  EXPECT_EQ(asked[2], "profile|{\"notes\": [{\"item\": 1, \"reason\": \"because it is \\\"funny\\\"\\\\ok\"}, {\"item\": "
-                      "2, \"reason\": \"\"}], \"profile\": \"");
+  EXPECT_EQ(asked[0], "reason|1. I rated it so because ");
+  EXPECT_EQ(asked[1], "reason|1. I rated it so because it is \"funny\"\\ok\n2. I rated it so because ");
+  EXPECT_EQ(asked[2], "profile|1. I rated it so because it is \"funny\"\\ok\n2. I rated it so because \nMy profile: I ");
   nlohmann::json j;
   std::string error;
   ASSERT_TRUE(extract_json_object(answer, j, error)) << error;
   EXPECT_EQ(j["notes"][0]["reason"], "because it is \"funny\"\\ok");
   EXPECT_EQ(j["profile"], "I like comedies. A lot");
 
-  auto reflect = build_scaffold_answer({true, -1}, [](const std::string& so_far, const std::string&) {
-    EXPECT_EQ(so_far, "{\"profile\": \"");
-    return std::string("  Still me.  ");
+  auto reflect = build_scaffold_answer({true, -1, {}}, [](const std::string& so_far, const std::string&) {
+    EXPECT_EQ(so_far, "My profile: I ");
+    return std::string("  am still me.  ");
   });
-  EXPECT_EQ(reflect, "{\"profile\": \"Still me.\"}");
+  EXPECT_EQ(reflect, "{\"profile\": \"I am still me.\"}");
+
+  // With hints, each note's line names its movie and stars; the JSON is the same shape.
+  AnswerShape hinted{true, 2, {}};
+  hinted.note_hints = {{"Kolya (1996)", "4"}, {"Say \"Hi\"", "2.5"}};
+  asked.clear();
+  auto with_hints = build_scaffold_answer(hinted, [&](const std::string& so_far, const std::string& slot) {
+    asked.push_back(slot + "|" + so_far);
+    return std::string(slot == "profile" ? "am me." : "it moved me");
+  });
+  EXPECT_EQ(asked[0], "reason|1. Kolya (1996), 4 stars: I gave it 4 stars because ");
+  EXPECT_EQ(asked[1], "reason|1. Kolya (1996), 4 stars: I gave it 4 stars because it moved me\n"
+                      "2. Say \"Hi\", 2.5 stars: I gave it 2.5 stars because ");
+  EXPECT_EQ(with_hints,
+            "{\"notes\": [{\"item\": 1, \"reason\": \"because it moved me\"}, {\"item\": 2, \"reason\": \"because it "
+            "moved me\"}], \"profile\": \"I am me.\"}");
 }
 
 TEST(LocalChat, CleansInvalidUtf8AndControlCharacters) {
@@ -92,7 +106,7 @@ TEST(LocalChat, PollEndsTheBatchWithinATokenAndAnswersNoChat) {
   ChatOptions chat;
   chat.temperature = 0.8;
   chat.seed = 5;
-  chat.shape = {true, 2};
+  chat.shape = {true, 2, {}};
   int answered = 0;
   for (int k = 0; k < 3; ++k)
     client.chat_async(batch_chat("user " + std::to_string(k)), chat, [&answered](ChatResult&&) { ++answered; });
@@ -112,7 +126,7 @@ TEST(LocalChat, ScaffoldAnswersParseAndAreDeterministicInAnyOrder) {
   ChatOptions chat;
   chat.temperature = 0.8;
   chat.seed = 5;
-  chat.shape = {true, 2};
+  chat.shape = {true, 2, {}};
   auto answers = [&](bool reversed) {
     LocalChatClient client(*e.engine.model, *e.engine.tokenizer, o);
     EXPECT_EQ(client.chat_format(), ChatFormat::templated);
@@ -156,7 +170,7 @@ TEST(LocalChat, ReusedCachesGiveTheSameAnswersAndSkipMostPrefill) {
   ChatOptions chat;
   chat.temperature = 0.8;
   chat.seed = 9;
-  chat.shape = {true, 2};
+  chat.shape = {true, 2, {}};
   struct Outcome {
     std::vector<std::string> texts;
     std::int64_t prompt_tokens = 0, reused = 0;
@@ -203,7 +217,7 @@ TEST(LocalChat, ReusedCachesGiveTheSameAnswersAndSkipMostPrefill) {
   // (here a value adds about half a step: a quarter is reused; a cut to the
   // last max_seq tokens exactly reused 0.5%).
   o.max_seq = 256;
-  chat.shape = {true, 4};
+  chat.shape = {true, 4, {}};
   const Outcome cut_plain = converse(false, 4, false);
   const Outcome cut_pooled = converse(true, 4, false);
   EXPECT_EQ(cut_pooled.texts, cut_plain.texts);
