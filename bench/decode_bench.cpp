@@ -150,7 +150,7 @@ void local_chats(int n_chats, const fs::path& work) {
       ChatOptions co;
       co.temperature = 0.7;
       co.seed = 5;
-      co.shape = {true, 2};
+      co.shape = {true, 2, {}};
       client.chat_async({{"system", "You write the memories of one movie viewer."},
                          {"user", "I am viewer " + std::to_string(i) + ". Say why I rated Movie 1 four stars and Movie 2 two "
                                   "stars, then my profile."}},
