@@ -67,6 +67,9 @@ void DistillConfig::describe(ConfigSchema& s) {
         "provider local, scaffold: most tokens generated for one note's reason");
   s.add("distill.local_profile_tokens", &local_profile_tokens,
         "provider local, scaffold: most tokens generated for the profile");
+  s.add("distill.local_repetition_penalty", &local_repetition_penalty,
+        "provider local: the logit of a token already generated in the same answer or value is divided by this "
+        "(1 = off; SmolLM2-135M loops without it)");
   s.add_check([this](Problems& p) {
     if (batch_size < 1) p.add("distill.batch_size: {} must be >= 1", batch_size);
     if (max_words < 10) p.add("distill.max_words: {} must be >= 10", max_words);
@@ -82,6 +85,8 @@ void DistillConfig::describe(ConfigSchema& s) {
     if (requests_per_min < 0) p.add("distill.requests_per_min: {} must be >= 0", requests_per_min);
     if (tokens_per_min < 0) p.add("distill.tokens_per_min: {} must be >= 0", tokens_per_min);
     if (local_note_tokens < 1) p.add("distill.local_note_tokens: {} must be >= 1", local_note_tokens);
+    if (!(local_repetition_penalty >= 1.0 && local_repetition_penalty <= 10.0))
+      p.add("distill.local_repetition_penalty: {} must be in [1, 10]", local_repetition_penalty);
     if (local_profile_tokens < 1) p.add("distill.local_profile_tokens: {} must be >= 1", local_profile_tokens);
     if (users_per_chunk < 1) p.add("distill.users_per_chunk: {} must be >= 1", users_per_chunk);
     if (provider == Provider::openai && base_url.empty())
@@ -108,7 +113,8 @@ std::string DistillConfig::content_key(bool with_base_url) const {
                                       max_tokens);
     // The local engine's checkpoint is added by the stage (it is in [model]).
     if (resolved == Provider::local)
-      key += fmt::format("|{}|{}|{}", to_string(local_format), local_note_tokens, local_profile_tokens);
+      key += fmt::format("|{}|{}|{}", to_string(local_format), local_note_tokens, local_profile_tokens) +
+             (local_repetition_penalty != 1.0 ? fmt::format("|rep={}", local_repetition_penalty) : std::string());
   }
   // The files' form: another one redoes the stage (none keeps earlier hashes).
   if (compress != LineCompression::none) key += "|compress=" + to_string(compress);

@@ -54,6 +54,7 @@ struct DistillConfig {
   LocalFormat local_format = LocalFormat::scaffold;
   int local_note_tokens = 48;                      // scaffold: token cap of one note's reason
   int local_profile_tokens = 160;                  // scaffold: token cap of the profile
+  double local_repetition_penalty = 1.3;           // logits of tokens already generated in a request / this
 
   void describe(ConfigSchema& schema);
 

@@ -370,6 +370,7 @@ DistillSummary run_distill(const RunDir& run, const Dataset& data, const Distill
       local.format = config.local_format;
       local.note_tokens = config.local_note_tokens;
       local.profile_tokens = config.local_profile_tokens;
+      local.repetition_penalty = static_cast<float>(config.local_repetition_penalty);
       local.max_batch = config.in_flight;  // one request per user in conversation: they decode side by side
       // A safe point at every token, as the HTTP client's poll: a stop does not wait for a user to finish.
       local.poll = [] {

@@ -339,6 +339,7 @@ void LocalChatClient::Batch::submit(std::size_t c, const std::string& prompt_tex
   r.max_new_tokens = max_new;
   r.sampling.temperature = static_cast<float>(chats_[c].pending.options.temperature);
   r.sampling.seed = seed;
+  r.sampling.repetition_penalty = client_.options_.repetition_penalty;
   r.stop_tokens = client_.stop_ids_;
   if (client_.options_.reuse_caches) {
     std::int64_t common = 0;

@@ -79,6 +79,7 @@ struct LocalChatOptions {
   LocalFormat format = LocalFormat::scaffold;
   int note_tokens = 48;           // scaffold: cap of one reason
   int profile_tokens = 160;       // scaffold: cap of the profile
+  float repetition_penalty = 1.0f;  // SamplingOptions::repetition_penalty of every request
   int max_batch = 16;             // sequences decoded together (LoraModel::generate_batch slots)
   bool reuse_caches = true;       // keep a pool of key/value caches (false: every prompt prefilled whole)
   // Called after every generated token; it may throw to end run() at once (a

@@ -21,9 +21,28 @@ Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(optio
   PERSONAS_CHECK(options.temperature >= 0.0f, internal, "temperature {} must be >= 0", options.temperature);
   PERSONAS_CHECK(options.top_k >= 0, internal, "top-k {} must be >= 0", options.top_k);
   PERSONAS_CHECK(options.top_p > 0.0f && options.top_p <= 1.0f, internal, "top-p {} must be in (0, 1]", options.top_p);
+  PERSONAS_CHECK(options.repetition_penalty >= 1.0f, internal, "repetition penalty {} must be >= 1",
+                 options.repetition_penalty);
 }
 
 std::int32_t Sampler::next(std::span<const float> logits) {
+  if (options_.repetition_penalty == 1.0f || chosen_.empty()) {
+    const std::int32_t id = choose(logits);
+    if (options_.repetition_penalty != 1.0f) chosen_.push_back(id);
+    return id;
+  }
+  penalized_.assign(logits.begin(), logits.end());
+  for (const auto id : chosen_) {
+    float& l = penalized_[static_cast<std::size_t>(id)];
+    l = l > 0.0f ? l / options_.repetition_penalty : l * options_.repetition_penalty;
+  }
+  const std::int32_t id = choose(penalized_);
+  const auto at = std::lower_bound(chosen_.begin(), chosen_.end(), id);
+  if (at == chosen_.end() || *at != id) chosen_.insert(at, id);
+  return id;
+}
+
+std::int32_t Sampler::choose(std::span<const float> logits) {
   if (options_.temperature == 0.0f) return argmax(logits);
   // Candidates sorted by logit (ties: lower id first), cut by top-k, then softmax
   // at the temperature, then the nucleus: the smallest prefix with mass >= top_p.

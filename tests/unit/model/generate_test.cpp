@@ -95,5 +95,26 @@ TEST(Sampler, DistributionFollowsTemperatureAndTopK) {
   EXPECT_THROW(Sampler{o}, InternalError);  // callers check user values in their own kind
 }
 
+TEST(Sampler, RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogitsOfChosenTokens) {
+  // Greedy over fixed logits: without a penalty the same token forever.
+  const std::vector<float> logits = {2.0f, 1.9f, 1.0f, -0.5f};
+  SamplingOptions o;
+  Sampler plain(o);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(plain.next(logits), 0);
+  o.repetition_penalty = 1.5f;
+  Sampler s(o);
+  EXPECT_EQ(s.next(logits), 0);  // nothing chosen yet
+  EXPECT_EQ(s.next(logits), 1);  // 2.0 / 1.5 = 1.33 < 1.9
+  EXPECT_EQ(s.next(logits), 0);  // 1.33 against 1.9 / 1.5 = 1.27
+  EXPECT_EQ(s.next(logits), 0);  // once each: the penalty does not compound
+  // A negative logit is multiplied: -0.5 * 1.5 = -0.75 goes below -0.6.
+  const std::vector<float> negative = {-0.6f, -0.5f};
+  Sampler n(o);
+  EXPECT_EQ(n.next(negative), 1);
+  EXPECT_EQ(n.next(negative), 0);
+  o.repetition_penalty = 0.5f;
+  EXPECT_THROW(Sampler{o}, InternalError);
+}
+
 }  // namespace
 }  // namespace personas::testing
