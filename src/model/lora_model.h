@@ -76,8 +76,9 @@ struct GenerateRequest {
   std::vector<std::int32_t> stop_tokens;  // ends after emitting one (it is included)
   // A cache of an earlier generation under the same adapter: the prompt's
   // longest common prefix with reuse->tokens (all but the prompt's last token
-  // at most) is copied from it instead of prefilled. Every step is
-  // row-invariant, so the tokens and logits are the same bits as without it.
+  // at most) is copied from it instead of prefilled. Every CPU step is
+  // row-invariant, so the tokens and logits are the same bits as without it
+  // (tested; the CUDA kernels are expected to agree to rounding, untested).
   std::shared_ptr<const GenerationCache> reuse;
   bool keep_cache = false;  // hand the cache to BatchGenerateOptions::on_cache when the request ends
 };
