@@ -344,7 +344,7 @@ void LocalChatClient::Batch::submit(std::size_t c, const std::string& prompt_tex
   if (client_.options_.reuse_caches) {
     std::int64_t common = 0;
     r.reuse = client_.take_cache(r.prompt, common);
-    client_.reused_prompt_tokens_ += std::min(common, static_cast<std::int64_t>(r.prompt.size()) - 1);
+    client_.reused_prompt_tokens_ += common;
     r.keep_cache = true;
   }
   out.push_back(std::move(r));
@@ -455,10 +455,7 @@ std::shared_ptr<const GenerationCache> LocalChatClient::take_cache(const std::ve
   common = 0;
   std::size_t best = pool_.size();
   for (std::size_t i = 0; i < pool_.size(); ++i) {
-    const auto& tokens = pool_[i].cache->tokens;
-    const std::size_t limit = std::min(tokens.size(), ids.size());
-    std::size_t n = 0;
-    while (n < limit && tokens[n] == ids[n]) ++n;
+    const std::size_t n = reusable_prefix(pool_[i].cache->tokens, ids);
     if (static_cast<std::int64_t>(n) > common) {
       common = static_cast<std::int64_t>(n);
       best = i;

@@ -114,8 +114,8 @@ class LocalChatClient final : public ChatBackend {
     std::shared_ptr<const GenerationCache> cache;
     std::uint64_t last_use = 0;
   };
-  // The pooled cache sharing the longest token prefix with `ids` (null when
-  // none shares a token) and that prefix's length. A cache that the prompt
+  // The pooled cache the prompt `ids` reuses most rows of (reusable_prefix;
+  // null when none) and that number of rows. A cache that the prompt
   // continues almost whole (its own chat's) leaves the pool: the request's
   // cache replaces it when it ends.
   std::shared_ptr<const GenerationCache> take_cache(const std::vector<std::int32_t>& ids, std::int64_t& common);

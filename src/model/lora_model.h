@@ -83,6 +83,11 @@ struct GenerateRequest {
   bool keep_cache = false;  // hand the cache to BatchGenerateOptions::on_cache when the request ends
 };
 
+// Prompt tokens whose cache rows a request copies from `cached` tokens
+// (GenerateRequest::reuse): their longest common prefix, leaving the prompt's
+// last token to prefill (its logits choose the first new token).
+std::size_t reusable_prefix(std::span<const std::int32_t> cached, std::span<const std::int32_t> prompt);
+
 struct BatchGenerateOptions {
   int max_batch = 8;  // sequence slots decoded together; a finished sequence's slot takes the next request
   // (request index, token) as each token is chosen; return false to end that sequence.

@@ -61,23 +61,25 @@ void check_request(const GenerateRequest& r, const Phi3Config& c, int n_adapters
                      r.reuse->v.size() == r.reuse->k.size(),
                  internal, "generate: a reused cache of {} layers for a model of {}", r.reuse->k.size(),
                  c.num_hidden_layers);
+  for (const auto& k : r.reuse->k)
+    PERSONAS_ASSERT(k.view().rows >= static_cast<std::int64_t>(r.reuse->tokens.size()),
+                    "generate: a cache of {} rows for {} tokens", k.view().rows, r.reuse->tokens.size());
 }
 
-// Prompt tokens whose cache rows come from `cache`: the longest common prefix,
-// leaving the prompt's last token to prefill (its logits choose the first new token).
 std::int64_t reusable_rows(const GenerateRequest& r) {
-  if (!r.reuse) return 0;
-  const auto& cached = r.reuse->tokens;
-  const std::size_t limit = std::min(cached.size(), r.prompt.size() - 1);
-  std::size_t n = 0;
-  while (n < limit && cached[n] == r.prompt[n]) ++n;
-  for (const auto& k : r.reuse->k)
-    PERSONAS_ASSERT(k.view().rows >= static_cast<std::int64_t>(cached.size()),
-                    "generate: a cache of {} rows for {} tokens", k.view().rows, cached.size());
-  return static_cast<std::int64_t>(n);
+  return r.reuse ? static_cast<std::int64_t>(reusable_prefix(r.reuse->tokens, r.prompt)) : 0;
 }
 
 }  // namespace
+
+std::size_t reusable_prefix(std::span<const std::int32_t> cached, std::span<const std::int32_t> prompt) {
+  if (prompt.empty()) return 0;
+  const std::size_t limit = std::min(cached.size(), prompt.size() - 1);
+  return static_cast<std::size_t>(std::mismatch(cached.begin(), cached.begin() + static_cast<std::ptrdiff_t>(limit),
+                                                prompt.begin())
+                                      .first -
+                                  cached.begin());
+}
 
 DeviceBuffer LoraModel::Impl::forward_sequences(std::span<const SequenceSpan> sequences, bool invariant) {
   const ScopedFlag mode(batch_invariant, invariant);

@@ -26,17 +26,17 @@ Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(optio
 }
 
 std::int32_t Sampler::next(std::span<const float> logits) {
-  if (options_.repetition_penalty == 1.0f || chosen_.empty()) {
-    const std::int32_t id = choose(logits);
-    if (options_.repetition_penalty != 1.0f) chosen_.push_back(id);
-    return id;
+  if (options_.repetition_penalty == 1.0f) return choose(logits);
+  std::span<const float> row = logits;
+  if (!chosen_.empty()) {
+    penalized_.assign(logits.begin(), logits.end());
+    for (const auto id : chosen_) {
+      float& l = penalized_[static_cast<std::size_t>(id)];
+      l = l > 0.0f ? l / options_.repetition_penalty : l * options_.repetition_penalty;
+    }
+    row = penalized_;
   }
-  penalized_.assign(logits.begin(), logits.end());
-  for (const auto id : chosen_) {
-    float& l = penalized_[static_cast<std::size_t>(id)];
-    l = l > 0.0f ? l / options_.repetition_penalty : l * options_.repetition_penalty;
-  }
-  const std::int32_t id = choose(penalized_);
+  const std::int32_t id = choose(row);
   const auto at = std::lower_bound(chosen_.begin(), chosen_.end(), id);
   if (at == chosen_.end() || *at != id) chosen_.insert(at, id);
   return id;

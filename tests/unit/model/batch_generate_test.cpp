@@ -199,6 +199,16 @@ TEST(GenerateBatch, ChecksEveryRequestBeforeAnyWork) {
 }
 
 
+TEST(GenerateBatch, ReusablePrefixLeavesThePromptsLastTokenToPrefill) {
+  using V = std::vector<std::int32_t>;
+  EXPECT_EQ(reusable_prefix(V{1, 2, 3}, V{1, 2, 3}), 2u);     // the whole prompt cached: its last token is redone
+  EXPECT_EQ(reusable_prefix(V{1, 2}, V{1, 2, 3, 4}), 2u);     // the cache ends first
+  EXPECT_EQ(reusable_prefix(V{1, 9, 3, 4}, V{1, 2, 3, 4}), 1u);  // up to the first difference
+  EXPECT_EQ(reusable_prefix(V{1, 2}, V{1}), 0u);
+  EXPECT_EQ(reusable_prefix(V{}, V{1, 2}), 0u);
+  EXPECT_EQ(reusable_prefix(V{1}, V{}), 0u);
+}
+
 // Logits of every step of each request, by request index.
 struct Recorded {
   std::vector<std::vector<std::int32_t>> tokens;
