@@ -18,6 +18,7 @@
 #include "train/prompt.h"
 #include "train/sample_options.h"
 #include "train/stage_inputs.h"
+#include "train/train_stage.h"
 
 namespace personas {
 
@@ -91,6 +92,21 @@ std::string adapters_content_key(const std::vector<fs::path>& adapter_files, con
   return fmt::format("{:016x}", h);
 }
 
+// Every per-user adapter of the run, in name order: the same list on every
+// rank and for any rank count (each rank loads only its own users' files).
+std::vector<fs::path> per_user_adapter_files(const fs::path& run_dir) {
+  std::vector<fs::path> out;
+  const fs::path dir = run_dir / "train" / "adapters";
+  if (!fs::is_directory(dir)) return out;
+  const std::string prefix = "user-";  // adapter_name(TrainMode::per_user, ...)
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (starts_with(name, prefix) && e.path().extension() == ".h5") out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 // One chunk of (user, item) pairs rated by an agent.
 using RateChunk = std::function<std::vector<AgentRating>(const std::vector<UserItem>&)>;
 
@@ -99,15 +115,19 @@ using RateChunk = std::function<std::vector<AgentRating>(const std::vector<UserI
 // (agent_journal.h). A stop request ends it between chunks (the chunk in
 // flight is not saved). `rater_key` says what the ratings depend on besides
 // in.journal_key (the weights' fingerprint and adapters, or the endpoint's model).
+// With `adapter_of_user`, users whose entry is < 0 are not rated (the
+// per_user agent rates only users that have an adapter).
 std::vector<AgentRating> rate_with_journal(const AgentPredictorInputs& in, const std::string& kind,
                                            const std::string& rater_key, const RateChunk& rate, const Dataset& data,
-                                           const MemoryOfUser& memory_of, Comm& comm) {
+                                           const MemoryOfUser& memory_of, Comm& comm,
+                                           std::span<const int> adapter_of_user = {}) {
   const std::string key = hash_hex(in.journal_key + "|" + rater_key + "|" + kind);
   AgentJournal journal(in.run_dir, "agent_" + kind, key, comm);
   auto finished = journal.finished(data);
   std::vector<AgentRating> ratings;
   std::vector<std::int32_t> todo;
   for (std::size_t u = 0; u < data.users.size(); ++u) {
+    if (!adapter_of_user.empty() && adapter_of_user[u] < 0) continue;  // a user this agent does not rate
     auto it = finished.find(data.users[u].id);
     if (it == finished.end()) {
       todo.push_back(static_cast<std::int32_t>(u));
@@ -193,7 +213,7 @@ std::vector<AgentRating> rate_locally(const AgentPredictorInputs& in, const std:
     PERSONAS_CHECK_HINT(missing == 0, data, "run `personas cluster` first", "agents: {} users have no persona",
                         missing);
     const auto n = static_cast<int>(comm.allreduce_max(static_cast<double>(max_persona))) + 1;
-    for (int a = 0; a < n; ++a) files.push_back(adapter_path(in.run_dir, fmt::format("persona-{:04d}", a)));
+    for (int a = 0; a < n; ++a) files.push_back(adapter_path(in.run_dir, adapter_name(TrainMode::persona, a)));
   } else if (kind == "global") {
     std::fill(adapter_of_user.begin(), adapter_of_user.end(), 0);
     files.push_back(adapter_path(in.run_dir, "global"));
@@ -203,16 +223,34 @@ std::vector<AgentRating> rate_locally(const AgentPredictorInputs& in, const std:
                         kind == "global" ? "train one with train.mode = global, or drop 'global' from eval.agents"
                                          : "run `personas train` with train.mode = persona first",
                         "agents '{}': adapter {} not found", kind, f.string());
+  // The journal key covers every adapter the agent uses, on every rank.
+  std::vector<fs::path> keyed = files;
+  if (kind == "per_user") {
+    // The users that have an adapter (train.per_user_top may have chosen a few): this rank loads its own.
+    for (std::size_t u = 0; u < data.users.size(); ++u) {
+      const auto f = adapter_path(in.run_dir, adapter_name(TrainMode::per_user, 0, data.users[u].id));
+      if (!fs::exists(f)) continue;
+      adapter_of_user[u] = static_cast<int>(files.size());
+      files.push_back(f);
+    }
+    keyed = per_user_adapter_files(in.run_dir);
+    PERSONAS_CHECK_HINT(!keyed.empty(), io, "run `personas train` with train.mode = per-user first",
+                        "agents 'per_user': no per-user adapter (user-<id>.h5) in {}",
+                        (in.run_dir / "train" / "adapters").string());
+    const auto n_rated = comm.allreduce_sum(static_cast<std::int64_t>(files.size()));
+    if (comm.is_root())
+      plog::info("agents 'per_user': rates the {} users that have an adapter, not the others", n_rated);
+  }
 
   auto agent = load_agent_model(in, files, comm.local_rank());
   AgentScoringOptions options = agent_scoring_options(in, kind, agent.config, data);
   options.log_progress = false;  // rate_with_journal logs users
   return rate_with_journal(
-      in, kind, agent.fingerprint + "|" + adapters_content_key(files, agent.config),
+      in, kind, agent.fingerprint + "|" + adapters_content_key(keyed, agent.config),
       [&](const std::vector<UserItem>& pairs) {
         return rate_items(*agent.model, *agent.tokenizer, data, memory_of, vectors, adapter_of_user, pairs, options);
       },
-      data, memory_of, comm);
+      data, memory_of, comm, kind == "per_user" ? std::span<const int>(adapter_of_user) : std::span<const int>());
 }
 
 std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in, const std::string& kind,
@@ -246,13 +284,16 @@ std::vector<PredictionRecord> predict_with_agents(const AgentPredictorInputs& in
 std::vector<EvalPredictor> agent_predictors(const AgentPredictorInputs& inputs) {
   std::vector<EvalPredictor> out;
   for (const std::string& kind : inputs.eval.agent_list()) {
-    PERSONAS_CHECK(kind == "persona" || kind == "global" || kind == "zero_shot" || kind == "endpoint", config,
-                   "eval.agents: '{}' is not persona, global, zero_shot or endpoint", kind);
+    PERSONAS_CHECK(kind == "persona" || kind == "global" || kind == "per_user" || kind == "zero_shot" ||
+                       kind == "endpoint",
+                   config, "eval.agents: '{}' is not persona, global, per_user, zero_shot or endpoint", kind);
     EvalPredictor p;
     p.name = "agent_" + kind;
     p.kind = "agent";
     p.description = kind == "persona"     ? "base + the user's persona LoRA + profile + retrieved memories"
                     : kind == "global"    ? "base + one global LoRA + profile + retrieved memories"
+                    : kind == "per_user"  ? "base + the user's own LoRA + profile + retrieved memories (users that "
+                                            "have one)"
                     : kind == "zero_shot" ? "frozen base model + profile + retrieved memories (no adapter)"
                                           : fmt::format("frozen {} behind an OpenAI-compatible endpoint + profile + "
                                                         "retrieved memories",

@@ -63,7 +63,7 @@ void EvalConfig::describe(ConfigSchema& s) {
   s.add("eval.als_iterations", &als_iterations, "biased MF (ALS): alternating rounds (users, then items)");
   s.add("eval.als_reg", &als_reg, "biased MF (ALS): ridge weight per rating of the row (weighted-lambda)");
   s.add("eval.als_init_std", &als_init_std, "biased MF (ALS): std of the normal initial item factors");
-  s.add("eval.agents", &agents, "agents that rate the test items: comma list of persona, global, zero_shot, endpoint");
+  s.add("eval.agents", &agents, "agents that rate the test items: comma list of persona, global, per_user, zero_shot, endpoint");
   s.add("eval.endpoint_base_url", &endpoint_base_url,
         "endpoint agent: OpenAI-compatible API root, e.g. http://localhost:8000/v1 (empty = distill.base_url)");
   s.add("eval.endpoint_model", &endpoint_model, "endpoint agent: the model name sent to /chat/completions");

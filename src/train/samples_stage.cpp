@@ -1,5 +1,6 @@
 #include "train/samples_stage.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -160,7 +161,8 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
 
   std::int64_t n_adapters = 1;
   if (tc.mode == TrainMode::persona) n_adapters = static_cast<std::int64_t>(summary.by_persona().size()) - 1;
-  if (tc.mode == TrainMode::per_user) n_adapters = data.n_users_total;
+  if (tc.mode == TrainMode::per_user)
+    n_adapters = tc.per_user_top > 0 ? std::min<std::int64_t>(tc.per_user_top, data.n_users_total) : data.n_users_total;
   const std::int64_t without_persona = summary.by_persona().empty() ? 0 : summary.by_persona()[0].users;
   if (tc.mode == TrainMode::persona && without_persona > 0)
     plog::warn("samples: {} users have no persona (source: {}); `personas train` with train.mode = persona would "

@@ -74,6 +74,9 @@ std::string to_string(PromptStyle style) { return choice_word(prompt_style_names
 void TrainConfig::describe(ConfigSchema& s) {
   s.add_choice("train.mode", &mode, train_mode_names(),
                "one adapter per persona (the method), one global adapter, or one per user (OPPU-style bound)");
+  s.add("train.per_user_top", &per_user_top,
+        "train.mode = per-user: adapters only for this many users, those with the most training-period ratings "
+        "(ties to the earlier user); the others get none and the per_user agent does not rate them. 0 = every user");
   s.add("train.lr", &lr, "peak learning rate of AdamW (paper: 3e-4)");
   s.add("train.weight_decay", &weight_decay, "AdamW decoupled weight decay");
   s.add("train.beta1", &beta1, "AdamW beta1");
@@ -162,6 +165,9 @@ void TrainConfig::describe(ConfigSchema& s) {
     if (global_batch >= 1 && micro_batch >= 1 && global_batch % micro_batch != 0)
       p.add("train.global_batch: {} is not a multiple of train.micro_batch {}", global_batch, micro_batch);
     if (max_steps < 0) p.add("train.max_steps: {} must be >= 0", max_steps);
+    if (per_user_top < 0) p.add("train.per_user_top: {} must be >= 0 (0 = every user)", per_user_top);
+    if (per_user_top > 0 && mode != TrainMode::per_user)
+      p.add("train.per_user_top = {} needs train.mode = per-user", per_user_top);
     if (warm_lr < 0) p.add("train.warm_lr: {} must be >= 0 (0 = train.lr)", warm_lr);
     if (warm_max_steps < 0) p.add("train.warm_max_steps: {} must be >= 0 (0 = train.max_steps)", warm_max_steps);
     if (warm_start == WarmStart::global && mode == TrainMode::global)

@@ -48,6 +48,7 @@ const std::vector<std::pair<std::string, LossOn>>& loss_on_names();
 
 struct TrainConfig {
   TrainMode mode = TrainMode::persona;
+  std::int64_t per_user_top = 0;      // mode = per-user: adapters for this many most-rated users (0 = every user)
   // optimiser
   double lr = 3e-4;
   double weight_decay = 0.0;

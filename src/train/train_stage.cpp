@@ -22,6 +22,7 @@
 #include "model/tokenizer.h"
 #include "train/adapter_export.h"
 #include "train/batching.h"
+#include "train/per_user_selection.h"
 #include "train/persona_groups.h"
 #include "train/rating_tokens.h"
 #include "train/sample_options.h"
@@ -130,6 +131,8 @@ bool train_adapters(const PhaseContext& ctx, const std::string& config_hash, con
   auto name_of = [&](int a) {
     return adapter_name(tc.mode, a, tc.mode == TrainMode::per_user ? user_ids[static_cast<std::size_t>(a)] : 0);
   };
+  // Users without an adapter (train.per_user_top) train nothing in this round.
+  std::erase_if(samples, [&](const Sample& s) { return adapter_of_user[static_cast<std::size_t>(s.user)] < 0; });
   std::vector<std::int64_t> per_adapter(static_cast<std::size_t>(n_adapters), 0);
   std::vector<int> adapter_of_sample(samples.size());
   for (std::size_t i = 0; i < samples.size(); ++i) {
@@ -270,14 +273,29 @@ AdapterPlan plan_adapters(const RunDir& run, Comm& world, const TrainConfig& tc,
                         "train.mode = persona: {} users have no persona (source: {})", missing, personas.source);
     plan.n_adapters = static_cast<std::int64_t>(world.allreduce_max(static_cast<double>(max_persona))) + 1;
   } else if (tc.mode == TrainMode::per_user) {
-    // Adapter = the user's global index; its name needs the user ids of every rank.
-    plan.n_adapters = data.n_users_total;
-    plan.user_ids.assign(static_cast<std::size_t>(plan.n_adapters), 0);
+    // Every rank needs every user's count (to choose) and id (to name the adapters).
+    const auto n_total = static_cast<std::size_t>(data.n_users_total);
+    std::vector<std::int64_t> n_train(n_total, 0), ids(n_total, 0);
     for (std::size_t u = 0; u < data.users.size(); ++u) {
-      plan.adapter_of_user[u] = static_cast<int>(data.first_user + static_cast<std::int64_t>(u));
-      plan.user_ids[static_cast<std::size_t>(plan.adapter_of_user[u])] = data.users[u].id;
+      const auto g = static_cast<std::size_t>(data.first_user) + u;
+      n_train[g] = data.users[u].n_train;
+      ids[g] = data.users[u].id;
     }
-    world.allreduce(std::span<std::int64_t>(plan.user_ids), ReduceOp::sum);
+    world.allreduce(std::span<std::int64_t>(n_train), ReduceOp::sum);
+    world.allreduce(std::span<std::int64_t>(ids), ReduceOp::sum);
+    // Adapter a = the a-th chosen user in selection order; the others get none (-1).
+    const auto chosen = per_user_adapter_users(n_train, tc.per_user_top);
+    plan.n_adapters = static_cast<std::int64_t>(chosen.size());
+    std::fill(plan.adapter_of_user.begin(), plan.adapter_of_user.end(), -1);
+    for (std::size_t a = 0; a < chosen.size(); ++a) {
+      plan.user_ids.push_back(ids[static_cast<std::size_t>(chosen[a])]);
+      const std::int64_t local = chosen[a] - data.first_user;
+      if (local >= 0 && local < static_cast<std::int64_t>(data.users.size()))
+        plan.adapter_of_user[static_cast<std::size_t>(local)] = static_cast<int>(a);
+    }
+    if (tc.per_user_top > 0 && world.is_root())
+      plog::info("train: per-user adapters for the {} users with the most training ratings (train.per_user_top)",
+                 chosen.size());
   }
   return plan;
 }
