@@ -172,21 +172,30 @@ void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t p
   if (log_progress) progress.finish();
 }
 
+// Generate mode: every job's answer sampled with its own seed, in one batched
+// generation (continuous batching, options.batch_rows slots). A user's
+// first job keeps its KV cache, and that user's other jobs under the same
+// adapter copy the common prompt prefix from it instead of prefilling it
+// (GenerateRequest::reuse), so a user's profile and memories are read once.
+// Each request's tokens are the same bits as its own generate() call on the
+// CPU whatever the batch holds (row-invariant steps, tested), so the answers
+// do not depend on the rank count, the chunking or the order.
 void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentScoringOptions& options,
                     const Dataset& data, std::vector<Job>& jobs, std::vector<AgentRating>& out) {
-  Progress progress("agents (generate)", static_cast<std::int64_t>(jobs.size()), "ratings",
-                    options.log_progress ? 5.0 : kNoProgressLines);
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    if (stop_requested()) return;  // safe point, as in score_expected
-    const auto& job = jobs[i];
-    GenerateOptions g;
+  auto request_of = [&](const Job& job) {
+    GenerateRequest g;
+    g.prompt = job.ids;
+    g.adapter = job.adapter;
     g.max_new_tokens = options.generate_tokens;
     g.sampling.temperature = options.temperature;
     // One stream per (user, item): the same answer for any rank count or order.
     g.sampling.seed = hash_pair(hash_pair(options.seed, static_cast<std::uint64_t>(data.users[job.user].id)),
-                          static_cast<std::uint64_t>(data.items[job.item].id));
+                                static_cast<std::uint64_t>(data.items[job.item].id));
     g.stop_tokens = tokenizer.stop_ids();
-    auto ids = model.generate(job.ids, g, job.adapter);
+    return g;
+  };
+  auto finish = [&](std::size_t i, std::vector<std::int32_t> ids) {
+    const Job& job = jobs[i];
     AgentRating r;
     r.user = job.user;
     r.item = job.item;
@@ -196,13 +205,49 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
     // 32011 tokens); a sampled padding id has no text, so it is dropped.
     std::erase_if(ids, [&](std::int32_t id) { return id < 0 || id >= tokenizer.vocab_size(); });
     r.text = tokenizer.decode(ids);
-    int digit = parse_rating_digit(r.text);
+    const int digit = parse_rating_digit(r.text);
     r.unrelated = digit == 0;
     r.argmax = digit;
     r.predicted = digit;
     out[i] = r;
-    progress.advance();
+  };
+  // Wave 1: the first job of each (user, adapter), keeping its cache; wave 2: the others, reusing it.
+  std::map<std::pair<std::int32_t, int>, std::size_t> first_of;
+  std::vector<std::size_t> leaders, followers;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto [it, inserted] = first_of.try_emplace({jobs[i].user, jobs[i].adapter}, i);
+    (inserted ? leaders : followers).push_back(i);
   }
+  Progress progress("agents (generate)", static_cast<std::int64_t>(jobs.size()), "ratings",
+                    options.log_progress ? 5.0 : kNoProgressLines);
+  std::map<std::size_t, std::shared_ptr<const GenerationCache>> cache_of;  // leader job -> its cache
+  auto run_wave = [&](const std::vector<std::size_t>& wave, bool keep, bool reuse) {
+    if (wave.empty() || stop_requested()) return;  // safe point, as in score_expected
+    std::vector<GenerateRequest> requests;
+    requests.reserve(wave.size());
+    for (std::size_t i : wave) {
+      auto g = request_of(jobs[i]);
+      g.keep_cache = keep;
+      if (reuse) {
+        const auto& leader = cache_of.at(first_of.at({jobs[i].user, jobs[i].adapter}));
+        if (reusable_prefix(leader->tokens, g.prompt) > 0) g.reuse = leader;
+      }
+      requests.push_back(std::move(g));
+    }
+    BatchGenerateOptions o;
+    o.max_batch = std::max(1, options.batch_rows);
+    o.keep_outputs = false;
+    o.on_cache = [&](std::size_t r, GenerationCache&& cache) {
+      cache_of[wave[r]] = std::make_shared<const GenerationCache>(std::move(cache));
+    };
+    o.on_finish = [&](std::size_t r, const std::vector<std::int32_t>& ids, std::vector<GenerateRequest>&) {
+      finish(wave[r], ids);
+      progress.advance();
+    };
+    model.generate_batch(std::move(requests), o);
+  };
+  run_wave(leaders, /*keep=*/!followers.empty(), /*reuse=*/false);
+  run_wave(followers, /*keep=*/false, /*reuse=*/true);
   if (options.log_progress) progress.finish();
 }
 

@@ -34,7 +34,7 @@ namespace personas {
 
 struct AgentScoringOptions {
   AgentMode mode = AgentMode::expected;
-  int batch_rows = 16;            // prompts per forward pass (expected mode)
+  int batch_rows = 16;            // prompts per forward pass (expected mode), sequences decoded together (generate)
   // expected mode: a user's items share the KV cache of their common prompt
   // prefix (system turn: persona, profile), computed once per user and adapter
   // (LoraModel::prefill / score_suffixes); false scores every prompt whole.

@@ -80,7 +80,9 @@ void EvalConfig::describe(ConfigSchema& s) {
         "endpoint agent: attempts per request (429, 5xx, timeouts are retried)");
   s.add_choice("eval.agent_mode", &agent_mode, agent_mode_names(),
                "expected = rating from P(1..5) at the answer position; generate = sampled text + first digit (URR)");
-  s.add("eval.agent_batch", &agent_batch, "agents: prompts per forward pass (expected mode)");
+  s.add("eval.agent_batch", &agent_batch,
+        "agents: prompts per forward pass (expected mode), sequences decoded together (generate mode; the answers "
+        "do not depend on it)");
   s.add("eval.agent_max_items", &agent_max_items, "agents: test items rated per user (0 = every test item)");
   s.add("eval.generate_tokens", &generate_tokens, "generate mode: new tokens per answer (paper: 4)");
   s.add("eval.generate_temperature", &generate_temperature, "generate mode: sampling temperature (paper: 0.3)");
