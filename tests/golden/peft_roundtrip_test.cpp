@@ -1,12 +1,16 @@
-// The PEFT round trip (issue 6): our PEFT export of a q/k-only adapter, loaded
-// by Hugging Face PEFT on the same tiny Phi-3, gives the logits our LoraModel
-// computes. Fixtures in tests/golden/fixtures/peft_roundtrip/ come from
-// tools/golden/peft_roundtrip.py (steps and versions in that script);
-// PERSONAS_WRITE_GOLDEN=1 rewrites our side of them (export + input ids).
+// The PEFT round trip (issue 6): our PEFT export, loaded by Hugging Face PEFT
+// on the same tiny base, gives the logits our LoraModel computes. Two
+// families: a q/k-only adapter fused onto a tiny Phi-3's qkv_proj
+// (tests/golden/fixtures/peft_roundtrip/) and an all-targets adapter on a
+// tiny Llama exported as separate modules (.../peft_roundtrip_llama/). The
+// fixtures come from tools/golden/peft_roundtrip.py [--family llama] (steps
+// and versions in that script); PERSONAS_WRITE_GOLDEN=1 rewrites our side of
+// them (export + input ids).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <iostream>
 #include <random>
 
 #include "backend/backend.h"
@@ -31,16 +35,56 @@ ModelWeights load_base(const fs::path& dir) {
   return w;
 }
 
-// A seeded adapter with non-zero A and B on q and k (rank 4, alpha 8: scale 2).
-void fill_adapter(LoraArena& arena) {
-  std::mt19937_64 rng(77);
-  std::normal_distribution<float> normal(0.0f, 0.3f);
+fs::path llama_fixture_dir() { return testing::source_dir() / "tests" / "golden" / "fixtures" / "peft_roundtrip_llama"; }
+
+// A seeded adapter with non-zero A and B on every target of the arena.
+void fill_adapter(LoraArena& arena, std::uint64_t seed = 77, float stddev = 0.3f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, stddev);
   std::vector<float> p(static_cast<std::size_t>(arena.n_params()));
   for (auto& x : p) x = normal(rng);
   arena.from_host(0, p);
 }
 
 const std::vector<std::vector<std::int32_t>> kInputs = {{1, 5, 9, 13, 17, 21, 25, 29}, {1, 40, 3, 62, 7}};
+
+bool writing_golden() {
+  const char* write = std::getenv("PERSONAS_WRITE_GOLDEN");
+  return write && std::string(write) == "1";
+}
+
+struct LogitsComparison {
+  double max_diff = 0;            // |ours - PEFT's|
+  double max_adapter_effect = 0;  // |PEFT's - PEFT's without the adapter|
+};
+
+// Our logits at every position of every row of `inputs` (one row per batch)
+// against expected_logits.json's "logits" and "base_logits".
+LogitsComparison compare_logits(LoraModel& model, const nlohmann::json& expected,
+                                const std::vector<std::vector<std::int32_t>>& inputs, std::int64_t vocab) {
+  LogitsComparison c;
+  EXPECT_EQ(expected["logits"].size(), inputs.size());
+  for (std::size_t row = 0; row < inputs.size(); ++row) {
+    const auto& ids = inputs[row];
+    TokenBatch batch = TokenBatch::from_sequences(std::span(&ids, 1), {}, 0);
+    std::vector<ScorePosition> positions;
+    for (int t = 0; t < static_cast<int>(ids.size()); ++t) positions.push_back({0, t});
+    const auto ours = model.logits(batch, positions);
+    const auto& theirs = expected["logits"][row];
+    const auto& base = expected["base_logits"][row];
+    EXPECT_EQ(theirs.size(), ids.size());
+    if (theirs.size() != ids.size()) return c;
+    for (std::size_t t = 0; t < ids.size(); ++t)
+      for (std::int64_t v = 0; v < vocab; ++v) {
+        const double o = ours[t * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(v)];
+        c.max_diff = std::max(c.max_diff, std::abs(o - theirs[t][static_cast<std::size_t>(v)].get<double>()));
+        c.max_adapter_effect = std::max(
+            c.max_adapter_effect, std::abs(theirs[t][static_cast<std::size_t>(v)].get<double>() -
+                                           base[t][static_cast<std::size_t>(v)].get<double>()));
+      }
+  }
+  return c;
+}
 
 TEST(PeftRoundTrip, PeftReadsOurExportAsOurModel) {
   const fs::path dir = fixture_dir();
@@ -59,8 +103,7 @@ TEST(PeftRoundTrip, PeftReadsOurExportAsOurModel) {
 
   testing::TempDir tmp;
   write_peft_adapter(tmp.path(), adapter, weights.config, po);
-  const char* write = std::getenv("PERSONAS_WRITE_GOLDEN");
-  if (write && std::string(write) == "1") {
+  if (writing_golden()) {
     write_peft_adapter(dir, adapter, weights.config, po);
     write_file_atomic(dir / "input_ids.json", nlohmann::json{{"input_ids", kInputs}}.dump() + "\n");
     GTEST_SKIP() << "wrote our export into " << dir << "; now run tools/golden/peft_roundtrip.py logits";
@@ -74,28 +117,61 @@ TEST(PeftRoundTrip, PeftReadsOurExportAsOurModel) {
   const auto expected = nlohmann::json::parse(read_file(dir / "expected_logits.json"));
   EXPECT_EQ(expected["r"].get<int>(), 8);  // q and k fused: 2 x rank 4
   EXPECT_DOUBLE_EQ(expected["lora_alpha"].get<double>(), 16.0);
-  const auto vocab = weights.config.vocab_size;
-  double max_diff = 0, max_adapter_effect = 0;
-  for (std::size_t row = 0; row < kInputs.size(); ++row) {
-    const auto& ids = kInputs[row];
-    TokenBatch batch = TokenBatch::from_sequences(std::span(&ids, 1), {}, 0);
-    std::vector<ScorePosition> positions;
-    for (int t = 0; t < static_cast<int>(ids.size()); ++t) positions.push_back({0, t});
-    const auto ours = model.logits(batch, positions);
-    const auto& theirs = expected["logits"][row];
-    const auto& base = expected["base_logits"][row];
-    ASSERT_EQ(theirs.size(), ids.size());
-    for (std::size_t t = 0; t < ids.size(); ++t)
-      for (std::int64_t v = 0; v < vocab; ++v) {
-        const double o = ours[t * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(v)];
-        max_diff = std::max(max_diff, std::abs(o - theirs[t][static_cast<std::size_t>(v)].get<double>()));
-        max_adapter_effect = std::max(
-            max_adapter_effect, std::abs(theirs[t][static_cast<std::size_t>(v)].get<double>() -
-                                         base[t][static_cast<std::size_t>(v)].get<double>()));
-      }
+  const auto c = compare_logits(model, expected, kInputs, weights.config.vocab_size);
+  EXPECT_LT(c.max_diff, 2e-4) << "our logits vs PEFT's";
+  EXPECT_GT(c.max_adapter_effect, 0.05) << "the adapter must change the logits for the test to mean anything";
+}
+
+const std::vector<std::vector<std::int32_t>> kLlamaInputs = {{1, 7, 33, 12, 60, 4, 19, 50, 2}, {1, 63, 8, 27, 45}};
+
+// The llama family: a tiny LlamaForCausalLM in Hugging Face format (separate
+// q/k/v and gate/up projections, GQA, tied embeddings), converted like any HF
+// llama checkpoint (`personas convert --from hf`), an adapter on every target,
+// and our export as separate q_proj ... down_proj modules read by PEFT.
+TEST(PeftRoundTrip, PeftReadsOurLlamaExportAsOurModel) {
+  const fs::path dir = llama_fixture_dir();
+  ASSERT_TRUE(fs::exists(dir / "model.safetensors")) << "run tools/golden/peft_roundtrip.py base --family llama";
+  auto weights = convert_hf(dir).weights;
+  ASSERT_EQ(weights.config.arch, ModelArch::llama);
+  ASSERT_TRUE(weights.config.tie_word_embeddings);
+  ASSERT_EQ(weights.config.num_key_value_heads, 2);
+  auto backend = make_backend("cpu");
+  LoraSpec spec;
+  spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj, LoraTarget::gate_up_proj,
+                  LoraTarget::down_proj};
+  spec.rank = 4;
+  spec.alpha = 8;
+  LoraModel model(weights, *backend, spec, 1);
+  fill_adapter(model.adapter(0), 78, 0.15f);
+  auto adapter = adapter_from_arena(model.adapter(0), weights.config.num_hidden_layers, "golden-llama", "fixture");
+  PeftExportOptions po;
+  po.base_model_name = "tests/golden/fixtures/peft_roundtrip_llama";
+
+  testing::TempDir tmp;
+  write_peft_adapter(tmp.path(), adapter, weights.config, po);
+  if (writing_golden()) {
+    write_peft_adapter(dir, adapter, weights.config, po);
+    write_file_atomic(dir / "input_ids.json", nlohmann::json{{"input_ids", kLlamaInputs}}.dump() + "\n");
+    GTEST_SKIP() << "wrote our export into " << dir << "; now run tools/golden/peft_roundtrip.py logits --family llama";
   }
-  EXPECT_LT(max_diff, 2e-4) << "our logits vs PEFT's";
-  EXPECT_GT(max_adapter_effect, 0.05) << "the adapter must change the logits for the test to mean anything";
+  // Our export today is the one PEFT read.
+  EXPECT_EQ(read_file(tmp / "adapter_model.safetensors"), read_file(dir / "adapter_model.safetensors"))
+      << "the export changed: regenerate the fixture (tools/golden/peft_roundtrip.py --family llama)";
+  EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "adapter_config.json")),
+            nlohmann::json::parse(read_file(dir / "adapter_config.json")));
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "input_ids.json"))["input_ids"].get<std::vector<std::vector<std::int32_t>>>(),
+            kLlamaInputs);
+
+  const auto expected = nlohmann::json::parse(read_file(dir / "expected_logits.json"));
+  EXPECT_EQ(expected["r"].get<int>(), 4);  // every module at our rank and alpha: nothing fused
+  EXPECT_DOUBLE_EQ(expected["lora_alpha"].get<double>(), 8.0);
+  EXPECT_EQ(expected["target_modules"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"}));
+  const auto c = compare_logits(model, expected, kLlamaInputs, weights.config.vocab_size);
+  EXPECT_LT(c.max_diff, 2e-4) << "our logits vs PEFT's";
+  EXPECT_GT(c.max_adapter_effect, 0.05) << "the adapter must change the logits for the test to mean anything";
+  std::cout << "llama round trip: max |ours - PEFT| " << c.max_diff << ", max adapter effect " << c.max_adapter_effect
+            << "\n";
 }
 
 TEST(PeftRoundTrip, MixedTargetsUseRankAndAlphaPatterns) {
