@@ -172,11 +172,12 @@ void score_expected(LoraModel& model, const RatingTokens& tokens, std::int32_t p
   if (log_progress) progress.finish();
 }
 
-// Generate mode: every job's answer sampled with its own seed, in one batched
-// generation (continuous batching, options.batch_rows slots). A user's
-// first job keeps its KV cache, and that user's other jobs under the same
-// adapter copy the common prompt prefix from it instead of prefilling it
-// (GenerateRequest::reuse), so a user's profile and memories are read once.
+// Generate mode: every job's answer sampled with its own seed, in batched
+// generations (continuous batching, options.batch_rows slots; a stop check
+// every 4 batches' worth of answers). A user's first job keeps its KV cache,
+// and that user's other jobs under the same adapter copy the common prompt
+// prefix from it instead of prefilling it (GenerateRequest::reuse), so a
+// user's profile and memories are read once.
 // Each request's tokens are the same bits as its own generate() call on the
 // CPU whatever the batch holds (row-invariant steps, tested), so the answers
 // do not depend on the rank count, the chunking or the order.
@@ -221,30 +222,38 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
   Progress progress("agents (generate)", static_cast<std::int64_t>(jobs.size()), "ratings",
                     options.log_progress ? 5.0 : kNoProgressLines);
   std::map<std::size_t, std::shared_ptr<const GenerationCache>> cache_of;  // leader job -> its cache
+  // A wave goes in slices of a few batches, with a stop check between them
+  // (the safe point of eval: docs/exit-codes.md).
+  const int max_batch = std::max(1, options.batch_rows);
+  const std::size_t slice = 4 * static_cast<std::size_t>(max_batch);
   auto run_wave = [&](const std::vector<std::size_t>& wave, bool keep, bool reuse) {
-    if (wave.empty() || stop_requested()) return;  // safe point, as in score_expected
-    std::vector<GenerateRequest> requests;
-    requests.reserve(wave.size());
-    for (std::size_t i : wave) {
-      auto g = request_of(jobs[i]);
-      g.keep_cache = keep;
-      if (reuse) {
-        const auto& leader = cache_of.at(first_of.at({jobs[i].user, jobs[i].adapter}));
-        if (reusable_prefix(leader->tokens, g.prompt) > 0) g.reuse = leader;
+    for (std::size_t begin = 0; begin < wave.size(); begin += slice) {
+      if (stop_requested()) return;  // safe point, as in score_expected
+      const std::vector<std::size_t> part(wave.begin() + static_cast<std::ptrdiff_t>(begin),
+                                          wave.begin() + static_cast<std::ptrdiff_t>(std::min(wave.size(), begin + slice)));
+      std::vector<GenerateRequest> requests;
+      requests.reserve(part.size());
+      for (std::size_t i : part) {
+        auto g = request_of(jobs[i]);
+        g.keep_cache = keep;
+        if (reuse) {
+          const auto& leader = cache_of.at(first_of.at({jobs[i].user, jobs[i].adapter}));
+          if (reusable_prefix(leader->tokens, g.prompt) > 0) g.reuse = leader;
+        }
+        requests.push_back(std::move(g));
       }
-      requests.push_back(std::move(g));
+      BatchGenerateOptions o;
+      o.max_batch = max_batch;
+      o.keep_outputs = false;
+      o.on_cache = [&](std::size_t r, GenerationCache&& cache) {
+        cache_of[part[r]] = std::make_shared<const GenerationCache>(std::move(cache));
+      };
+      o.on_finish = [&](std::size_t r, const std::vector<std::int32_t>& ids, std::vector<GenerateRequest>&) {
+        finish(part[r], ids);
+        progress.advance();
+      };
+      model.generate_batch(std::move(requests), o);
     }
-    BatchGenerateOptions o;
-    o.max_batch = std::max(1, options.batch_rows);
-    o.keep_outputs = false;
-    o.on_cache = [&](std::size_t r, GenerationCache&& cache) {
-      cache_of[wave[r]] = std::make_shared<const GenerationCache>(std::move(cache));
-    };
-    o.on_finish = [&](std::size_t r, const std::vector<std::int32_t>& ids, std::vector<GenerateRequest>&) {
-      finish(wave[r], ids);
-      progress.advance();
-    };
-    model.generate_batch(std::move(requests), o);
   };
   run_wave(leaders, /*keep=*/!followers.empty(), /*reuse=*/false);
   run_wave(followers, /*keep=*/false, /*reuse=*/true);
