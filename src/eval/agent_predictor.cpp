@@ -98,10 +98,9 @@ std::vector<fs::path> per_user_adapter_files(const fs::path& run_dir) {
   std::vector<fs::path> out;
   const fs::path dir = run_dir / "train" / "adapters";
   if (!fs::is_directory(dir)) return out;
-  const std::string prefix = "user-";  // adapter_name(TrainMode::per_user, ...)
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    if (starts_with(name, prefix) && e.path().extension() == ".h5") out.push_back(e.path());
+    if (starts_with(name, kPerUserAdapterPrefix) && e.path().extension() == ".h5") out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -236,10 +236,8 @@ void score_generate(LoraModel& model, const Tokenizer& tokenizer, const AgentSco
       for (std::size_t i : part) {
         auto g = request_of(jobs[i]);
         g.keep_cache = keep;
-        if (reuse) {
-          const auto& leader = cache_of.at(first_of.at({jobs[i].user, jobs[i].adapter}));
-          if (reusable_prefix(leader->tokens, g.prompt) > 0) g.reuse = leader;
-        }
+        // The engine copies the common prefix's rows (none when there is none).
+        if (reuse) g.reuse = cache_of.at(first_of.at({jobs[i].user, jobs[i].adapter}));
         requests.push_back(std::move(g));
       }
       BatchGenerateOptions o;

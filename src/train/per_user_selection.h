@@ -18,5 +18,7 @@ namespace personas {
 // every user when top <= 0 or top >= n_train.size(), else the `top` users
 // with the largest counts, a tie going to the smaller index.
 std::vector<std::int64_t> per_user_adapter_users(std::span<const std::int64_t> n_train, std::int64_t top);
+// How many users that chooses among n_users.
+std::int64_t per_user_adapter_count(std::int64_t n_users, std::int64_t top);
 
 }  // namespace personas

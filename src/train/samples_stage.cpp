@@ -1,6 +1,5 @@
 #include "train/samples_stage.h"
 
-#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -12,6 +11,7 @@
 #include "distill/memories.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
+#include "train/per_user_selection.h"
 #include "train/sample_options.h"
 #include "train/sample_summary.h"
 #include "train/stage_inputs.h"
@@ -161,8 +161,7 @@ nlohmann::json samples_stage(const RunDir& run, Comm& world, const SamplesStageO
 
   std::int64_t n_adapters = 1;
   if (tc.mode == TrainMode::persona) n_adapters = static_cast<std::int64_t>(summary.by_persona().size()) - 1;
-  if (tc.mode == TrainMode::per_user)
-    n_adapters = tc.per_user_top > 0 ? std::min<std::int64_t>(tc.per_user_top, data.n_users_total) : data.n_users_total;
+  if (tc.mode == TrainMode::per_user) n_adapters = per_user_adapter_count(data.n_users_total, tc.per_user_top);
   const std::int64_t without_persona = summary.by_persona().empty() ? 0 : summary.by_persona()[0].users;
   if (tc.mode == TrainMode::persona && without_persona > 0)
     plog::warn("samples: {} users have no persona (source: {}); `personas train` with train.mode = persona would "

@@ -36,7 +36,7 @@ namespace personas {
 
 std::string adapter_name(TrainMode mode, int adapter, std::int64_t user_id) {
   if (mode == TrainMode::global) return "global";
-  if (mode == TrainMode::per_user) return fmt::format("user-{}", user_id);
+  if (mode == TrainMode::per_user) return fmt::format("{}{}", kPerUserAdapterPrefix, user_id);
   return fmt::format("persona-{:04d}", adapter);
 }
 

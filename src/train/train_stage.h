@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "comm/comm.h"
 #include "core/fs.h"
@@ -44,6 +45,8 @@ struct TrainStageOptions {
 
 // Adapter file names: "persona-0003", "global", "user-<source id>".
 std::string adapter_name(TrainMode mode, int adapter, std::int64_t user_id = 0);
+// What every per-user adapter's name starts with.
+inline constexpr std::string_view kPerUserAdapterPrefix = "user-";
 
 // Collective. Returns the summary (also written to RUN/train/summary.json by rank 0).
 nlohmann::json train_stage(const RunDir& run, Comm& world, const TrainStageOptions& options);

@@ -22,3 +22,11 @@ TEST(PerUserSelection, TheMostRatedInSelectionOrderTiesToTheEarlierUser) {
 }
 
 TEST(PerUserSelection, NoUsers) { EXPECT_TRUE(per_user_adapter_users({}, 3).empty()); }
+TEST(PerUserSelection, CountIsTheChosenSize) {
+  EXPECT_EQ(per_user_adapter_count(6, 0), 6);
+  EXPECT_EQ(per_user_adapter_count(6, 4), 4);
+  EXPECT_EQ(per_user_adapter_count(6, 9), 6);
+  const std::vector<std::int64_t> n = {4, 10, 7, 10, 2, 7};
+  for (std::int64_t top : {0, 1, 3, 6, 8})
+    EXPECT_EQ(static_cast<std::int64_t>(per_user_adapter_users(n, top).size()), per_user_adapter_count(6, top)) << top;
+}
