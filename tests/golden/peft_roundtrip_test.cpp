@@ -53,6 +53,27 @@ bool writing_golden() {
   return write && std::string(write) == "1";
 }
 
+// Our PEFT export of `adapter` is the one in the fixture `dir` (the one PEFT
+// read): the same safetensors bytes and adapter_config.json. With
+// PERSONAS_WRITE_GOLDEN=1 it writes the export and the input ids into `dir`
+// instead and returns false, so that the test skips to the script's next step.
+bool export_matches_fixture(const fs::path& dir, const AdapterTensors& adapter, const Phi3Config& config,
+                            const PeftExportOptions& po, const std::vector<std::vector<std::int32_t>>& inputs,
+                            const std::string& regenerate) {
+  if (writing_golden()) {
+    write_peft_adapter(dir, adapter, config, po);
+    write_file_atomic(dir / "input_ids.json", nlohmann::json{{"input_ids", inputs}}.dump() + "\n");
+    return false;
+  }
+  testing::TempDir tmp;
+  write_peft_adapter(tmp.path(), adapter, config, po);
+  EXPECT_EQ(read_file(tmp / "adapter_model.safetensors"), read_file(dir / "adapter_model.safetensors"))
+      << "the export changed: regenerate the fixture (" << regenerate << ")";
+  EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "adapter_config.json")),
+            nlohmann::json::parse(read_file(dir / "adapter_config.json")));
+  return true;
+}
+
 struct LogitsComparison {
   double max_diff = 0;            // |ours - PEFT's|
   double max_adapter_effect = 0;  // |PEFT's - PEFT's without the adapter|
@@ -101,18 +122,8 @@ TEST(PeftRoundTrip, PeftReadsOurExportAsOurModel) {
   PeftExportOptions po;
   po.base_model_name = "tests/golden/fixtures/peft_roundtrip";
 
-  testing::TempDir tmp;
-  write_peft_adapter(tmp.path(), adapter, weights.config, po);
-  if (writing_golden()) {
-    write_peft_adapter(dir, adapter, weights.config, po);
-    write_file_atomic(dir / "input_ids.json", nlohmann::json{{"input_ids", kInputs}}.dump() + "\n");
+  if (!export_matches_fixture(dir, adapter, weights.config, po, kInputs, "tools/golden/peft_roundtrip.py"))
     GTEST_SKIP() << "wrote our export into " << dir << "; now run tools/golden/peft_roundtrip.py logits";
-  }
-  // Our export today is the one PEFT read.
-  EXPECT_EQ(read_file(tmp / "adapter_model.safetensors"), read_file(dir / "adapter_model.safetensors"))
-      << "the export changed: regenerate the fixture (tools/golden/peft_roundtrip.py)";
-  EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "adapter_config.json")),
-            nlohmann::json::parse(read_file(dir / "adapter_config.json")));
 
   const auto expected = nlohmann::json::parse(read_file(dir / "expected_logits.json"));
   EXPECT_EQ(expected["r"].get<int>(), 8);  // q and k fused: 2 x rank 4
@@ -147,18 +158,9 @@ TEST(PeftRoundTrip, PeftReadsOurLlamaExportAsOurModel) {
   PeftExportOptions po;
   po.base_model_name = "tests/golden/fixtures/peft_roundtrip_llama";
 
-  testing::TempDir tmp;
-  write_peft_adapter(tmp.path(), adapter, weights.config, po);
-  if (writing_golden()) {
-    write_peft_adapter(dir, adapter, weights.config, po);
-    write_file_atomic(dir / "input_ids.json", nlohmann::json{{"input_ids", kLlamaInputs}}.dump() + "\n");
+  if (!export_matches_fixture(dir, adapter, weights.config, po, kLlamaInputs,
+                              "tools/golden/peft_roundtrip.py --family llama"))
     GTEST_SKIP() << "wrote our export into " << dir << "; now run tools/golden/peft_roundtrip.py logits --family llama";
-  }
-  // Our export today is the one PEFT read.
-  EXPECT_EQ(read_file(tmp / "adapter_model.safetensors"), read_file(dir / "adapter_model.safetensors"))
-      << "the export changed: regenerate the fixture (tools/golden/peft_roundtrip.py --family llama)";
-  EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "adapter_config.json")),
-            nlohmann::json::parse(read_file(dir / "adapter_config.json")));
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "input_ids.json"))["input_ids"].get<std::vector<std::vector<std::int32_t>>>(),
             kLlamaInputs);
 
