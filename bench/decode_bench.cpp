@@ -31,6 +31,7 @@
 #include "distill/local_chat_client.h"
 #include "model/checkpoint.h"
 #include "model/device_buffer.h"
+#include "core/choice_names.h"
 #include "model/init_model.h"
 #include "model/lora_model.h"
 #include "model/tokenizer.h"
@@ -54,7 +55,7 @@ std::string arg(int argc, char** argv, const char* name, const std::string& fall
 }
 
 Phi3Config shape_config(const std::string& shape) {
-  if (shape != "smollm2") return preset_config(shape, 1000);
+  if (shape != "smollm2") return preset_config(parse_choice(model_preset_names(), shape, "--shape", ErrorKind::usage), 1000);
   Phi3Config c;
   c.vocab_size = 49152;
   c.hidden_size = 576;
@@ -134,7 +135,7 @@ void local_chats(int n_chats, const fs::path& work) {
   so.vocab_size = 400;
   const Tokenizer tokenizer(trained_tokenizer_data(train_sentencepiece(corpus, so)));
   fs::remove(corpus);
-  Phi3Config c = preset_config("tiny", tokenizer.vocab_size());
+  Phi3Config c = preset_config(ModelPreset::tiny, tokenizer.vocab_size());
   c.bos_token_id = tokenizer.bos_id();
   c.eos_token_id = tokenizer.eos_id();
   c.pad_token_id = tokenizer.pad_id() >= 0 ? tokenizer.pad_id() : 0;

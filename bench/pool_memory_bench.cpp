@@ -44,7 +44,7 @@ using namespace personas;
 namespace {
 
 Phi3Config shape_config(const std::string& shape) {
-  if (shape == "phi3-mini") return preset_config("phi3-mini", 32000);
+  if (shape == "phi3-mini") return preset_config(ModelPreset::phi3_mini, 32000);
   if (shape == "smollm2-135m") {
     Phi3Config c;
     c.arch = ModelArch::llama;

@@ -25,6 +25,7 @@
 #include "backend/cpu/host_threads.h"
 #include "core/fs.h"
 #include "eval/agent_scoring.h"
+#include "core/choice_names.h"
 #include "model/init_model.h"
 #include "process_cpu.h"
 #include "train/rating_tokens.h"
@@ -87,7 +88,7 @@ int main(int argc, char** argv) try {
     c.tie_word_embeddings = true;
     c.vocab_size = (tokenizer.vocab_size() + 63) / 64 * 64;
   } else {
-    c = preset_config(shape, tokenizer.vocab_size());
+    c = preset_config(parse_choice(model_preset_names(), shape, "--shape", ErrorKind::usage), tokenizer.vocab_size());
   }
   c.bos_token_id = tokenizer.bos_id();
   c.eos_token_id = tokenizer.eos_id();

@@ -1,6 +1,6 @@
 // The CUDA side of make_backend(): device discovery and registration.
 // Call register_cuda_backend() once at start-up (src/cli/main.cpp does, under
-// #ifdef PERSONAS_HAVE_CUDA); make_backend("auto") then tries the GPU first.
+// #ifdef PERSONAS_HAVE_CUDA); make_backend(BackendKind::automatic) then tries the GPU first.
 #pragma once
 
 #include <memory>

@@ -64,10 +64,8 @@ void register_cuda_backend_factory(CudaBackendFactory factory) {
   g_cuda_factory = factory;
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& kind, int device_index) {
-  PERSONAS_CHECK_HINT(kind == "auto" || kind == "cpu" || kind == "cuda", usage, "use auto, cpu or cuda",
-                      "unknown backend '{}'", kind);
-  if (kind == "cpu") {
+std::unique_ptr<Backend> make_backend(BackendKind kind, int device_index) {
+  if (kind == BackendKind::cpu) {
     plog::info("backend: cpu (requested)");
     return std::make_unique<CpuBackend>();
   }
@@ -86,8 +84,8 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, int device_index)
       return backend;
     }
   }
-  PERSONAS_CHECK_HINT(kind != "cuda", usage, "use --backend auto or cpu on this machine",
-                      "backend 'cuda' requested but not available: {}", reason);
+  PERSONAS_CHECK_HINT(kind != BackendKind::cuda, config, "set run.backend = auto or cpu on this machine",
+                      "run.backend = cuda, but no CUDA backend is available: {}", reason);
   plog::info("backend: cpu (auto; CUDA not used: {})", reason);
   return std::make_unique<CpuBackend>();
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backend/memory_stats.h"
+#include "core/backend_kind.h"
 
 namespace personas {
 
@@ -229,10 +230,10 @@ class Backend {
   virtual void kmeans_assign(TensorView points, TensorView centroids, TensorView labels, TensorView distances) = 0;
 };
 
-// "auto" | "cpu" | "cuda". auto = CUDA when compiled in and a device answers,
-// else CPU; the choice and any reason for falling back are logged.
-// `device_index` picks the GPU (local rank % visible devices).
-std::unique_ptr<Backend> make_backend(const std::string& kind, int device_index = 0);
+// automatic = CUDA when compiled in and a device answers, else CPU; the
+// choice and any reason for falling back are logged. cuda without a GPU is
+// ErrorKind::config. `device_index` picks the GPU (local rank % visible devices).
+std::unique_ptr<Backend> make_backend(BackendKind kind, int device_index = 0);
 
 // Registered by cuda/ when it is built (see cuda/cuda_backend_factory.cpp); nullptr otherwise.
 // Returns nullptr and sets `reason` when no GPU answers.

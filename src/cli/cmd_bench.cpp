@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "model/init_model.h"
 #include "model/lora_model.h"
 
 namespace personas {
@@ -36,34 +37,6 @@ double measure_sgemm(int m, int n, int k, int reps) {
     if (r > 0) best = std::min(best, seconds_since(t0));  // first call warms up
   }
   return 2.0 * m * n * k / best / 1e9;
-}
-
-ModelWeights random_weights(const Phi3Config& c, std::uint64_t seed) {
-  ModelWeights w;
-  w.config = c;
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.02f);
-  auto add = [&](const std::string& name, std::vector<std::int64_t> shape, bool norm = false) {
-    HostTensor t;
-    t.shape = std::move(shape);
-    t.data.resize(static_cast<std::size_t>(t.numel()));
-    for (auto& v : t.data) v = norm ? 1.0f : dist(rng);
-    w.tensors[name] = std::move(t);
-  };
-  const std::int64_t h = c.hidden_size, f = c.intermediate_size, qkv = c.head_dim() * c.num_attention_heads + 2 * c.kv_dim();
-  add("model.embed_tokens.weight", {c.vocab_size, h});
-  for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {h}, true);
-    add(p + "self_attn.qkv_proj.weight", {qkv, h});
-    add(p + "self_attn.o_proj.weight", {h, h});
-    add(p + "post_attention_layernorm.weight", {h}, true);
-    add(p + "mlp.gate_up_proj.weight", {2 * f, h});
-    add(p + "mlp.down_proj.weight", {h, f});
-  }
-  add("model.norm.weight", {h}, true);
-  add("lm_head.weight", {c.vocab_size, h});
-  return w;
 }
 
 // FLOPs of one training step with a frozen base: the forward, then the backward

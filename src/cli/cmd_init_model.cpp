@@ -1,6 +1,7 @@
 // personas init-model --preset tiny|small|phi3-mini --seed S --out m.h5
 //                     [--tokenizer-corpus FILE [--tokenizer-vocab N] | --tokenizer FILE.model] [--dtype f32|bf16]
 #include "cli/command.h"
+#include "core/choice_names.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "model/checkpoint.h"
@@ -19,7 +20,7 @@ int run_init_model(CommandContext& ctx) {
   PERSONAS_CHECK_HINT(args.count("out"), usage, "personas init-model --preset tiny --seed 1 --out m.h5 "
                                                 "--tokenizer-corpus corpus.txt",
                       "init-model needs --out FILE");
-  const std::string preset = args["preset"].as<std::string>();
+  const ModelPreset preset = parse_choice(model_preset_names(), args["preset"].as<std::string>(), "--preset", ErrorKind::usage);
   const auto seed = args["seed"].as<std::uint64_t>();
   const fs::path out = args["out"].as<std::string>();
   PERSONAS_CHECK(args.count("tokenizer-corpus") + args.count("tokenizer") == 1, usage,
@@ -30,7 +31,7 @@ int run_init_model(CommandContext& ctx) {
   if (args.count("tokenizer")) {
     tokenizer = tokenizer_data_from_model_file(
         args["tokenizer"].as<std::string>(),
-        parse_sentencepiece_added(args["tokenizer-added"].as<std::string>(), "--tokenizer-added"));
+        parse_choice(sentencepiece_added_names(), args["tokenizer-added"].as<std::string>(), "--tokenizer-added", ErrorKind::usage));
   } else {
     SentencePieceTrainOptions options;
     options.vocab_size = args["tokenizer-vocab"].as<int>();
@@ -43,13 +44,13 @@ int run_init_model(CommandContext& ctx) {
   config.bos_token_id = tokenizer.bos_id;
   config.eos_token_id = tokenizer.eos_id;
   config.pad_token_id = tokenizer.pad_id >= 0 ? tokenizer.pad_id : tokenizer.eos_id;
-  config.validate("init-model --preset " + preset);
+  config.validate("init-model --preset " + model_preset_word(preset));
 
   const std::string dtype_arg = args["dtype"].as<std::string>();
   const auto dtype = dtype_arg == "auto" ? preset_storage_dtype(preset) : parse_storage_dtype(dtype_arg);
   const std::string dtype_name = storage_dtype_name(dtype);
   plog::info("random {} model: hidden {}, {} layers, {} heads ({} kv), vocab {}, {:.2f} M parameters, seed {}",
-             preset, config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
+             model_preset_word(preset), config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
              config.num_key_value_heads, config.vocab_size, static_cast<double>(config.n_parameters()) / 1e6, seed);
   auto weights = random_weights(config, seed);
   save_checkpoint(out, weights, tokenizer, dtype);

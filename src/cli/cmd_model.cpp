@@ -92,7 +92,7 @@ void make_model(CommandContext& ctx, const fs::path& out) {
   TokenizerData tokenizer;
   if (!cfg.tokenizer.empty()) {
     tokenizer = tokenizer_data_from_model_file(cfg.tokenizer,
-                                               parse_sentencepiece_added(cfg.tokenizer_added, "model.tokenizer_added"));
+                                               cfg.tokenizer_added);
   } else {
     auto corpus_path = run.ensure_stage_dir("model") / "tokenizer-corpus.txt";
     write_file_atomic(corpus_path, corpus);
@@ -107,11 +107,11 @@ void make_model(CommandContext& ctx, const fs::path& out) {
   config.bos_token_id = tokenizer.bos_id;
   config.eos_token_id = tokenizer.eos_id;
   config.pad_token_id = tokenizer.pad_id >= 0 ? tokenizer.pad_id : tokenizer.eos_id;
-  config.validate("model.preset " + cfg.preset);
+  config.validate("model.preset " + model_preset_word(cfg.preset));
   const auto seed = static_cast<std::uint64_t>(ctx.config.run.seed) * seed_salt::kModelWeightsMul + seed_salt::kModelWeightsAdd;
   auto weights = random_weights(config, seed);
   save_checkpoint(out, weights, tokenizer, preset_storage_dtype(cfg.preset));
-  plog::info("model: random {} model (hidden {}, {} layers, vocab {}, {:.2f} M parameters) -> {}", cfg.preset,
+  plog::info("model: random {} model (hidden {}, {} layers, vocab {}, {:.2f} M parameters) -> {}", model_preset_word(cfg.preset),
              config.hidden_size, config.num_hidden_layers, config.vocab_size,
              static_cast<double>(config.n_parameters()) / 1e6, out.string());
 }

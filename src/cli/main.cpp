@@ -20,7 +20,7 @@
 #include "core/strings.h"
 
 #ifdef PERSONAS_HAVE_CUDA
-#include "cuda_backend_factory.h"  // cuda/: lets make_backend("auto") try the GPU
+#include "cuda_backend_factory.h"  // cuda/: lets make_backend(BackendKind::automatic) try the GPU
 #endif
 
 #ifndef PERSONAS_VERSION

@@ -31,7 +31,7 @@ struct DeviceAssign {
 
 }  // namespace
 
-KMeansAssignStep make_kmeans_assign_step(const std::string& backend_kind, int device_index) {
+KMeansAssignStep make_kmeans_assign_step(BackendKind backend_kind, int device_index) {
   KMeansAssignStep step;
   step.backend = make_backend(backend_kind, device_index);
   PERSONAS_CHECK(step.backend->supports(Op::kmeans_assign, DType::f32), config,

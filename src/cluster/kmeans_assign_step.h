@@ -20,6 +20,6 @@ struct KMeansAssignStep {
   std::string name;
 };
 
-KMeansAssignStep make_kmeans_assign_step(const std::string& backend_kind, int device_index);
+KMeansAssignStep make_kmeans_assign_step(BackendKind backend_kind, int device_index);
 
 }  // namespace personas

@@ -91,14 +91,6 @@ void ConfigSchema::add(const std::string& key, std::string* target, const std::s
                   [target] { return *target; }, {}});
 }
 
-void ConfigSchema::add_choice(const std::string& key, std::string* target, std::vector<std::string> choices,
-                              const std::string& help) {
-  // A string field may hold a value outside its choices (set in code): get() shows it, validate() names it.
-  add_choice_field(
-      key, choices, help, [target, choices](std::size_t i) { *target = choices[i]; },
-      [target] { return *target; });
-}
-
 void ConfigSchema::add_choice_field(const std::string& key, std::vector<std::string> choices, const std::string& help,
                                     std::function<void(std::size_t)> set_index,
                                     std::function<std::string()> get_word) {

@@ -47,10 +47,8 @@ class ConfigSchema {
   void add(const std::string& key, double* target, const std::string& help);
   void add(const std::string& key, bool* target, const std::string& help);
   void add(const std::string& key, std::string* target, const std::string& help);
-  // A string restricted to `choices`; the help lists them.
-  void add_choice(const std::string& key, std::string* target, std::vector<std::string> choices,
-                  const std::string& help);
-  // A choice held as an enum: `names` gives each value its word (the words of
+  // A choice, always held as an enum (there is no string form, so a typo in
+  // code does not compile): `names` gives each value its word (the words of
   // the INI file, the command line, the help and the stage hashes), so code
   // compares enums, never strings.
   template <class E>
@@ -91,7 +89,7 @@ class ConfigSchema {
     std::vector<std::string> choices;
   };
   void add_field(const std::string& key, Field field);
-  // The one implementation of both add_choice forms: `set_index` stores the
+  // add_choice's implementation, out of the template: `set_index` stores the
   // i-th word's value, `get_word` says the value in words.
   void add_choice_field(const std::string& key, std::vector<std::string> choices, const std::string& help,
                         std::function<void(std::size_t)> set_index, std::function<std::string()> get_word);

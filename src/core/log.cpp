@@ -5,8 +5,6 @@
 
 #include <chrono>
 
-#include "core/errors.h"
-
 namespace personas {
 namespace {
 
@@ -30,12 +28,16 @@ double elapsed_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count();
 }
 
+const std::vector<std::pair<std::string, spdlog::level::level_enum>>& log_level_names() {
+  using L = spdlog::level::level_enum;
+  static const std::vector<std::pair<std::string, L>> names = {{"trace", L::trace}, {"debug", L::debug},
+                                                               {"info", L::info},   {"warn", L::warn},
+                                                               {"error", L::err},   {"off", L::off}};
+  return names;
+}
+
 void init_logging(int rank, int n_ranks, const LogOptions& options) {
-  auto level = spdlog::level::from_str(options.level);
-  if (level == spdlog::level::off && options.level != "off") {
-    fail(ErrorKind::config, fmt::format("log.level '{}' is not one of trace, debug, info, warn, error, off",
-                                        options.level));
-  }
+  const auto level = options.level;
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("personas", sink);
   auto formatter = std::make_unique<spdlog::pattern_formatter>();

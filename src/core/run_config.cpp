@@ -5,7 +5,7 @@ namespace personas {
 void RunConfig::describe(ConfigSchema& s) {
   s.add("run.dir", &dir, "run directory: every stage reads and writes here");
   s.add("run.seed", &seed, "master random seed; every stage derives its seeds from it");
-  s.add_choice("run.backend", &backend, {"auto", "cpu", "cuda"},
+  s.add_choice("run.backend", &backend, backend_kind_names(),
                "compute backend; auto = CUDA when built in and a GPU answers, else CPU");
   s.add("run.threads", &threads, "threads per rank (OpenMP and BLAS); 0 = cores / ranks on the node");
   s.add("run.from", &from_stage, "personas run: first stage to redo (empty = first stale stage)");
@@ -17,7 +17,7 @@ void RunConfig::describe(ConfigSchema& s) {
 }
 
 void LogConfig::describe(ConfigSchema& s) {
-  s.add_choice("log.level", &options.level, {"trace", "debug", "info", "warn", "error", "off"}, "log level");
+  s.add_choice("log.level", &options.level, log_level_names(), "log level");
   s.add("log.all_ranks", &options.all_ranks, "every rank logs (default: rank 0 only; errors always)");
 }
 

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/backend_kind.h"
+#include "model/device_dtype_setting.h"
 #include "comm/comm.h"
 #include "core/run_dir.h"
 #include "data/dataset.h"
@@ -30,8 +32,8 @@ struct DistillRunOptions {
   std::string local_checkpoint;
   int local_max_seq = 512;
   std::string local_chat_template;  // model.chat_template ("" = the checkpoint's)
-  std::string local_device_dtype = "auto";  // model.device_dtype
-  std::string backend = "auto";
+  DeviceDtypeSetting local_device_dtype = DeviceDtypeSetting::automatic;  // model.device_dtype
+  BackendKind backend = BackendKind::automatic;
   // Tests only: stop (as if killed, without finishing) once this rank saved
   // at least this many users in this run. -1 = never.
   std::int64_t stop_after_users = -1;

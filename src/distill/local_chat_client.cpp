@@ -518,8 +518,8 @@ std::string checkpoint_file_fingerprint(const fs::path& checkpoint) {
   return fmt::format("{:016x}", h);
 }
 
-LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
-                              const std::string& chat_template, const std::string& device_dtype) {
+LocalEngine load_local_engine(const fs::path& checkpoint, BackendKind backend_kind, int device_index,
+                              const std::string& chat_template, DeviceDtypeSetting device_dtype) {
   check_checkpoint_exists(checkpoint);
   EngineOptions o;
   o.device_dtype = device_dtype;

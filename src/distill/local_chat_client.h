@@ -140,8 +140,8 @@ class LocalChatClient final : public ChatBackend {
 // A checkpoint loaded for local chats (model/engine.h), with one zero adapter.
 using LocalEngine = Engine;
 // ErrorKind::io naming the file (with a hint) when the checkpoint is missing.
-LocalEngine load_local_engine(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
-                              const std::string& chat_template = "", const std::string& device_dtype = "auto");
+LocalEngine load_local_engine(const fs::path& checkpoint, BackendKind backend_kind, int device_index,
+                              const std::string& chat_template = "", DeviceDtypeSetting device_dtype = DeviceDtypeSetting::automatic);
 // A cheap content fingerprint of a checkpoint file (its size and 16 sampled
 // 64 KiB blocks), part of the stage's hash: another checkpoint at the same
 // path redoes the stage. ErrorKind::io (with a hint) when the file is missing.

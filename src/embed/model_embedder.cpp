@@ -9,8 +9,8 @@
 
 namespace personas {
 
-ModelEmbedder::ModelEmbedder(const fs::path& checkpoint, const std::string& backend_kind, int device_index,
-                             int max_seq, int batch_size, const std::string& device_dtype)
+ModelEmbedder::ModelEmbedder(const fs::path& checkpoint, BackendKind backend_kind, int device_index,
+                             int max_seq, int batch_size, DeviceDtypeSetting device_dtype)
     : max_seq_(max_seq), batch_size_(batch_size) {
   EngineOptions o;
   o.device_dtype = device_dtype;

@@ -15,8 +15,8 @@ class ModelEmbedder final : public Embedder {
  public:
   // Loads the checkpoint at `checkpoint` on a backend of kind `backend_kind`
   // (the base in `device_dtype`: model.device_dtype).
-  ModelEmbedder(const fs::path& checkpoint, const std::string& backend_kind, int device_index, int max_seq,
-                int batch_size, const std::string& device_dtype = "auto");
+  ModelEmbedder(const fs::path& checkpoint, BackendKind backend_kind, int device_index, int max_seq,
+                int batch_size, DeviceDtypeSetting device_dtype = DeviceDtypeSetting::automatic);
   ~ModelEmbedder() override;
   std::string name() const override { return "model"; }
   int dim() const override;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend_kind.h"
 #include "backend/backend.h"
 #include "core/run_config.h"
 #include "core/run_dir.h"
@@ -32,9 +33,9 @@ struct AgentPredictorInputs {
   int default_max_len = 512;    // model.max_seq (train.max_seq_len = 0)
   TrainConfig train;            // prompt style, retrieval, answer format: as in training
   EvalConfig eval;
-  std::string backend = "auto";
+  BackendKind backend = BackendKind::automatic;
   std::string chat_template;    // model.chat_template ("" = the checkpoint's)
-  std::string device_dtype = "auto";  // model.device_dtype
+  DeviceDtypeSetting device_dtype = DeviceDtypeSetting::automatic;  // model.device_dtype
   std::uint64_t seed = 1234;
   std::string fallback_base_url;  // distill.base_url: the endpoint agent's server when eval.endpoint_base_url is ""
   // What the agents' ratings depend on besides the base weights and the

@@ -15,13 +15,14 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "model/device_dtype_setting.h"
 #include "model/phi3_config.h"
 
 namespace personas {
 
-// "auto" | "bf16" | "f32" for `backend`; ErrorKind::config naming `key` for another
-// value, or for bf16 on a backend without bf16 matmul and embedding (the CPU).
-DType resolve_device_dtype(const std::string& setting, const Backend& backend,
+// The dtype `setting` gives on `backend`; ErrorKind::config naming `key` for
+// bf16 on a backend without bf16 matmul and embedding (the CPU).
+DType resolve_device_dtype(DeviceDtypeSetting setting, const Backend& backend,
                            const std::string& key = "model.device_dtype");
 
 // Whether the base tensor `name` takes the device dtype (a matrix) or stays f32 (a norm weight).

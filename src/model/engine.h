@@ -6,7 +6,7 @@
 // (the device copy is the only one; merged_weights reads it back). Adapters are loaded into the arenas by the caller (their file
 // format lives with training: train/adapter_export.h).
 //
-//   Engine e = load_engine(path, {.backend = "auto", .spec = spec, .n_adapters = 3});
+//   Engine e = load_engine(path, {.backend = BackendKind::automatic, .spec = spec, .n_adapters = 3});
 //   e.model->forward_backward(batch);  e.tokenizer->encode(text);
 #pragma once
 
@@ -15,18 +15,19 @@
 
 #include "backend/backend.h"
 #include "core/fs.h"
+#include "model/device_dtype_setting.h"
 #include "model/lora_model.h"
 #include "model/tokenizer.h"
 
 namespace personas {
 
 struct EngineOptions {
-  std::string backend = "auto";   // auto | cpu | cuda (run.backend)
+  BackendKind backend = BackendKind::automatic;  // run.backend
   int device_index = 0;
   LoraSpec spec;                  // the adapters' spec (any spec when n_adapters = 0)
   int n_adapters = 0;             // arenas created zero-initialised (B = 0: the base model)
   std::string chat_template;      // "" = the checkpoint's; else a name (model.chat_template)
-  std::string device_dtype = "auto";  // the base's matrices on the device: auto|bf16|f32 (model.device_dtype)
+  DeviceDtypeSetting device_dtype = DeviceDtypeSetting::automatic;  // the base's matrices on the device (model.device_dtype)
   std::string what = "model";     // who loads it, for messages ("train", "eval agents", ...)
 };
 

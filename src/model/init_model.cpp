@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/choice_names.h"
 #include "core/errors.h"
 #include "core/hash.h"
 #include "model/checkpoint.h"
@@ -42,17 +43,21 @@ void fill_normal(std::vector<float>& out, std::uint64_t seed, double std) {
 
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"tiny", "small", "phi3-mini"}; }
-
-StorageDType preset_storage_dtype(const std::string& preset) {
-  if (preset == "tiny" || preset == "small") return StorageDType::f32;
-  if (preset == "phi3-mini") return StorageDType::bf16;
-  PERSONAS_FAIL(usage, "unknown model preset '{}' (expected tiny, small or phi3-mini)", preset);
+const std::vector<std::pair<std::string, ModelPreset>>& model_preset_names() {
+  static const std::vector<std::pair<std::string, ModelPreset>> names = {
+      {"tiny", ModelPreset::tiny}, {"small", ModelPreset::small}, {"phi3-mini", ModelPreset::phi3_mini}};
+  return names;
 }
 
-Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab) {
+std::string model_preset_word(ModelPreset preset) { return choice_word(model_preset_names(), preset); }
+
+StorageDType preset_storage_dtype(ModelPreset preset) {
+  return preset == ModelPreset::phi3_mini ? StorageDType::bf16 : StorageDType::f32;
+}
+
+Phi3Config preset_config(ModelPreset preset, std::int64_t tokenizer_vocab) {
   Phi3Config c;
-  if (preset == "tiny") {
+  if (preset == ModelPreset::tiny) {
     c.hidden_size = 128;
     c.intermediate_size = 344;
     c.num_hidden_layers = 4;
@@ -60,7 +65,7 @@ Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab
     c.num_key_value_heads = 2;
     c.max_position_embeddings = 1024;
     c.vocab_size = round_up(tokenizer_vocab, 64);
-  } else if (preset == "small") {
+  } else if (preset == ModelPreset::small) {
     c.hidden_size = 512;
     c.intermediate_size = 1376;
     c.num_hidden_layers = 8;
@@ -68,15 +73,13 @@ Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab
     c.num_key_value_heads = 4;
     c.max_position_embeddings = 2048;
     c.vocab_size = round_up(tokenizer_vocab, 64);
-  } else if (preset == "phi3-mini") {
+  } else {
     c = Phi3Config{};  // the Phi-3-mini-4k-instruct shape
     c.sliding_window = 2047;
     PERSONAS_CHECK(tokenizer_vocab <= c.vocab_size, usage,
                    "phi3-mini has a {}-row embedding; the tokenizer has {} tokens", c.vocab_size, tokenizer_vocab);
-  } else {
-    PERSONAS_FAIL(usage, "unknown model preset '{}' (expected tiny, small or phi3-mini)", preset);
   }
-  if (preset != "phi3-mini") {  // placeholders; init-model takes them from the tokenizer
+  if (preset != ModelPreset::phi3_mini) {  // placeholders; init-model takes them from the tokenizer
     c.bos_token_id = 1;
     c.eos_token_id = 2;
     c.pad_token_id = 0;
@@ -84,7 +87,7 @@ Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab
   c.rope_theta = 10000.0;
   c.rms_norm_eps = 1e-5;
   c.tie_word_embeddings = false;
-  c.validate("preset " + preset);
+  c.validate("preset " + model_preset_word(preset));
   return c;
 }
 

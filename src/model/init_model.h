@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/checkpoint.h"
@@ -19,12 +20,16 @@ namespace personas {
 // Presets: tiny (hidden 128, 4 layers, 4 heads, 2 kv heads, intermediate 344,
 // 1024 positions), small (hidden 512, 8 layers, 8 heads, 4 kv heads,
 // intermediate 1376, 2048 positions), phi3-mini (Phi-3-mini-4k shape, vocab
-// 32064, sliding window 2047). ErrorKind::usage for an unknown name.
-Phi3Config preset_config(const std::string& preset, std::int64_t tokenizer_vocab);
-std::vector<std::string> preset_names();
+// 32064, sliding window 2047).
+enum class ModelPreset { tiny, small, phi3_mini };
+// {"tiny", tiny}, {"small", small}, {"phi3-mini", phi3_mini}: the words of
+// model.preset and of init-model --preset.
+const std::vector<std::pair<std::string, ModelPreset>>& model_preset_names();
+std::string model_preset_word(ModelPreset preset);
+Phi3Config preset_config(ModelPreset preset, std::int64_t tokenizer_vocab);
 // The dtype a preset's checkpoint is stored in: bf16 for phi3-mini (7.6 GB in
-// f32), f32 for the CPU shapes. ErrorKind::usage for an unknown name.
-StorageDType preset_storage_dtype(const std::string& preset);
+// f32), f32 for the CPU shapes.
+StorageDType preset_storage_dtype(ModelPreset preset);
 
 // Fills every tensor of `config` with seeded random values.
 // Normal(0, init_std) matrices, except lm_head.weight: Normal(0, kLmHeadGain /

@@ -10,11 +10,11 @@ void ModelConfig::describe(ConfigSchema& s) {
   s.add("model.path", &path,
         "base checkpoint (HDF5, from personas convert or scripts/fetch-model.sh; ${PERSONAS_CACHE} and a leading ~/ "
         "are expanded); empty = made by the model stage");
-  s.add_choice("model.preset", &preset, preset_names(),
+  s.add_choice("model.preset", &preset, model_preset_names(),
                "shape of the random model made when model.path is empty");
   s.add("model.tokenizer", &tokenizer,
         "SentencePiece .model for a made model; empty = train one on the run's distilled texts");
-  s.add_choice("model.tokenizer_added", &tokenizer_added, {"auto", "phi3", "chat", "none"},
+  s.add_choice("model.tokenizer_added", &tokenizer_added, sentencepiece_added_names(),
                "added tokens of model.tokenizer (a .model file carries none): phi3 = Phi-3's <|user|>, <|end|>, ... "
                "(ids 32000-32010) with its chat template; chat = the chat symbols of a tokenizer trained by personas; "
                "none = plain; auto = chat when the file has those symbols, else none (never guessed from the size)");
@@ -23,7 +23,7 @@ void ModelConfig::describe(ConfigSchema& s) {
   s.add("model.chat_template", &chat_template,
         "chat template: empty = the checkpoint's own (recognised from its file); none, phi3, chatml, llama3 or "
         "plain overrides it");
-  s.add_choice("model.device_dtype", &device_dtype, {"auto", "bf16", "f32"},
+  s.add_choice("model.device_dtype", &device_dtype, device_dtype_setting_names(),
                "storage of the frozen base's matrices on the device: auto = bf16 on a GPU (half the memory, the "
                "tensor-core matmul), f32 on the CPU; LoRA weights, gradients, optimiser state and activations are "
                "always f32");

@@ -248,12 +248,13 @@ Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&& o) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&& o) noexcept = default;
 
-SentencePieceAdded parse_sentencepiece_added(const std::string& name, const std::string& key) {
-  if (name == "auto") return SentencePieceAdded::auto_detect;
-  if (name == "phi3") return SentencePieceAdded::phi3;
-  if (name == "chat") return SentencePieceAdded::chat;
-  if (name == "none") return SentencePieceAdded::none;
-  PERSONAS_FAIL(config, "{}: '{}' is not one of {}", key, name, kSentencePieceAddedNames);
+const std::vector<std::pair<std::string, SentencePieceAdded>>& sentencepiece_added_names() {
+  static const std::vector<std::pair<std::string, SentencePieceAdded>> names = {
+      {"auto", SentencePieceAdded::auto_detect},
+      {"phi3", SentencePieceAdded::phi3},
+      {"chat", SentencePieceAdded::chat},
+      {"none", SentencePieceAdded::none}};
+  return names;
 }
 
 TokenizerData tokenizer_data_from_model_file(const fs::path& path, SentencePieceAdded added) {

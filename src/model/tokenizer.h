@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/fs.h"
@@ -74,9 +75,9 @@ TokenizerData trained_tokenizer_data(std::string model_bytes);
 // size: auto = our chat symbols when the model has them all (a model from
 // train_sentencepiece), else none.
 enum class SentencePieceAdded { auto_detect, phi3, chat, none };
-inline constexpr const char* kSentencePieceAddedNames = "auto, phi3, chat or none";
-// ErrorKind::config naming `key` when `name` is not one of kSentencePieceAddedNames.
-SentencePieceAdded parse_sentencepiece_added(const std::string& name, const std::string& key);
+// {"auto", auto_detect}, {"phi3", phi3}, {"chat", chat}, {"none", none}: the
+// words of model.tokenizer_added and of init-model --tokenizer-added.
+const std::vector<std::pair<std::string, SentencePieceAdded>>& sentencepiece_added_names();
 // The tokenizer of a .model file with `added`'s tokens; ErrorKind::data naming
 // the file when it does not parse or lacks the chat symbols `chat` asks for.
 TokenizerData tokenizer_data_from_model_file(const fs::path& path, SentencePieceAdded added);

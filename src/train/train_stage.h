@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/backend_kind.h"
+#include "model/device_dtype_setting.h"
 #include "comm/comm.h"
 #include "core/fs.h"
 #include "core/run_dir.h"
@@ -28,7 +30,7 @@ struct TrainStageOptions {
   LoraConfig lora;
   TrainConfig train;
   std::int64_t run_seed = 1234;
-  std::string backend = "auto";
+  BackendKind backend = BackendKind::automatic;
   std::string config_hash;           // of everything the adapters depend on
   // warm_start = global: of everything the global adapter depends on (the
   // stage's hash with the warm_* keys neutral; "" = config_hash), so changing
@@ -38,7 +40,7 @@ struct TrainStageOptions {
   int default_max_len = 512;         // model.max_seq, used when train.max_seq_len = 0
   std::string base_model_name;       // for adapter_config.json ("" = the checkpoint path)
   std::string chat_template;         // model.chat_template ("" = the checkpoint's)
-  std::string device_dtype = "auto";  // model.device_dtype
+  DeviceDtypeSetting device_dtype = DeviceDtypeSetting::automatic;  // model.device_dtype
   // Tests only: every adapter stops (as if killed) after this many optimiser steps of this call.
   std::int64_t interrupt_after = 0;
 };

@@ -311,7 +311,7 @@ TEST(CudaBench, SmolLM2_135M) {
 
 TEST(CudaBench, Phi3Mini) {
   PERSONAS_REQUIRE_BENCH();
-  bench_shape("phi3-mini", preset_config("phi3-mini", 32000), 2, 1024, 64, 256);
+  bench_shape("phi3-mini", preset_config(ModelPreset::phi3_mini, 32000), 2, 1024, 64, 256);
 }
 
 // Our segment LoRA kernels (shrink + expand) against the same products done

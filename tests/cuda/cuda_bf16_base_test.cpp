@@ -39,7 +39,7 @@ double relative_l2(const std::vector<float>& a, const std::vector<float>& ref) {
 }
 
 struct Bf16Case {
-  Phi3Config config = preset_config("tiny", 300);
+  Phi3Config config = preset_config(ModelPreset::tiny, 300);
   ModelWeights weights;
   LoraSpec spec;
   std::vector<std::vector<float>> adapters;

@@ -23,7 +23,7 @@ TEST(CudaFallback, AutoPicksGpuOrFallsBackWithReason) {
   register_cuda_backend();
   std::string reason;
   const int count = cuda_device_count(reason);
-  auto backend = make_backend("auto", 3);  // device index = local rank; wraps modulo the visible devices
+  auto backend = make_backend(BackendKind::automatic, 3);  // device index = local rank; wraps modulo the visible devices
   ASSERT_TRUE(backend);
   if (count == 0) {
     EXPECT_FALSE(reason.empty());
@@ -36,15 +36,16 @@ TEST(CudaFallback, AutoPicksGpuOrFallsBackWithReason) {
   }
 }
 
-TEST(CudaFallback, ExplicitCudaWithoutGpuIsAUsageError) {
+TEST(CudaFallback, ExplicitCudaWithoutGpuIsAConfigError) {
   register_cuda_backend();
   std::string reason;
   if (cuda_device_count(reason) > 0) GTEST_SKIP() << "a GPU is visible; the no-GPU error path cannot be shown here";
   try {
-    make_backend("cuda", 0);
+    make_backend(BackendKind::cuda, 0);
     FAIL() << "make_backend(\"cuda\") succeeded without a GPU";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_NE(std::string(e.message()).find("run.backend"), std::string::npos) << e.message();
     EXPECT_NE(std::string(e.message()).find(reason), std::string::npos) << e.message();
   }
 }

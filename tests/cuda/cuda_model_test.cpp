@@ -23,7 +23,7 @@ namespace {
 using cuda_test::all_close;
 
 struct MixedCase {
-  Phi3Config config = preset_config("tiny", 300);
+  Phi3Config config = preset_config(ModelPreset::tiny, 300);
   ModelWeights weights;
   LoraSpec spec;
   std::vector<std::vector<float>> adapter_values;

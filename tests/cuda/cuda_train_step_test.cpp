@@ -58,7 +58,7 @@ StepResult train_step(Backend& backend, const ModelWeights& weights, const LoraS
 
 void run_step_test(bool bf16_gemm, double loss_rtol, double grad_rl2, double param_rl2) {
   PERSONAS_REQUIRE_GPU(gpu, bf16_gemm);
-  Phi3Config config = preset_config("tiny", 300);
+  Phi3Config config = preset_config(ModelPreset::tiny, 300);
   config.sliding_window = 24;  // exercise the window in attention
   const ModelWeights weights = random_weights(config, 77);
   LoraSpec spec;

@@ -111,7 +111,7 @@ TEST(PeftRoundTrip, PeftReadsOurExportAsOurModel) {
   const fs::path dir = fixture_dir();
   ASSERT_TRUE(fs::exists(dir / "model.safetensors")) << "run tools/golden/peft_roundtrip.py base";
   auto weights = load_base(dir);
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   LoraSpec spec;
   spec.targets = {LoraTarget::q, LoraTarget::k};
   spec.rank = 4;
@@ -146,7 +146,7 @@ TEST(PeftRoundTrip, PeftReadsOurLlamaExportAsOurModel) {
   ASSERT_EQ(weights.config.arch, ModelArch::llama);
   ASSERT_TRUE(weights.config.tie_word_embeddings);
   ASSERT_EQ(weights.config.num_key_value_heads, 2);
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   LoraSpec spec;
   spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj, LoraTarget::gate_up_proj,
                   LoraTarget::down_proj};
@@ -178,7 +178,7 @@ TEST(PeftRoundTrip, PeftReadsOurLlamaExportAsOurModel) {
 
 TEST(PeftRoundTrip, MixedTargetsUseRankAndAlphaPatterns) {
   auto weights = load_base(fixture_dir());
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   LoraSpec spec;
   spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj};
   spec.rank = 2;
@@ -214,7 +214,7 @@ TEST(PeftRoundTrip, MixedTargetsUseRankAndAlphaPatterns) {
 TEST(PeftRoundTrip, LlamaBaseGetsSeparateModulesWithTheSameValues) {
   auto weights = load_base(fixture_dir());
   weights.config.arch = ModelArch::llama;
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   LoraSpec spec;
   spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj, LoraTarget::gate_up_proj,
                   LoraTarget::down_proj};

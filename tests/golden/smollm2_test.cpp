@@ -47,7 +47,7 @@ class SmolLM2 : public ::testing::Test {
     auto path = testing::cached_model(kGguf);
     if (!path) return;
     converted_ = std::make_unique<ConvertedModel>(convert_gguf(*path));
-    backend_ = make_backend("cpu");
+    backend_ = make_backend(BackendKind::cpu);
     model_ = std::make_unique<LoraModel>(converted_->weights, *backend_, LoraSpec{}, 0);
     tokenizer_ = std::make_unique<Tokenizer>(converted_->tokenizer);
   }

@@ -64,7 +64,7 @@ void check_same_as_one_process(const DistillConfig& config, const testing::FakeO
   if (local_model) {  // distill.provider = local: a tiny random checkpoint, written once
     options.local_checkpoint = (dir.path / "tiny.h5").string();
     options.local_max_seq = 192;
-    options.backend = "cpu";
+    options.backend = BackendKind::cpu;
     if (comm.is_root()) testing::write_tiny_local_checkpoint(options.local_checkpoint);
     comm.barrier();
   }

@@ -55,7 +55,7 @@ TEST(TrainPersonas, TwoPersonasOverRanksLowerTheirValidationLoss) {
   ASSERT_EQ(group->size(), group_info.n_ranks);
 
   auto weights = testing::tiny_phi3(11);
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   LoraSpec spec;
   spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj};
   spec.rank = 8;

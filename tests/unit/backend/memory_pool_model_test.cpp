@@ -31,7 +31,7 @@ class PoolModel : public ::testing::TestWithParam<bool> {};  // param: activatio
 
 TEST_P(PoolModel, TrainingStepsAfterTheFirstMakeNoRawAllocation) {
   CpuBackend cpu;
-  const Phi3Config c = preset_config("tiny", 300);
+  const Phi3Config c = preset_config(ModelPreset::tiny, 300);
   LoraSpec spec;
   spec.targets = {LoraTarget::q, LoraTarget::k, LoraTarget::v, LoraTarget::o_proj, LoraTarget::gate_up_proj,
                   LoraTarget::down_proj};
@@ -72,7 +72,7 @@ INSTANTIATE_TEST_SUITE_P(Recompute, PoolModel, ::testing::Bool());
 
 TEST(PoolModelInference, ScoringAndGenerationReuseTheirBuffers) {
   CpuBackend cpu;
-  const Phi3Config c = preset_config("tiny", 300);
+  const Phi3Config c = preset_config(ModelPreset::tiny, 300);
   LoraSpec spec;
   spec.targets = {LoraTarget::q, LoraTarget::v};
   spec.rank = 4;

@@ -48,7 +48,7 @@ TEST(DistillDeviceFault, StopsTheStageAndNoUserIsMarkedFailed) {
   DistillRunOptions options;
   options.local_checkpoint = (tmp / "tiny.h5").string();
   options.local_max_seq = 256;
-  options.backend = "cuda";
+  options.backend = BackendKind::cuda;
 
   const FakeCudaFactory fake;
   g_factory_calls = 0;

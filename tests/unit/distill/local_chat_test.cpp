@@ -79,7 +79,7 @@ struct Engine {
   LocalEngine engine;
   explicit Engine(bool chat_tokens = true, std::int64_t positions = 512) {
     testing::write_tiny_local_checkpoint(dir / "tiny.h5", chat_tokens, 11, positions);
-    engine = load_local_engine(dir / "tiny.h5", "cpu", 0);
+    engine = load_local_engine(dir / "tiny.h5", BackendKind::cpu, 0);
   }
 };
 
@@ -276,7 +276,7 @@ TEST(DistillLocal, EveryUserOnceWithNotesForEveryTrainingItem) {
   DistillRunOptions options;
   options.local_checkpoint = (tmp / "tiny.h5").string();
   options.local_max_seq = 256;
-  options.backend = "cpu";
+  options.backend = BackendKind::cpu;
   auto config = local_config();
   auto summary = run_distill(run, data, config, options, *comm);
   EXPECT_EQ(summary.users_ok, 4);
@@ -323,7 +323,7 @@ TEST(DistillLocal, KilledRunResumesAndOutputsMatchAnUninterruptedRun) {
   DistillRunOptions options;
   options.local_checkpoint = (tmp / "tiny.h5").string();
   options.local_max_seq = 192;
-  options.backend = "cpu";
+  options.backend = BackendKind::cpu;
   auto config = local_config();
   config.reflection = false;
   auto calls_of = [&](std::size_t from) {
@@ -360,7 +360,7 @@ TEST(DistillLocal, FreeFormatFailuresAreListedAndRetried) {
   DistillRunOptions options;
   options.local_checkpoint = (tmp / "tiny.h5").string();
   options.local_max_seq = 128;
-  options.backend = "cpu";
+  options.backend = BackendKind::cpu;
   auto config = local_config();
   config.local_format = LocalFormat::free;
   auto summary = run_distill(run, data, config, options, *comm);

@@ -159,19 +159,17 @@ TEST(Checkpoint, SaveRefusesInconsistentWeights) {
 }
 
 TEST(InitModel, PresetsAndSeededWeights) {
-  auto tiny = preset_config("tiny", 1000);
+  auto tiny = preset_config(ModelPreset::tiny, 1000);
   EXPECT_EQ(tiny.vocab_size, 1024);
   EXPECT_EQ(tiny.hidden_size, 128);
-  auto mini = preset_config("phi3-mini", 32011);
+  auto mini = preset_config(ModelPreset::phi3_mini, 32011);
   EXPECT_EQ(mini.vocab_size, 32064);
   EXPECT_EQ(mini.num_hidden_layers, 32);
   EXPECT_EQ(mini.n_parameters(), 3821079552);  // Phi-3-mini's published 3.8B
-  EXPECT_THROW(preset_config("huge", 10), Error);
-  // Every preset has its storage dtype, stated with its shape, not guessed from the name at call sites.
-  for (const auto& name : preset_names()) EXPECT_NO_THROW(preset_storage_dtype(name)) << name;
-  EXPECT_EQ(preset_storage_dtype("phi3-mini"), StorageDType::bf16);
-  EXPECT_EQ(preset_storage_dtype("tiny"), StorageDType::f32);
-  EXPECT_THROW(preset_storage_dtype("huge"), Error);
+  // Every preset has a shape; its storage dtype goes with the enum, never guessed from a name at call sites.
+  for (const auto& [word, preset] : model_preset_names()) EXPECT_NO_THROW(preset_config(preset, 1000)) << word;
+  EXPECT_EQ(preset_storage_dtype(ModelPreset::phi3_mini), StorageDType::bf16);
+  EXPECT_EQ(preset_storage_dtype(ModelPreset::tiny), StorageDType::f32);
   auto a = random_weights(small_config(), 42), b = random_weights(small_config(), 42),
        c = random_weights(small_config(), 43);
   EXPECT_EQ(a.at("model.layers.1.mlp.down_proj.weight").data, b.at("model.layers.1.mlp.down_proj.weight").data);

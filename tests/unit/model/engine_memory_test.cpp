@@ -45,7 +45,7 @@ TEST(EngineMemory, HostCopyIsFreedAndThePoolHoldsThePlannedBase) {
 
   const std::size_t before = heap_in_use();
   EngineOptions o;
-  o.backend = "cpu";
+  o.backend = BackendKind::cpu;
   o.n_adapters = 1;
   o.what = "test";
   Engine e = load_engine(tmp.path() / "m.h5", o);
@@ -71,8 +71,8 @@ TEST(EngineMemory, Bf16OnTheCpuIsAConfigError) {
   testing::TempDir tmp;
   testing::write_tiny_local_checkpoint(tmp.path() / "m.h5");
   EngineOptions o;
-  o.backend = "cpu";
-  o.device_dtype = "bf16";
+  o.backend = BackendKind::cpu;
+  o.device_dtype = DeviceDtypeSetting::bf16;
   try {
     load_engine(tmp.path() / "m.h5", o);
     FAIL() << "bf16 needs a backend with bf16 matmul";
@@ -96,9 +96,9 @@ TEST(EngineMemory, LocalDistillAndTheEmbedderPassTheDeviceDtype) {
       EXPECT_NE(e.message().find("model.device_dtype"), std::string::npos) << who << ": " << e.message();
     }
   };
-  expect_config_error([&] { load_local_engine(tmp.path() / "m.h5", "cpu", 0, "", "bf16"); }, "distill local");
-  expect_config_error([&] { ModelEmbedder(tmp.path() / "m.h5", "cpu", 0, 64, 4, "bf16"); }, "model embedder");
-  EXPECT_EQ(load_local_engine(tmp.path() / "m.h5", "cpu", 0, "", "f32").model->base_dtype(), DType::f32);
+  expect_config_error([&] { load_local_engine(tmp.path() / "m.h5", BackendKind::cpu, 0, "", DeviceDtypeSetting::bf16); }, "distill local");
+  expect_config_error([&] { ModelEmbedder(tmp.path() / "m.h5", BackendKind::cpu, 0, 64, 4, DeviceDtypeSetting::bf16); }, "model embedder");
+  EXPECT_EQ(load_local_engine(tmp.path() / "m.h5", BackendKind::cpu, 0, "", DeviceDtypeSetting::f32).model->base_dtype(), DType::f32);
 }
 
 }  // namespace

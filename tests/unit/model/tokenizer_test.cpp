@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/choice_names.h"
 #include "core/errors.h"
 #include "core/strings.h"
 #include "support/test_support.h"
@@ -75,13 +76,16 @@ TEST(Tokenizer, AddedTokensOfAModelFileAreAskedForNotGuessedFromItsSize) {
     EXPECT_EQ(e.kind(), ErrorKind::data);
     EXPECT_NE(e.message().find(model.string()), std::string::npos) << e.message();
   }
-  EXPECT_EQ(parse_sentencepiece_added("phi3", "model.tokenizer_added"), SentencePieceAdded::phi3);
+  // init-model --tokenizer-added reads the same words as model.tokenizer_added.
+  EXPECT_EQ(parse_choice(sentencepiece_added_names(), "phi3", "--tokenizer-added", ErrorKind::usage),
+            SentencePieceAdded::phi3);
   try {
-    parse_sentencepiece_added("phi-3", "model.tokenizer_added");
+    parse_choice(sentencepiece_added_names(), "phi-3", "--tokenizer-added", ErrorKind::usage);
     ADD_FAILURE() << "an unknown name was accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::config);
-    EXPECT_NE(e.message().find("model.tokenizer_added"), std::string::npos) << e.message();
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    EXPECT_NE(e.message().find("--tokenizer-added: 'phi-3' is not one of auto|phi3|chat|none"), std::string::npos)
+        << e.message();
   }
 }
 

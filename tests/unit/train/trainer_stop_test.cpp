@@ -70,7 +70,7 @@ class TrainerStop : public ::testing::Test {
 
 TEST_F(TrainerStop, SignalSavesACheckpointOfThatStepAndTheResumeIsExact) {
   auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   auto comm = make_local_comm();
   auto data = counting_data(40);
   personas::testing::TempDir dir;
@@ -107,7 +107,7 @@ TEST_F(TrainerStop, SignalSavesACheckpointOfThatStepAndTheResumeIsExact) {
 // left to resume), the next one would stop.
 TEST_F(TrainerStop, TheLastStepFinishesTheAdapter) {
   auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   auto comm = make_local_comm();
   auto data = counting_data(12);
   personas::testing::TempDir dir;

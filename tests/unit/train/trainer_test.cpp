@@ -72,7 +72,7 @@ TrainerOptions options(int epochs, int global_batch, int micro_batch, double lr)
 
 TEST(Trainer, TinyModelOverfitsAFixedMapping) {
   auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   LoraModel model(weights, *backend, spec_all(8, 0.0f));
   auto data = mapping_data(30, 3, 0, true);
   data.train.insert(data.train.end(), data.val.begin(), data.val.end());
@@ -89,7 +89,7 @@ TEST(Trainer, TinyModelOverfitsAFixedMapping) {
 
 TEST(Trainer, MicroBatchesAccumulateToTheSameUpdate) {
   auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   auto data = mapping_data(20, 4);
   auto comm = make_local_comm();
   std::vector<double> losses[2];
@@ -104,7 +104,7 @@ TEST(Trainer, MicroBatchesAccumulateToTheSameUpdate) {
 
 TEST(Trainer, ResumedRunGivesExactlyTheSameLosses) {
   auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   auto data = mapping_data(30, 5);
   auto comm = make_local_comm();
   personas::testing::TempDir dir;
@@ -152,9 +152,9 @@ TEST(Trainer, ResumedRunGivesExactlyTheSameLosses) {
 // (0.003, 0.019, 0.15, 0.63, 0.20) here: the rare ratings were sacrificed, and
 // on ML-100K every agent over-predicted by 0.2-0.4 stars.
 TEST(Trainer, LearnsTheMarginalWhenThePromptIsUninformative) {
-  const auto config = preset_config("tiny", 1000);
+  const auto config = preset_config(ModelPreset::tiny, 1000);
   const auto weights = random_weights(config, 21);
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   LoraSpec spec = spec_all(16, 0.0f);
   spec.alpha = 32;
   LoraModel model(weights, *backend, spec);
@@ -208,7 +208,7 @@ TEST(Trainer, LearnsTheMarginalWhenThePromptIsUninformative) {
 // (the same validation loss before any update), and a wrong base is refused.
 TEST(Trainer, WarmStartBeginsFromTheSavedAdapter) {
   auto weights = personas::testing::tiny_phi3();
-  auto backend = make_backend("cpu");
+  auto backend = make_backend(BackendKind::cpu);
   auto comm = make_local_comm();
   auto data = mapping_data(30, 3, 0, true);
   personas::testing::TempDir dir;
@@ -243,7 +243,7 @@ TEST(Trainer, WarmStartBeginsFromTheSavedAdapter) {
 // tokens answer) and then raises it (it learns the training mapping).
 struct KeepBestCase {
   ModelWeights weights = personas::testing::tiny_phi3();
-  std::unique_ptr<Backend> backend = make_backend("cpu");
+  std::unique_ptr<Backend> backend = make_backend(BackendKind::cpu);
   std::unique_ptr<Comm> comm = make_local_comm();
   AdapterData data = mapping_data(60, 8, 0, true);
   personas::testing::TempDir dir;
