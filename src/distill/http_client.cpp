@@ -7,10 +7,10 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <random>
 #include <vector>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/strings.h"
 
@@ -144,13 +144,13 @@ struct JsonHttpClient::Impl {
   std::vector<Request*> in_flight;  // started, not yet completed
   int running = 0;  // transfers added to the multi handle
   Bucket requests_bucket, tokens_bucket;
-  std::mt19937_64 rng;
+  std::uint64_t jitter_state;  // SplitMix64: the same jitter on every standard library
 
   Impl(JsonHttpClient& o)
       : owner(o),
         requests_bucket(o.options_.requests_per_min),
         tokens_bucket(o.options_.tokens_per_min),
-        rng(o.options_.jitter_seed) {
+        jitter_state(o.options_.jitter_seed) {
     global_curl_init();
     multi = curl_multi_init();
     PERSONAS_CHECK(multi != nullptr, internal, "curl_multi_init failed");
@@ -231,7 +231,8 @@ struct JsonHttpClient::Impl {
     const auto& o = owner.options_;
     if (r.retry_after_s >= 0) return std::min(r.retry_after_s, o.backoff_max_s);
     double base = std::min(o.backoff_max_s, o.backoff_initial_s * std::pow(2.0, r.attempts - 1));
-    return base * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+    const double unit = static_cast<double>(splitmix64(jitter_state) >> 11) * 0x1.0p-53;  // [0, 1)
+    return base * (0.5 + 0.5 * unit);
   }
 
   void finish(Request* r, PostResult&& result) {
