@@ -30,6 +30,13 @@ inline std::uint64_t splitmix64(std::uint64_t& state) { return mix64(state += kG
 // One generator step from x, as a hash of x.
 PERSONAS_HOST_DEVICE constexpr std::uint64_t splitmix64_hash(std::uint64_t x) { return mix64(x + kGoldenGamma); }
 
+// 64 random bits to a double uniform in [0, 1), from the top 53 bits: the one
+// conversion every seeded stream uses (std:: distributions differ across
+// standard libraries).
+PERSONAS_HOST_DEVICE constexpr double unit_interval(std::uint64_t bits) {
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
 // A hash of the pair (a, b): the b+1-th output of a generator seeded with a.
 PERSONAS_HOST_DEVICE constexpr std::uint64_t hash_pair(std::uint64_t a, std::uint64_t b) { return mix64(a + kGoldenGamma * (b + 1)); }
 

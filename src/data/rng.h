@@ -40,7 +40,7 @@ class Rng {
     return result;
   }
   // Uniform in [0, 1).
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  double uniform() { return unit_interval(next()); }
   // Uniform integer in [0, n) (n > 0); the modulo bias is below 2^-32 for n < 2^32.
   std::uint64_t below(std::uint64_t n) { return next() % n; }
   // Standard normal (Box-Muller; one value per call, simple and deterministic).

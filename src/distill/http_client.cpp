@@ -231,8 +231,7 @@ struct JsonHttpClient::Impl {
     const auto& o = owner.options_;
     if (r.retry_after_s >= 0) return std::min(r.retry_after_s, o.backoff_max_s);
     double base = std::min(o.backoff_max_s, o.backoff_initial_s * std::pow(2.0, r.attempts - 1));
-    const double unit = static_cast<double>(splitmix64(jitter_state) >> 11) * 0x1.0p-53;  // [0, 1)
-    return base * (0.5 + 0.5 * unit);
+    return base * (0.5 + 0.5 * unit_interval(splitmix64(jitter_state)));
   }
 
   void finish(Request* r, PostResult&& result) {

@@ -16,7 +16,7 @@ struct SplitMix64 {
   explicit SplitMix64(std::uint64_t seed) : state(seed) {}
   std::uint64_t next() { return splitmix64(state); }
   // Uniform in [0, 1) with 53 random bits.
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
+  double uniform() { return unit_interval(next()); }
   // Uniform integer in [0, n) (modulo bias below 2^-40 for n < 2^24).
   std::uint64_t below(std::uint64_t n) { return next() % n; }
   // Standard normal by Box-Muller (one value per call; simple and reproducible).

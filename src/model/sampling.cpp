@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/hash.h"
 
 namespace personas {
 
@@ -79,8 +80,7 @@ std::int32_t Sampler::choose(std::span<const float> logits) {
     }
   }
   const double total = std::accumulate(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
-  // 53-bit uniform from the engine (std distributions differ across libraries).
-  const double u = static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0) * total;
+  const double u = unit_interval(rng_()) * total;
   double cumulative = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     cumulative += p[i];
